@@ -1,0 +1,337 @@
+"""Core commands: init, classify, numbers, check, block/unblock, channels, serve."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from stopline.cli.main import (
+    JsonOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    emit,
+    fail,
+    operator,
+    reading,
+    runtime,
+    table,
+    writing,
+)
+from stopline.domain import numbers
+from stopline.domain.gate import Refuse
+from stopline.services import optouts, workspaces
+from stopline.services.checks import check_number
+
+numbers_app = typer.Typer(help="Phone number tools.", no_args_is_help=True)
+channels_app = typer.Typer(
+    help="Sending identities (numbers, short codes, services).", no_args_is_help=True
+)
+app.add_typer(numbers_app, name="numbers")
+app.add_typer(channels_app, name="channels")
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Option(help="Workspace (business) name.")] = "My Business",
+    email: Annotated[str, typer.Option(help="Owner's email (sign-in).")] = "owner@example.com",
+    password: Annotated[
+        str | None, typer.Option(help="Owner's password (default: generated and printed).")
+    ] = None,
+    region: Annotated[
+        str, typer.Option(help="Default region for numbers without +country.")
+    ] = "US",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create the database (if needed), a workspace, its owner and an API key; print them."""
+    import secrets
+
+    clear_password = password or secrets.token_urlsafe(12)
+    with writing() as conn:
+        created = workspaces.create_workspace(
+            conn, name=name, owner_email=email, owner_password=clear_password, region=region
+        )
+    data = {
+        "workspace": created.workspace.slug,
+        "workspace_id": created.workspace.id,
+        "owner_email": created.owner_email,
+        "owner_password": clear_password if password is None else None,
+        "api_key": created.api_key,
+        "account_sid": created.workspace.account_sid,
+        "auth_token": created.auth_token,
+        "database_url": runtime().config.database_url,
+    }
+    emit(
+        data,
+        as_json,
+        lambda: table(
+            ["", ""],
+            [[k, v] for k, v in data.items() if v is not None],
+            title="Workspace created: keep these, the secrets are shown only once",
+        ),
+    )
+
+
+@app.command()
+def classify(
+    text: Annotated[str, typer.Argument(help="An inbound text message.")],
+    opted_out: Annotated[
+        bool, typer.Option(help="Classify as if the sender is opted out.")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What would stopline do if someone texted TEXT?"""
+    from stopline.domain.keywords import KeywordConfig
+    from stopline.domain.keywords import classify as classify_text
+
+    config = KeywordConfig()
+    try:
+        with reading() as conn:
+            ws = workspaces.resolve_workspace(conn, workspace)
+        config = KeywordConfig.from_settings(
+            ws.policy.keyword_sets, list(ws.policy.custom_keywords)
+        )
+    except Exception:  # noqa: BLE001 - with no workspace, the default keyword sets apply
+        if workspace:
+            raise
+    result = classify_text(text, config, opted_out=opted_out)
+    data = {
+        "text": text,
+        "intent": result.intent.value,
+        "keyword": result.keyword,
+        "keyword_set": result.keyword_set,
+        "language": result.language,
+        "match": result.match,
+        "phrase": result.phrase,
+    }
+    human = f"{result.intent.value}"
+    if result.keyword:
+        human += (
+            f" (keyword {result.keyword}, set {result.keyword_set}, language {result.language})"
+        )
+    if result.phrase:
+        human += f" (phrase: {result.phrase})"
+    emit(data, as_json, human)
+
+
+@numbers_app.command("normalize")
+def numbers_normalize(
+    raw: Annotated[str, typer.Argument(help="A phone number as a person typed it.")],
+    region: Annotated[str, typer.Option(help="Region for numbers without +country.")] = "US",
+    as_json: JsonOpt = False,
+) -> None:
+    """Normalise a number to E.164, or say exactly why it is not one."""
+    result = numbers.normalize_with_warnings(raw, region)
+    data = {"input": raw, "e164": result.e164, "warnings": list(result.warnings)}
+    emit(data, as_json, result.e164 + "".join(f"\nwarning: {w}" for w in result.warnings))
+
+
+@app.command()
+def check(
+    number: Annotated[str, typer.Argument(help="The recipient's number.")],
+    channel: Annotated[int | None, typer.Option(help="Channel id the message would use.")] = None,
+    list_id: Annotated[
+        int | None, typer.Option("--list", help="List id of a campaign send.")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """May a message go to NUMBER now? Exit 0 if allowed, 1 if refused (reason printed)."""
+    with reading() as conn:
+        ws = workspaces.resolve_workspace(conn, workspace)
+        e164, decision = check_number(
+            conn,
+            ws.id,
+            number,
+            region=ws.policy.default_region,
+            channel_id=channel,
+            list_id=list_id,
+        )
+    data: dict[str, object] = {"number": e164, "input": number, "allowed": decision.allowed}
+    if isinstance(decision, Refuse):
+        data.update(code=decision.code.value, detail=decision.detail)
+        emit(data, as_json, f"refused: {decision.code.value} ({decision.detail})")
+        raise typer.Exit(1)
+    emit(data, as_json, f"allowed: {e164}")
+
+
+def _change_summary(result: optouts.ChangeResult, verb: str, number: str) -> dict[str, object]:
+    return {
+        "number": result.event.number if result.event else number,
+        "changed": result.changed,
+        "event_seq": result.event.seq if result.event else None,
+        "canceled_messages": result.canceled_messages,
+        "action": verb,
+    }
+
+
+@app.command("block")
+def block_cmd(
+    number: str,
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the ledger).")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Block NUMBER: nothing is sent to it and its texts are hidden from the inbox."""
+    with writing() as conn:
+        result = optouts.block(conn, operator(conn, workspace), number, reason=reason)
+    data = _change_summary(result, "block", number)
+    emit(
+        data,
+        as_json,
+        f"blocked {data['number']}" if result.changed else f"{data['number']} was already blocked",
+    )
+
+
+@app.command("unblock")
+def unblock_cmd(
+    number: str,
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the ledger).")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Unblock NUMBER. It stays opted out: unblocking does not opt back in."""
+    with writing() as conn:
+        result = optouts.unblock(conn, operator(conn, workspace), number, reason=reason)
+    data = _change_summary(result, "unblock", number)
+    emit(
+        data,
+        as_json,
+        f"unblocked {data['number']} (still opted out)"
+        if result.changed
+        else f"{data['number']} was not blocked",
+    )
+
+
+@channels_app.command("add")
+def channels_add(
+    address: Annotated[str, typer.Argument(help="Number, short code or messaging service id.")],
+    provider: Annotated[str, typer.Option(help="twilio, telnyx, vonage, generic or console.")],
+    type: Annotated[str, typer.Option("--type", help="sms, mms, whatsapp or rcs.")] = "sms",
+    location: Annotated[str | None, typer.Option(help="Location name, if any.")] = None,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    account_sid: Annotated[str | None, typer.Option(help="Twilio account SID.")] = None,
+    auth_token: Annotated[str | None, typer.Option(help="Twilio auth token.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Telnyx/Vonage API key.")] = None,
+    api_secret: Annotated[str | None, typer.Option(help="Vonage API secret.")] = None,
+    public_key: Annotated[str | None, typer.Option(help="Telnyx webhook public key.")] = None,
+    signature_secret: Annotated[str | None, typer.Option(help="Vonage signature secret.")] = None,
+    secret: Annotated[str | None, typer.Option(help="Generic webhook HMAC secret.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Provider API base URL override.")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a sending identity with its provider credentials (stored encrypted)."""
+    given = {
+        "account_sid": account_sid,
+        "auth_token": auth_token,
+        "api_key": api_key,
+        "api_secret": api_secret,
+        "public_key": public_key,
+        "signature_secret": signature_secret,
+        "secret": secret,
+    }
+    credentials = {k: v for k, v in given.items() if v}
+    required = {
+        "twilio": ("account_sid", "auth_token"),
+        "telnyx": ("api_key", "public_key"),
+        "vonage": ("api_key", "api_secret", "signature_secret"),
+        "generic": ("secret",),
+        "console": (),
+    }.get(provider, ())
+    missing = [k for k in required if k not in credentials]
+    if missing:
+        fail(
+            f"a {provider} channel needs " + ", ".join("--" + m.replace("_", "-") for m in missing),
+            "credentials_missing",
+            as_json,
+        )
+    with writing() as conn:
+        ws = workspaces.resolve_workspace(conn, workspace)
+        channel = workspaces.add_channel(
+            conn,
+            ws.id,
+            runtime().keyring,
+            address=address,
+            provider=provider,
+            type=type,
+            location=location,
+            name=name,
+            credentials=credentials or None,
+            base_url=base_url,
+        )
+    data = {
+        "id": channel.id,
+        "address": channel.address,
+        "provider": channel.provider,
+        "type": channel.type,
+        "location": channel.location,
+    }
+    emit(
+        data,
+        as_json,
+        f"channel {channel.id}: {channel.address} ({channel.provider}, {channel.type})",
+    )
+
+
+@channels_app.command("list")
+def channels_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """The workspace's channels."""
+    from stopline.store.workspaces import list_channels
+
+    with reading() as conn:
+        ws = workspaces.resolve_workspace(conn, workspace)
+        rows = list_channels(conn, ws.id)
+    data = [
+        {
+            "id": r.id,
+            "address": r.address,
+            "provider": r.provider,
+            "type": r.type,
+            "location": r.location,
+        }
+        for r in rows
+    ]
+    emit(
+        data,
+        as_json,
+        lambda: table(
+            ["id", "address", "provider", "type", "location"], [list(d.values()) for d in data]
+        ),
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool, typer.Option(help="On an empty database, create a demo workspace to explore.")
+    ] = True,
+    worker: Annotated[
+        bool, typer.Option(help="Run a send/job worker inside the server process.")
+    ] = True,
+) -> None:
+    """Serve the web app, JSON API, Twilio-compatible API and webhooks on one port."""
+    import uvicorn
+
+    from stopline.web.app import create_app
+
+    rt = runtime()
+    if demo:
+        from stopline.services.demo import ensure_demo
+
+        with writing() as conn:
+            info = ensure_demo(conn, rt.keyring)
+        if info is not None:
+            console.print(
+                f"Demo workspace created. Sign in at http://{host}:{port}/ as "
+                f"{info.email} / {info.password}",
+                highlight=False,
+                markup=False,
+            )
+    application = create_app(rt, run_worker=worker)
+    console.print(f"stopline on http://{host}:{port}/ (API docs: /api/docs)", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="warning")

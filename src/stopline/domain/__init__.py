@@ -1,0 +1,1 @@
+"""The pure rules of stopline: no I/O, no framework, nothing of the project but domain."""

@@ -1,0 +1,479 @@
+"""The consent ledger's rules: change commands, events with their hash chain, and the state they project to.
+
+Every consent change is a `ConsentChange` command. `check_change` says whether it is allowed
+and whether it changes anything; `apply` folds an event into a number's `NumberState`. The
+store keeps the projection tables equal to folding every event with `apply`, in the same
+transaction that appends the event; `verify_chain` proves the ledger was not edited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from stopline.domain.errors import Forbidden, InvalidInput
+from stopline.domain.policy import OptOutScope, Policy, ResubscribePolicy
+
+Scope = OptOutScope
+
+GENESIS_HASH = "0" * 64
+
+
+class Action(StrEnum):
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+    LIST_OPT_OUT = "list_opt_out"
+    LIST_OPT_IN = "list_opt_in"
+    AMEND = "amend"  # a new reason for an existing opt-out: never an in-place edit
+    RETRACT = "retract"  # an opt-out entered on a wrong number, replaced by the corrected one
+
+
+class Method(StrEnum):
+    REPLY = "reply"  # automatic keyword match; only inbound processing may use it
+    MANUAL = "manual"
+    LINK = "link"
+    IMPORT = "import"
+    API = "api"
+    CARRIER = "carrier"  # the provider reported it
+
+
+# Methods that record a recipient's own request: repeated requests are kept as evidence.
+RECIPIENT_METHODS = frozenset({Method.REPLY, Method.LINK, Method.CARRIER})
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """A command to change one number's consent; the only way consent state changes."""
+
+    number: str
+    action: Action
+    method: Method
+    scope: Scope = Scope.WORKSPACE
+    scope_key: str = ""
+    list_id: int | None = None
+    reason: str | None = None
+    inbound_text: str | None = None
+    actor: str = "system"
+    channel_id: int | None = None
+    source: str | None = None
+    correlation_id: str | None = None
+    consent_note: str | None = None
+    occurred_at: datetime | None = None
+    # For opt_in: the (scope, key) records and list ids it lifts; for amend/retract: the target.
+    detail: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """One current opt-out, block or list opt-out, as the Opt-Outs page shows it."""
+
+    method: Method
+    reason: str | None
+    actor: str
+    created_at: datetime
+    event_seq: int
+    channel_id: int | None = None
+
+
+ScopeKey = tuple[Scope, str]
+
+
+@dataclass(frozen=True)
+class NumberState:
+    """A number's current consent in one workspace; the projection of its events."""
+
+    opt_outs: Mapping[ScopeKey, Record] = field(default_factory=dict)
+    block: Record | None = None
+    list_opt_outs: Mapping[int, Record] = field(default_factory=dict)
+
+    @property
+    def is_clear(self) -> bool:
+        return not self.opt_outs and self.block is None and not self.list_opt_outs
+
+    def opted_out_for(self, channel_id: int | None, channel_type: str | None) -> Record | None:
+        """The opt-out that covers a message on this channel, if any (outbound rule 3)."""
+        for (scope, key), record in self.opt_outs.items():
+            if scope is Scope.WORKSPACE:
+                return record
+            if scope is Scope.CHANNEL_TYPE and channel_type is not None and key == channel_type:
+                return record
+            if scope is Scope.CHANNEL and channel_id is not None and key == str(channel_id):
+                return record
+        return None
+
+
+EMPTY = NumberState()
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    """One appended ledger entry. `hash` covers every field and the previous event's hash."""
+
+    workspace_id: int
+    seq: int
+    number: str
+    action: Action
+    method: Method
+    scope: Scope
+    scope_key: str
+    list_id: int | None
+    reason: str | None
+    inbound_text: str | None
+    actor: str
+    channel_id: int | None
+    source: str | None
+    correlation_id: str | None
+    consent_note: str | None
+    detail: Mapping[str, Any] | None
+    occurred_at: datetime
+    recorded_at: datetime
+    prev_hash: str
+    hash: str
+
+
+def utc(dt: datetime) -> datetime:
+    """Timestamps are UTC; SQLite hands them back naive, so naive means UTC."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _ts(dt: datetime) -> str:
+    return utc(dt).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+HASHED_FIELDS = (
+    "workspace_id",
+    "seq",
+    "number",
+    "action",
+    "method",
+    "scope",
+    "scope_key",
+    "list_id",
+    "reason",
+    "inbound_text",
+    "actor",
+    "channel_id",
+    "source",
+    "correlation_id",
+    "consent_note",
+    "detail",
+    "occurred_at",
+    "recorded_at",
+)
+
+
+def event_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """SHA-256 over the previous hash and a canonical JSON of the event's fields."""
+    canonical: list[Any] = []
+    for name in HASHED_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, datetime):
+            value = _ts(value)
+        elif isinstance(value, StrEnum):
+            value = value.value
+        canonical.append(value)
+    payload = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+def make_event(
+    workspace_id: int,
+    seq: int,
+    prev_hash: str,
+    change: ConsentChange,
+    now: datetime,
+) -> ConsentEvent:
+    """Turn an allowed change into the next event of the workspace's chain."""
+    fields: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "seq": seq,
+        "number": change.number,
+        "action": change.action,
+        "method": change.method,
+        "scope": change.scope,
+        "scope_key": change.scope_key,
+        "list_id": change.list_id,
+        "reason": change.reason,
+        "inbound_text": change.inbound_text,
+        "actor": change.actor,
+        "channel_id": change.channel_id,
+        "source": change.source,
+        "correlation_id": change.correlation_id,
+        "consent_note": change.consent_note,
+        "detail": dict(change.detail) if change.detail is not None else None,
+        "occurred_at": utc(change.occurred_at or now),
+        "recorded_at": utc(now),
+    }
+    digest = event_hash(prev_hash, fields)
+    return ConsentEvent(prev_hash=prev_hash, hash=digest, **fields)
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+def check_change(
+    state: NumberState, change: ConsentChange, policy: Policy, *, from_inbound: bool = False
+) -> bool:
+    """Raise if the change is not allowed; return False if it would change nothing at all.
+
+    A recipient's repeated request (a second STOP) still returns True: it is evidence
+    worth keeping, even though the projection keeps the first record.
+    """
+    action = change.action
+    _check_scope(change)
+    if change.method is Method.REPLY and not from_inbound:
+        raise InvalidInput(
+            "A 'reply' opt-out is only ever created by an inbound keyword; choose another method.",
+            code="reply_method_reserved",
+        )
+    if action is Action.OPT_OUT:
+        key = (change.scope, change.scope_key)
+        if key in state.opt_outs:
+            return change.method in RECIPIENT_METHODS
+        return True
+    if action is Action.BLOCK:
+        return state.block is None
+    if action is Action.UNBLOCK:
+        return state.block is not None
+    if action is Action.OPT_IN:
+        if state.block is not None:
+            raise Forbidden(
+                "This number is blocked; it cannot opt back in until it is unblocked.",
+                code="blocked",
+            )
+        if change.method not in RECIPIENT_METHODS:
+            _check_resubscribe(policy, change)
+        return bool(lifted_scopes(state, change)) or bool(lifted_lists(state, change))
+    if action is Action.LIST_OPT_OUT:
+        _require_list(change)
+        assert change.list_id is not None
+        if change.list_id in state.list_opt_outs:
+            return change.method in RECIPIENT_METHODS
+        return True
+    if action is Action.LIST_OPT_IN:
+        _require_list(change)
+        if change.method not in RECIPIENT_METHODS:
+            _check_resubscribe(policy, change)
+        return change.list_id in state.list_opt_outs
+    if action in (Action.AMEND, Action.RETRACT):
+        target = _target(change)
+        if target not in state.opt_outs:
+            raise InvalidInput("This number has no such opt-out to change.", code="not_opted_out")
+        if action is Action.RETRACT and state.block is not None:
+            raise Forbidden(
+                "This number is blocked; unblock it before moving its opt-out.", code="blocked"
+            )
+        if action is Action.RETRACT and state.opt_outs[target].method in RECIPIENT_METHODS:
+            raise Forbidden(
+                "An opt-out the recipient asked for cannot be moved to another number.",
+                code="recipient_opt_out_immutable",
+            )
+        return True
+    raise InvalidInput(f"Unknown action {action!r}.", code="action_unknown")  # pragma: no cover
+
+
+def _check_scope(change: ConsentChange) -> None:
+    scope, key = change.scope, change.scope_key
+    if scope is Scope.WORKSPACE and key == "":
+        return
+    if scope is Scope.CHANNEL_TYPE and key.isalpha():
+        return
+    if scope is Scope.CHANNEL and key.isdigit():
+        return
+    raise InvalidInput(
+        f"Scope {scope.value!r} needs "
+        + {
+            Scope.WORKSPACE: "no key",
+            Scope.CHANNEL_TYPE: "a channel type (e.g. sms)",
+            Scope.CHANNEL: "a channel id",
+        }[scope]
+        + f", not {key!r}.",
+        code="scope_invalid",
+    )
+
+
+def _check_resubscribe(policy: Policy, change: ConsentChange) -> None:
+    if policy.resubscribe_policy is ResubscribePolicy.RECIPIENT_ONLY:
+        raise Forbidden(
+            "Only the recipient can opt back in, by texting START (re-subscribe policy "
+            "'recipient_only').",
+            code="resubscribe_recipient_only",
+        )
+    if not (change.consent_note or "").strip():
+        raise InvalidInput(
+            "Re-subscribing a number needs a note recording the recipient's consent.",
+            code="consent_note_required",
+        )
+
+
+def _require_list(change: ConsentChange) -> None:
+    if change.list_id is None:
+        raise InvalidInput("A list opt-out needs a list.", code="list_required")
+
+
+def _target(change: ConsentChange) -> ScopeKey:
+    detail = change.detail or {}
+    return (Scope(detail.get("target_scope", change.scope)), str(detail.get("target_key", "")))
+
+
+def lifted_scopes(state: NumberState, change: ConsentChange) -> list[ScopeKey]:
+    """The opt-outs an opt-in lifts: those named in its detail, else every one."""
+    named = (change.detail or {}).get("lifts")
+    if named is None:
+        return sorted(state.opt_outs)
+    wanted = {(Scope(s), str(k)) for s, k in named}
+    return sorted(k for k in state.opt_outs if k in wanted)
+
+
+def lifted_lists(state: NumberState, change: ConsentChange) -> list[int]:
+    named = (change.detail or {}).get("lifts_lists") or []
+    return sorted(int(i) for i in named if int(i) in state.list_opt_outs)
+
+
+# --- projection -----------------------------------------------------------------------------
+
+
+def _record(event: ConsentEvent) -> Record:
+    return Record(
+        method=event.method,
+        reason=event.reason,
+        actor=event.actor,
+        created_at=utc(event.occurred_at),
+        event_seq=event.seq,
+        channel_id=event.channel_id,
+    )
+
+
+def _as_change(event: ConsentEvent) -> ConsentChange:
+    return ConsentChange(
+        number=event.number,
+        action=event.action,
+        method=event.method,
+        scope=event.scope,
+        scope_key=event.scope_key,
+        list_id=event.list_id,
+        detail=event.detail,
+    )
+
+
+def apply(state: NumberState, event: ConsentEvent) -> NumberState:
+    """Fold one event into a number's state. Pure: the projection tables mirror exactly this."""
+    action = event.action
+    if action is Action.OPT_OUT:
+        key = (event.scope, event.scope_key)
+        if key in state.opt_outs:
+            return state  # the first request keeps its method and reason
+        return replace(state, opt_outs={**state.opt_outs, key: _record(event)})
+    if action is Action.BLOCK:
+        if state.block is not None:
+            return state
+        opt_outs = dict(state.opt_outs)
+        # A block implies an opt-out everywhere (PRODUCT "block").
+        opt_outs.setdefault((Scope.WORKSPACE, ""), _record(event))
+        return replace(state, block=_record(event), opt_outs=opt_outs)
+    if action is Action.UNBLOCK:
+        return replace(state, block=None)  # unblocking does not opt back in
+    if action is Action.OPT_IN:
+        change = _as_change(event)
+        lifted = set(lifted_scopes(state, change))
+        lists = set(lifted_lists(state, change))
+        return replace(
+            state,
+            opt_outs={k: v for k, v in state.opt_outs.items() if k not in lifted},
+            list_opt_outs={k: v for k, v in state.list_opt_outs.items() if k not in lists},
+        )
+    if action is Action.LIST_OPT_OUT:
+        assert event.list_id is not None
+        if event.list_id in state.list_opt_outs:
+            return state
+        return replace(state, list_opt_outs={**state.list_opt_outs, event.list_id: _record(event)})
+    if action is Action.LIST_OPT_IN:
+        return replace(
+            state,
+            list_opt_outs={k: v for k, v in state.list_opt_outs.items() if k != event.list_id},
+        )
+    if action is Action.AMEND:
+        target = _target(_as_change(event))
+        if target not in state.opt_outs:
+            return state
+        amended = replace(state.opt_outs[target], reason=event.reason)
+        return replace(state, opt_outs={**state.opt_outs, target: amended})
+    if action is Action.RETRACT:
+        target = _target(_as_change(event))
+        return replace(state, opt_outs={k: v for k, v in state.opt_outs.items() if k != target})
+    return state  # pragma: no cover
+
+
+def project(events: Iterable[ConsentEvent]) -> dict[str, NumberState]:
+    """Fold a workspace's events, in order, into every number's state (empty states dropped)."""
+    states: dict[str, NumberState] = {}
+    for event in events:
+        states[event.number] = apply(states.get(event.number, EMPTY), event)
+    return {n: s for n, s in states.items() if not s.is_clear}
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    kind: str  # edited | missing | out_of_order | inserted | head_mismatch
+    detail: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    events: int
+    head_seq: int
+    head_hash: str
+    problems: tuple[ChainProblem, ...]
+
+
+def verify_chain(
+    events: Iterable[ConsentEvent], head_seq: int | None, head_hash: str | None
+) -> ChainReport:
+    """Recompute the chain: an edited, deleted, inserted or reordered event breaks it."""
+    problems: list[ChainProblem] = []
+    prev = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    last_seq = 0
+    for event in events:
+        count += 1
+        fields = {name: getattr(event, name) for name in HASHED_FIELDS}
+        if event.seq != expected_seq:
+            kind = "missing" if event.seq > expected_seq else "out_of_order"
+            problems.append(
+                ChainProblem(event.seq, kind, f"expected event #{expected_seq}, found #{event.seq}")
+            )
+        if event.prev_hash != prev:
+            problems.append(
+                ChainProblem(event.seq, "inserted", "does not follow the previous event's hash")
+            )
+        if event_hash(event.prev_hash, fields) != event.hash:
+            problems.append(
+                ChainProblem(event.seq, "edited", "its content does not match its hash")
+            )
+        prev = event.hash
+        last_seq = event.seq
+        expected_seq = event.seq + 1
+    head_seq = head_seq or 0
+    head_hash = head_hash or GENESIS_HASH
+    if head_seq != last_seq or head_hash != prev:
+        problems.append(
+            ChainProblem(
+                last_seq,
+                "head_mismatch",
+                f"the ledger head records event #{head_seq}, the chain ends at #{last_seq}",
+            )
+        )
+    return ChainReport(not problems, count, last_seq, prev, tuple(problems))

@@ -1,0 +1,218 @@
+"""Workspace settings: every setting stopline has, its safe default, and the rule or seed it comes from."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from stopline.domain.errors import InvalidInput
+
+
+class OptOutScope(StrEnum):
+    """How far an opt-out reaches (outbound rule 3, seed 002)."""
+
+    CHANNEL = "channel"
+    CHANNEL_TYPE = "channel_type"
+    WORKSPACE = "workspace"
+
+
+class ResubscribePolicy(StrEnum):
+    """Who may lift an opt-out (seeds 000 warning and 004 vs seeds 000 FAQ, 001, 003)."""
+
+    RECIPIENT_ONLY = "recipient_only"
+    WITH_CONSENT_NOTE = "with_consent_note"
+
+
+class RevocationMode(StrEnum):
+    """What a plain-language request to stop does (inbound rule 3)."""
+
+    REVIEW = "review"
+    AUTO_OPT_OUT = "auto_opt_out"
+
+
+DEFAULT_DISCLOSURE = "Reply STOP to opt out, HELP for help."
+
+# CTIA-complete defaults: brand name, "no more messages", HELP with contact and rates.
+# {brand} and {help_contact} are filled in when the text is sent.
+DEFAULT_CONFIRMATIONS: dict[str, dict[str, str]] = {
+    "en": {
+        "opt_out": "{brand}: You are unsubscribed and will receive no more messages. "
+        "Reply START to resubscribe.",
+        "opt_in": "{brand}: You are resubscribed and will receive messages again. "
+        "Msg&Data rates may apply. Reply HELP for help, STOP to opt out.",
+        "help": "{brand}: For help, contact {help_contact}. Msg&Data rates may apply. "
+        "Reply STOP to opt out.",
+    },
+    "fr": {
+        "opt_out": "{brand} : Vous êtes désabonné(e) et ne recevrez plus de messages. "
+        "Répondez START pour vous réabonner.",
+        "opt_in": "{brand} : Vous êtes réabonné(e) et recevrez de nouveau des messages. "
+        "Des frais de messagerie et de données peuvent s'appliquer. "
+        "Répondez AIDE pour de l'aide, ARRET pour vous désabonner.",
+        "help": "{brand} : Pour de l'aide, contactez {help_contact}. Des frais de messagerie "
+        "et de données peuvent s'appliquer. Répondez ARRET pour vous désabonner.",
+    },
+    "es": {
+        "opt_out": "{brand}: Se ha dado de baja y no recibirá más mensajes. "
+        "Responda START para volver a suscribirse.",
+        "opt_in": "{brand}: Se ha vuelto a suscribir y recibirá mensajes de nuevo. "
+        "Pueden aplicarse tarifas de mensajes y datos. "
+        "Responda AYUDA para ayuda, ALTO para cancelar.",
+        "help": "{brand}: Para ayuda, contacte a {help_contact}. Pueden aplicarse tarifas "
+        "de mensajes y datos. Responda ALTO para cancelar.",
+    },
+    "pt": {
+        "opt_out": "{brand}: Você cancelou a inscrição e não receberá mais mensagens. "
+        "Responda START para se inscrever novamente.",
+        "opt_in": "{brand}: Sua inscrição foi renovada e você voltará a receber mensagens. "
+        "Podem ser cobradas tarifas de mensagens e dados. "
+        "Responda AJUDA para ajuda, PARAR para cancelar.",
+        "help": "{brand}: Para ajuda, contate {help_contact}. Podem ser cobradas tarifas de "
+        "mensagens e dados. Responda PARAR para cancelar.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A workspace's messaging settings. Unset keys take these defaults."""
+
+    brand_name: str = "stopline"
+    help_contact: str = "support"
+    default_region: str = "US"  # numbers without a country code are read in this region
+    opt_out_scope: OptOutScope = OptOutScope.WORKSPACE  # outbound rule 3: safest by default
+    resubscribe_policy: ResubscribePolicy = ResubscribePolicy.RECIPIENT_ONLY  # seeds 000, 004
+    send_confirmations: bool = True  # inbound rule 4: one confirmation, on by default
+    opt_in_clears_list_opt_outs: bool = False  # inbound rule 5: keep list choices unless asked
+    any_inbound_opts_in: bool = False  # inbound rule 7, seed 001: off by default
+    first_message_disclosure: bool = True  # outbound rule 4, seed 004: on by default
+    disclosure_text: str = DEFAULT_DISCLOSURE
+    revocation_mode: RevocationMode = RevocationMode.REVIEW  # inbound rule 3
+    review_deadline_business_days: int = 10  # FCC 2024 revocation rule: honour within 10 days
+    keyword_sets: tuple[str, ...] = ("fr", "es")  # inbound rule 2: French and Spanish on
+    custom_keywords: tuple[Mapping[str, str], ...] = ()  # inbound rule 2: workspace additions
+    confirmations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # overrides
+    opt_out_rate_warning: float = 0.02  # dashboard: warn above 2% opt-outs per campaign
+
+    def confirmation_text(self, kind: str, language: str) -> str:
+        """The confirmation for `kind` (opt_out/opt_in/help) in `language`, English if absent."""
+        for lang in (language, "en"):
+            custom = self.confirmations.get(lang, {}).get(kind)
+            if custom:
+                return self._fill(custom)
+            default = DEFAULT_CONFIRMATIONS.get(lang, {}).get(kind)
+            if default:
+                return self._fill(default)
+        raise KeyError(kind)
+
+    def _fill(self, template: str) -> str:
+        return template.replace("{brand}", self.brand_name).replace(
+            "{help_contact}", self.help_contact
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = [dict(v) if isinstance(v, Mapping) else v for v in value]
+            elif isinstance(value, Mapping):
+                value = {k: dict(v) for k, v in value.items()}
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> Policy:
+        """Build a policy from stored or submitted settings, refusing unknown or bad values."""
+        if not raw:
+            return cls()
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key not in known:
+                raise InvalidInput(f"Unknown setting {key!r}.", code="setting_unknown", setting=key)
+            kwargs[key] = _coerce(key, value)
+        return cls(**kwargs)
+
+    def updated(self, changes: Mapping[str, Any]) -> Policy:
+        merged = self.to_dict()
+        merged.update(changes)
+        return Policy.from_dict(merged)
+
+
+_ENUMS: dict[str, type[StrEnum]] = {
+    "opt_out_scope": OptOutScope,
+    "resubscribe_policy": ResubscribePolicy,
+    "revocation_mode": RevocationMode,
+}
+_BOOLS = {
+    "send_confirmations",
+    "opt_in_clears_list_opt_outs",
+    "any_inbound_opts_in",
+    "first_message_disclosure",
+}
+_STRINGS = {"brand_name", "help_contact", "default_region", "disclosure_text"}
+
+
+def _bad(key: str, value: Any, why: str) -> InvalidInput:
+    return InvalidInput(
+        f"Setting {key!r} {why} (got {value!r}).", code="setting_invalid", setting=key
+    )
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key in _ENUMS:
+        enum = _ENUMS[key]
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = ", ".join(e.value for e in enum)
+            raise _bad(key, value, f"must be one of {allowed}") from None
+    if key in _BOOLS:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0"):
+            return value.lower() in ("true", "on", "1")
+        raise _bad(key, value, "must be true or false")
+    if key in _STRINGS:
+        if not isinstance(value, str) or not value.strip():
+            raise _bad(key, value, "must be non-empty text")
+        if key == "default_region":
+            import phonenumbers  # the region list is data, not I/O
+
+            if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+                raise _bad(key, value, "must be a two-letter region code such as US or GB")
+            return value.upper()
+        return value.strip()
+    if key == "review_deadline_business_days":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60:
+            raise _bad(key, value, "must be a whole number of days from 1 to 60")
+        return value
+    if key == "opt_out_rate_warning":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+            raise _bad(key, value, "must be a fraction between 0 and 1")
+        return float(value)
+    if key == "keyword_sets":
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise _bad(key, value, "must be a list of keyword set names")
+        return tuple(dict.fromkeys(value))
+    if key == "custom_keywords":
+        if not isinstance(value, list | tuple) or not all(isinstance(v, Mapping) for v in value):
+            raise _bad(key, value, "must be a list of keyword objects")
+        return tuple(dict(v) for v in value)
+    if key == "confirmations":
+        if not isinstance(value, Mapping):
+            raise _bad(key, value, "must map a language to its texts")
+        out: dict[str, dict[str, str]] = {}
+        for lang, texts in value.items():
+            if not isinstance(texts, Mapping):
+                raise _bad(key, value, "must map a language to its texts")
+            for kind, text in texts.items():
+                if kind not in ("opt_out", "opt_in", "help") or not isinstance(text, str):
+                    raise _bad(key, value, "texts must be opt_out, opt_in or help strings")
+            out[str(lang)] = {str(k): str(v) for k, v in texts.items() if str(v).strip()}
+        return out
+    return value  # pragma: no cover - every field is handled above

@@ -1,0 +1,1 @@
+"""Reading uploaded opt-out files and writing export files: bytes and paths in, plain values out."""

@@ -1,0 +1,344 @@
+"""Campaigns: one message to the members of one or more lists, suppressed by set-based SQL.
+
+Creating a campaign stores it and queues a ``campaign`` job. The job expands the audience in
+chunks of members (keyset over numbers): for each chunk one INSERT ... SELECT anti-joins the
+members against blocks, opt-outs in scope and list opt-outs and stores every recipient as a
+message: ``queued`` (or ``scheduled``) for those the gate allows, ``failed`` with the
+refusal code for the others, so the campaign report says who was not sent to and why. A
+number in several of the lists gets one message (unique (campaign_id, to_number)); a re-run
+after a crash only adds what is missing. The messages then go through the ordinary queue,
+and `services.sending.hand_off` checks each one again: a STOP that lands while the campaign
+is sending cancels that number's message (or the hand-off refuses it).
+
+The audience is fixed when the job runs (at creation); a scheduled campaign's messages wait
+as ``scheduled`` until its time, and are gated again when they go.
+
+Lists: the lists service (issue 5) is not there yet; `create_list`, `add_members` and
+`list_lists` here are the minimum campaigns need, over `store.messages`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from stopline.domain.consent import utc
+from stopline.domain.errors import Conflict, InvalidInput, NotFound
+from stopline.domain.numbers import normalize
+from stopline.services import jobs
+from stopline.services.consent import now_utc
+from stopline.services.sending import MAX_BODY, default_channel_id
+from stopline.services.workspaces import Principal, get_workspace
+from stopline.store import messages as store
+from stopline.store.db import write
+
+CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    workspace_id: int
+    name: str
+    body: str
+    channel_id: int
+    list_ids: list[int]
+    status: str  # queued | expanding | sending | done | canceled
+    counts: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    scheduled_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "body": self.body,
+            "channel_id": self.channel_id,
+            "list_ids": self.list_ids,
+            "status": self.status,
+            "counts": self.counts,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "scheduled_at": self.scheduled_at.isoformat() if self.scheduled_at else None,
+        }
+
+
+def _campaign(conn: Connection, row: Any, *, live: bool = True) -> Campaign:
+    counts = dict(row.counts or {})
+    status = row.status
+    if live:
+        counts.update(store.campaign_status_counts(conn, row.id))
+        if status == "sending" and store.campaign_pending(conn, row.id) == 0:
+            status = "done"
+    return Campaign(
+        id=int(row.id),
+        workspace_id=int(row.workspace_id),
+        name=row.name,
+        body=row.body,
+        channel_id=int(row.channel_id),
+        list_ids=[int(i) for i in row.list_ids],
+        status=status,
+        counts=counts,
+        created_by=row.created_by,
+        created_at=utc(row.created_at),
+        scheduled_at=utc(row.scheduled_at) if row.scheduled_at else None,
+    )
+
+
+def create_campaign(
+    conn: Connection,
+    principal: Principal,
+    *,
+    name: str,
+    body: str,
+    list_ids: Sequence[int],
+    channel_id: int | None = None,
+    scheduled_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Campaign:
+    """Store a campaign and queue its expansion job; the messages appear as the job runs."""
+    now = now or now_utc()
+    workspace_id = principal.workspace_id
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("A campaign needs a name (up to 200 characters).", code="name_required")
+    if not isinstance(body, str) or not body.strip():
+        raise InvalidInput("A campaign needs a body.", code="body_required")
+    if len(body) > MAX_BODY:
+        raise InvalidInput(f"A body is at most {MAX_BODY} characters.", code="body_too_long")
+    wanted = sorted({int(i) for i in list_ids})
+    if not wanted:
+        raise InvalidInput("A campaign goes to at least one list.", code="list_required")
+    missing = set(wanted) - store.existing_list_ids(conn, workspace_id, wanted)
+    if missing:
+        raise InvalidInput(
+            f"No list {', '.join(map(str, sorted(missing)))} in this workspace.",
+            code="list_not_found",
+        )
+    channel = default_channel_id(conn, workspace_id, channel_id)
+    when = utc(scheduled_at) if scheduled_at is not None else None
+    campaign_id = store.insert_campaign(
+        conn,
+        workspace_id=workspace_id,
+        name=name,
+        body=body,
+        channel_id=channel,
+        list_ids=wanted,
+        status="queued",
+        counts={},
+        created_by=principal.actor,
+        created_at=now,
+        scheduled_at=when,
+    )
+    job = jobs.enqueue(
+        conn, workspace_id, "campaign", {"campaign_id": campaign_id}, created_by=principal.actor
+    )
+    store.set_campaign(conn, campaign_id, counts={"job_id": job.id})
+    return get_campaign(conn, workspace_id, campaign_id)
+
+
+def get_campaign(conn: Connection, workspace_id: int, campaign_id: int) -> Campaign:
+    row = store.get_campaign(conn, workspace_id, campaign_id)
+    if row is None:
+        raise NotFound(f"No campaign {campaign_id}.", code="campaign_not_found")
+    return _campaign(conn, row)
+
+
+def list_campaigns(
+    conn: Connection, workspace_id: int, *, limit: int = 50, offset: int = 0
+) -> list[Campaign]:
+    return [
+        _campaign(conn, r, live=False)
+        for r in store.list_campaigns(conn, workspace_id, limit=limit, offset=offset)
+    ]
+
+
+def cancel_campaign(
+    conn: Connection, principal: Principal, campaign_id: int, *, now: datetime | None = None
+) -> Campaign:
+    """Stop a campaign: its queued and scheduled messages are cancelled (in-flight ones finish)."""
+    campaign = get_campaign(conn, principal.workspace_id, campaign_id)
+    if campaign.status in ("done", "canceled"):
+        raise Conflict(f"Campaign {campaign_id} is {campaign.status}.", code="campaign_finished")
+    store.set_campaign(conn, campaign_id, status="canceled")
+    store.cancel_campaign_messages(conn, campaign_id, now or now_utc())
+    return get_campaign(conn, principal.workspace_id, campaign_id)
+
+
+def expand(
+    engine: Engine,
+    workspace_id: int,
+    campaign_id: int,
+    *,
+    chunk: int = CHUNK,
+    progress: Any = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Store the campaign's messages, one chunk per transaction; safe to run again."""
+    now = now or now_utc()
+    with write(engine) as conn:
+        row = store.get_campaign(conn, workspace_id, campaign_id)
+        if row is None:
+            raise NotFound(f"No campaign {campaign_id}.", code="campaign_not_found")
+        if row.status == "canceled":
+            return {"campaign_id": campaign_id, "canceled": True}
+        channel = store.channel_row(conn, workspace_id, row.channel_id)
+        if channel is None:
+            raise InvalidInput("The campaign's channel no longer exists.", code="channel_not_found")
+        store.set_campaign(conn, campaign_id, status="expanding")
+    list_ids = [int(i) for i in row.list_ids]
+    scheduled_at = utc(row.scheduled_at) if row.scheduled_at else None
+    scheduled = scheduled_at is not None and scheduled_at > now
+    send_at = scheduled_at if scheduled and scheduled_at is not None else now
+    after: str | None = None
+    stored = 0
+    while True:
+        with write(engine) as conn:
+            current = store.get_campaign(conn, workspace_id, campaign_id)
+            if current is None or current.status == "canceled":
+                return {"campaign_id": campaign_id, "canceled": True, "stored": stored}
+            hi = store.audience_bounds(conn, workspace_id, list_ids, after, chunk)
+            if hi is None:
+                break
+            stored += store.expand_campaign_chunk(
+                conn,
+                campaign_id=campaign_id,
+                workspace_id=workspace_id,
+                list_ids=list_ids,
+                channel_id=channel.id,
+                channel_type=channel.type,
+                from_address=channel.address,
+                body=row.body,
+                created_by=row.created_by,
+                lo=after,
+                hi=hi,
+                send_at=send_at,
+                scheduled=scheduled,
+                now=now,
+            )
+        after = hi
+        if progress is not None:
+            progress(stored)
+    with write(engine) as conn:
+        counts = store.campaign_status_counts(conn, campaign_id)
+        total = sum(counts["by_status"].values())
+        summary = {"recipients": total, **counts}
+        current = store.get_campaign(conn, workspace_id, campaign_id)
+        job_id = (current.counts or {}).get("job_id") if current is not None else None
+        final = "canceled" if current is not None and current.status == "canceled" else "sending"
+        store.set_campaign(
+            conn, campaign_id, status=final, counts={"job_id": job_id, "recipients": total}
+        )
+    return {"campaign_id": campaign_id, **summary}
+
+
+@jobs.handler("campaign")
+def _expand_job(engine: Engine, job: jobs.Job, progress: jobs.Progress) -> dict[str, Any]:
+    return expand(
+        engine,
+        job.workspace_id,
+        int(job.payload["campaign_id"]),
+        progress=lambda done: progress(done),
+    )
+
+
+def preview_audience(
+    conn: Connection,
+    workspace_id: int,
+    *,
+    list_ids: Sequence[int],
+    channel_id: int | None = None,
+    chunk: int = CHUNK,
+) -> dict[str, int]:
+    """Who a campaign to these lists would reach now, and how many each rule would suppress.
+
+    The same suppression query the expansion runs, chunk by chunk, counted instead of stored.
+    """
+    channel = store.channel_row(
+        conn, workspace_id, default_channel_id(conn, workspace_id, channel_id)
+    )
+    assert channel is not None
+    wanted = sorted({int(i) for i in list_ids})
+    totals: dict[str, int] = {"allowed": 0}
+    after: str | None = None
+    while True:
+        hi = store.audience_bounds(conn, workspace_id, wanted, after, chunk)
+        if hi is None:
+            break
+        counts = store.audience_counts(
+            conn,
+            workspace_id=workspace_id,
+            list_ids=wanted,
+            channel_id=channel.id,
+            channel_type=channel.type,
+            lo=after,
+            hi=hi,
+        )
+        for code, count in counts.items():
+            key = code or "allowed"
+            totals[key] = totals.get(key, 0) + count
+        after = hi
+    return totals
+
+
+# --- lists (minimal) ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    id: int
+    name: str
+    members: int
+
+
+def create_list(conn: Connection, principal: Principal, name: str) -> ListSummary:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("A list needs a name (up to 200 characters).", code="name_required")
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with conn.begin_nested():
+            list_id = store.create_list(conn, principal.workspace_id, name, now_utc())
+    except IntegrityError:
+        raise Conflict(f"There is already a list named {name!r}.", code="list_exists") from None
+    return ListSummary(list_id, name, 0)
+
+
+@dataclass(frozen=True)
+class MembersAdded:
+    added: int
+    already: int
+    rejected: list[dict[str, str]]
+
+
+def add_members(
+    conn: Connection, principal: Principal, list_id: int, raw_numbers: Sequence[str]
+) -> MembersAdded:
+    """Subscribe numbers to a list (normalised to E.164; unreadable ones are reported)."""
+    if not store.list_exists(conn, principal.workspace_id, list_id):
+        raise NotFound(f"No list {list_id}.", code="list_not_found")
+    region = get_workspace(conn, principal.workspace_id).policy.default_region
+    good: list[str] = []
+    rejected: list[dict[str, str]] = []
+    for raw in raw_numbers:
+        if not str(raw).strip():
+            continue
+        try:
+            good.append(normalize(raw, region))
+        except InvalidInput as exc:
+            rejected.append({"input": str(raw), "code": exc.code, "message": exc.message})
+    unique = sorted(set(good))
+    added = store.add_list_members(conn, principal.workspace_id, list_id, unique, now_utc())
+    return MembersAdded(added=added, already=len(unique) - added, rejected=rejected)
+
+
+def list_lists(conn: Connection, workspace_id: int) -> list[ListSummary]:
+    return [
+        ListSummary(int(r.id), r.name, int(r.members)) for r in store.list_lists(conn, workspace_id)
+    ]

@@ -1,0 +1,330 @@
+"""The one door for consent changes: append the ledger event and update the state, in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection
+
+from stopline.domain import consent
+from stopline.domain.consent import (
+    Action,
+    ConsentChange,
+    ConsentEvent,
+    Method,
+    NumberState,
+    Record,
+    Scope,
+)
+from stopline.domain.errors import InvalidInput
+from stopline.domain.numbers import is_e164
+from stopline.domain.policy import Policy
+from stopline.store import ledger, outbox
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    changed: bool  # False: nothing to record (e.g. a manual opt-out of an opted-out number)
+    event: ConsentEvent | None
+    before: NumberState
+    after: NumberState
+    canceled_messages: int = 0
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def change_consent(
+    conn: Connection,
+    workspace_id: int,
+    change: ConsentChange,
+    policy: Policy,
+    *,
+    from_inbound: bool = False,
+    now: datetime | None = None,
+) -> ChangeResult:
+    """Apply one consent change inside the caller's write transaction.
+
+    Raises a StoplineError (and writes nothing) if the change is not allowed. An opt-out or
+    block also cancels the number's pending messages in its scope, in the same transaction.
+    """
+    if not is_e164(change.number):
+        raise InvalidInput(f"{change.number!r} is not an E.164 number.", code="number_not_e164")
+    now = now or now_utc()
+    seq, head = ledger.lock_head(conn, workspace_id)
+    before = ledger.load_state(conn, workspace_id, change.number)
+    if not consent.check_change(before, change, policy, from_inbound=from_inbound):
+        return ChangeResult(False, None, before, before)
+    event = consent.make_event(workspace_id, seq + 1, head, change, now)
+    after = consent.apply(before, event)
+    ledger.append_events(conn, [event])
+    ledger.write_state_diff(conn, workspace_id, change.number, before, after)
+    ledger.set_head(conn, workspace_id, event.seq, event.hash)
+    canceled = _cancel_for(conn, workspace_id, event, now)
+    return ChangeResult(True, event, before, after, canceled)
+
+
+def _cancel_for(conn: Connection, workspace_id: int, event: ConsentEvent, now: datetime) -> int:
+    if event.action is Action.OPT_OUT:
+        return outbox.cancel_pending(
+            conn,
+            workspace_id,
+            event.number,
+            scope=event.scope,
+            scope_key=event.scope_key,
+            code="opted_out",
+            now=now,
+        )
+    if event.action is Action.BLOCK:
+        return outbox.cancel_pending(conn, workspace_id, event.number, code="blocked", now=now)
+    if event.action is Action.LIST_OPT_OUT:
+        return outbox.cancel_pending(
+            conn, workspace_id, event.number, list_id=event.list_id, code="list_opted_out", now=now
+        )
+    return 0
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    added: list[str]
+    skipped: list[str]  # already opted out or blocked: never overwritten
+
+
+def bulk_opt_out(
+    conn: Connection,
+    workspace_id: int,
+    numbers: Sequence[str],
+    *,
+    method: Method,
+    reason: str | None,
+    actor: str,
+    source: str | None = None,
+    now: datetime | None = None,
+    chunk: int = 5000,
+) -> BulkResult:
+    """Workspace-wide opt-outs for many numbers at once (import, bulk unsubscribe).
+
+    The same rules and hash chain as `change_consent`, written with bulk statements: numbers
+    already opted out in the workspace scope (or blocked) are skipped and keep their record.
+    """
+    unique, now = _checked(numbers, method, now)
+    head = ledger.lock_head(conn, workspace_id)
+    plan = _plan(conn, workspace_id, unique, head, method, reason, actor, source, now)
+    return _write(conn, plan, chunk)
+
+
+@dataclass(frozen=True)
+class PreparedBulk:
+    """A bulk opt-out worked out against the ledger head it read, ready to be written."""
+
+    workspace_id: int
+    numbers: list[str]  # unique, in input order
+    head: tuple[int, str]
+    added: list[str]
+    skipped: list[str]
+    items: list[tuple[int, str, str, str]]  # (seq, number, prev_hash, hash) in chain order
+    method: Method
+    reason: str | None
+    actor: str
+    source: str | None
+    now: datetime
+
+
+def prepare_bulk_opt_out(
+    conn: Connection,
+    workspace_id: int,
+    numbers: Sequence[str],
+    *,
+    method: Method,
+    reason: str | None,
+    actor: str,
+    source: str | None = None,
+    now: datetime | None = None,
+) -> PreparedBulk:
+    """`bulk_opt_out`'s reading and hashing, done in a read transaction (no ledger lock).
+
+    A million-row import then holds the ledger lock only to write (`write_prepared_bulk`), so
+    STOPs arriving meanwhile wait as little as possible.
+    """
+    unique, now = _checked(numbers, method, now)
+    head = ledger.read_head(conn, workspace_id)
+    if head is None:
+        raise InvalidInput("No such workspace.", code="workspace_not_found")
+    return _plan(conn, workspace_id, unique, head, method, reason, actor, source, now)
+
+
+def write_prepared_bulk(
+    conn: Connection, prepared: PreparedBulk, *, chunk: int = 50_000
+) -> BulkResult:
+    """Write a prepared bulk inside the caller's write transaction.
+
+    Every consent change moves the ledger head, so an unmoved head proves the prepared skips
+    and hashes still hold; if the head moved (a STOP arrived), it is worked out again under
+    the lock.
+    """
+    head = ledger.lock_head(conn, prepared.workspace_id)
+    if head != prepared.head:
+        return bulk_opt_out(
+            conn,
+            prepared.workspace_id,
+            prepared.numbers,
+            method=prepared.method,
+            reason=prepared.reason,
+            actor=prepared.actor,
+            source=prepared.source,
+            now=prepared.now,
+            chunk=chunk,
+        )
+    return _write(conn, prepared, chunk)
+
+
+def _checked(
+    numbers: Sequence[str], method: Method, now: datetime | None
+) -> tuple[list[str], datetime]:
+    if method is Method.REPLY:
+        raise InvalidInput(
+            "A 'reply' opt-out is only ever created by an inbound keyword.",
+            code="reply_method_reserved",
+        )
+    unique = list(dict.fromkeys(numbers))
+    for number in unique:
+        if not is_e164(number):
+            raise InvalidInput(f"{number!r} is not an E.164 number.", code="number_not_e164")
+    return unique, consent.utc(now or now_utc())
+
+
+def _plan(
+    conn: Connection,
+    workspace_id: int,
+    unique: list[str],
+    head: tuple[int, str],
+    method: Method,
+    reason: str | None,
+    actor: str,
+    source: str | None,
+    now: datetime,
+) -> PreparedBulk:
+    if len(unique) > ledger.STAGE_THRESHOLD:
+        known = ledger.workspace_opt_out_numbers(conn, workspace_id, len(unique))
+        if known is not None:  # fewer opt-outs than new numbers: read them all once
+            existing = known.intersection(unique)
+        else:
+            existing = ledger.numbers_with_workspace_opt_out_staged(conn, workspace_id, unique)
+    else:
+        existing = ledger.numbers_with_workspace_opt_out(conn, workspace_id, unique)
+    added = [n for n in unique if n not in existing]
+    skipped = [n for n in unique if n in existing]
+    digest_of = bulk_hasher(
+        workspace_id,
+        ConsentChange(
+            number="",
+            action=Action.OPT_OUT,
+            method=method,
+            reason=reason,
+            actor=actor,
+            source=source,
+        ),
+        now,
+    )
+    # Sequence numbers follow number order (every event of a bulk shares its timestamp, so the
+    # order is arbitrary): the events' and opt-outs' indexes then grow at one end instead of at
+    # random places, which makes a million-row bulk several times faster.
+    seq, digest = head
+    items: list[tuple[int, str, str, str]] = []
+    for number in sorted(added):
+        seq += 1
+        prev, digest = digest, digest_of(seq, number, digest)
+        items.append((seq, number, prev, digest))
+    return PreparedBulk(
+        workspace_id, unique, head, added, skipped, items, method, reason, actor, source, now
+    )
+
+
+def _write(conn: Connection, plan: PreparedBulk, chunk: int) -> BulkResult:
+    result = BulkResult(added=plan.added, skipped=plan.skipped)
+    if not plan.items:
+        return result
+    workspace_id = plan.workspace_id
+    pending = (
+        outbox.pending_numbers(conn, workspace_id)
+        if len(plan.items) > ledger.STAGE_THRESHOLD
+        else None
+    )
+    for start in range(0, len(plan.items), chunk):
+        items = plan.items[start : start + chunk]
+        ledger.append_bulk_opt_outs(
+            conn,
+            workspace_id,
+            items,
+            method=plan.method,
+            reason=plan.reason,
+            actor=plan.actor,
+            source=plan.source,
+            now=plan.now,
+        )
+        part = [item[1] for item in items]
+        if pending is None:
+            outbox.cancel_pending_many(conn, workspace_id, part, now=plan.now)
+        else:
+            due = [n for n in part if n in pending]
+            if due:
+                outbox.cancel_pending_many(conn, workspace_id, due, now=plan.now)
+    last = plan.items[-1]
+    ledger.set_head(conn, workspace_id, last[0], last[3])
+    return result
+
+
+def bulk_hasher(
+    workspace_id: int, template: ConsentChange, now: datetime
+) -> Callable[[int, str, str], str]:
+    """`(seq, number, prev_hash) -> hash` for events that differ only in seq and number.
+
+    Equal to `consent.make_event(...).hash` for `template` with that number (occurred_at =
+    recorded_at = now), but the canonical JSON of the shared fields is built once: a bulk of a
+    million events then costs one SHA-256 each instead of a JSON encoding each.
+    """
+    if template.occurred_at is not None:
+        raise ValueError("bulk events occur at `now`")
+    stamp = consent.utc(now).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    shared = [
+        template.action.value,
+        template.method.value,
+        template.scope.value,
+        template.scope_key,
+        template.list_id,
+        template.reason,
+        template.inbound_text,
+        template.actor,
+        template.channel_id,
+        template.source,
+        template.correlation_id,
+        template.consent_note,
+        dict(template.detail) if template.detail is not None else None,
+        stamp,
+        stamp,
+    ]
+    assert consent.HASHED_FIELDS[3:] == (
+        "action", "method", "scope", "scope_key", "list_id", "reason", "inbound_text", "actor",
+        "channel_id", "source", "correlation_id", "consent_note", "detail", "occurred_at",
+        "recorded_at",
+    )  # fmt: skip
+    tail = json.dumps(shared, separators=(",", ":"), ensure_ascii=False, sort_keys=True)[1:]
+    head = f"[{workspace_id},"
+    sha256 = hashlib.sha256
+
+    def digest(seq: int, number: str, prev_hash: str) -> str:
+        # An E.164 number needs no JSON escaping: "+" and digits.
+        payload = f'{prev_hash}{head}{seq},"{number}",{tail}'
+        return sha256(payload.encode()).hexdigest()
+
+    return digest
+
+
+def record_of(state: NumberState) -> Record | None:
+    """The workspace-wide opt-out record, if any (what the Opt-Outs page lists first)."""
+    return state.opt_outs.get((Scope.WORKSPACE, ""))

@@ -1,0 +1,164 @@
+"""The inbox as the team uses it: conversations, their threads, replies, close and reopen.
+
+A conversation closes only when a person closes it: a STOP never closes it (seed 000), and a
+new inbound message reopens it. Replies go through `sending.enqueue`, so the gate's refusal
+comes back at once and is shown in plain words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from stopline.domain.consent import utc
+from stopline.domain.errors import InvalidInput, NotFound
+from stopline.services.workspaces import Principal
+from stopline.store import inbox as store
+
+STATUSES = ("open", "closed")
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    id: int
+    number: str
+    status: str
+    last_message_at: datetime | None
+    channel_id: int
+    channel_name: str
+    contact_id: int | None
+    contact_name: str | None
+    last_body: str | None
+    last_direction: str | None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    number: str
+    status: str
+    channel_id: int
+    channel_name: str
+    channel_address: str
+    channel_type: str
+    last_message_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    id: int
+    direction: str
+    body: str
+    status: str
+    kind: str
+    refusal_code: str | None
+    error_message: str | None
+    sent_by: str | None
+    created_at: datetime
+
+
+def list_conversations(
+    conn: Connection,
+    workspace_id: int,
+    *,
+    status: str | None = "open",
+    search: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[ConversationSummary], int]:
+    if status is not None and status not in STATUSES:
+        raise InvalidInput("Status is open or closed.", code="status_invalid")
+    rows, total = store.list_conversations(
+        conn,
+        workspace_id,
+        status=status,
+        search=(search or "").strip() or None,
+        limit=limit,
+        offset=offset,
+    )
+    return [
+        ConversationSummary(
+            id=r.id,
+            number=r.number,
+            status=r.status,
+            last_message_at=utc(r.last_message_at) if r.last_message_at else None,
+            channel_id=r.channel_id,
+            channel_name=r.channel_name or r.channel_address,
+            contact_id=r.contact_id,
+            contact_name=r.contact_name,
+            last_body=r.last_body,
+            last_direction=r.last_direction,
+        )
+        for r in rows
+    ], total
+
+
+def get_conversation(conn: Connection, workspace_id: int, conversation_id: int) -> Conversation:
+    row = store.get_conversation(conn, workspace_id, conversation_id)
+    if row is None:
+        raise NotFound("No such conversation in this workspace.", code="conversation_not_found")
+    return Conversation(
+        id=row.id,
+        number=row.number,
+        status=row.status,
+        channel_id=row.channel_id,
+        channel_name=row.channel_name or row.channel_address,
+        channel_address=row.channel_address,
+        channel_type=row.channel_type,
+        last_message_at=utc(row.last_message_at) if row.last_message_at else None,
+    )
+
+
+def thread(conn: Connection, workspace_id: int, conversation_id: int) -> list[ThreadMessage]:
+    """The messages the inbox shows: texts from a blocked number stay hidden (inbound rule 9)."""
+    from stopline.store.inbound import visible_messages
+
+    return [_message(r) for r in visible_messages(conn, workspace_id, conversation_id)]
+
+
+def _message(row: Any) -> ThreadMessage:
+    return ThreadMessage(
+        id=int(row.id),
+        direction=row.direction,
+        body=row.body,
+        status=row.status,
+        kind=row.kind,
+        refusal_code=row.refusal_code,
+        error_message=row.error_message,
+        sent_by=row.sent_by,
+        created_at=utc(row.created_at),
+    )
+
+
+def set_status(conn: Connection, principal: Principal, conversation_id: int, status: str) -> None:
+    """Close or reopen; any member may."""
+    principal.require("member")
+    if status not in STATUSES:
+        raise InvalidInput("Status is open or closed.", code="status_invalid")
+    if not store.set_status(conn, principal.workspace_id, conversation_id, status):
+        raise NotFound("No such conversation in this workspace.", code="conversation_not_found")
+
+
+def reply(conn: Connection, principal: Principal, conversation_id: int, body: str) -> Any:
+    """Queue a reply in the conversation; a refused one comes back with its `refusal_code`."""
+    from stopline.services import sending
+
+    conversation = get_conversation(conn, principal.workspace_id, conversation_id)
+    if not body.strip():
+        raise InvalidInput("Write a message first.", code="body_required")
+    return sending.enqueue(
+        conn,
+        principal.workspace_id,
+        channel_id=conversation.channel_id,
+        to=conversation.number,
+        body=body,
+        source="inbox",
+        sent_by=principal.actor,
+    )
+
+
+def counts(conn: Connection, workspace_id: int) -> dict[str, int]:
+    return store.status_counts(conn, workspace_id)

@@ -1,0 +1,113 @@
+"""Reading the consent ledger as evidence: verification of the hash chain and a number's history."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import Connection
+
+from stopline.domain.consent import (
+    EMPTY,
+    ChainProblem,
+    ChainReport,
+    ConsentEvent,
+    NumberState,
+    project,
+    verify_chain,
+)
+from stopline.store import ledger
+
+
+def verify(conn: Connection, workspace_id: int) -> ChainReport:
+    """The hash chain, and the state tables the gate reads against the events behind them."""
+    head = ledger.read_head(conn, workspace_id)
+    report = verify_chain(
+        ledger.iter_events(conn, workspace_id),
+        head[0] if head else None,
+        head[1] if head else None,
+    )
+    mismatches = state_mismatches(conn, workspace_id)
+    if not mismatches:
+        return report
+    return replace(report, ok=False, problems=report.problems + tuple(mismatches))
+
+
+def _event_seqs(state: NumberState) -> tuple[Any, ...]:
+    """Which event stands behind each opt-out, block and list opt-out of a state."""
+    return (
+        {(scope.value, key): r.event_seq for (scope, key), r in state.opt_outs.items()},
+        state.block.event_seq if state.block is not None else None,
+        {list_id: r.event_seq for list_id, r in state.list_opt_outs.items()},
+    )
+
+
+def state_mismatches(conn: Connection, workspace_id: int) -> list[ChainProblem]:
+    """Numbers whose stored opt-outs, block or list opt-outs are not what their events add up
+    to: a row deleted, invented or repointed behind the ledger's back (the gate reads these
+    tables, so such an edit would let messages through). Streams both sides in number order."""
+    problems: list[ChainProblem] = []
+    events = groupby(ledger.iter_events_by_number(conn, workspace_id), key=lambda e: e.number)
+    folded = ((number, project(group).get(number, EMPTY)) for number, group in events)
+    stored = ledger.iter_states(conn, workspace_id)
+    left, right = next(folded, None), next(stored, None)
+    while left is not None or right is not None:
+        if right is None or (left is not None and left[0] < right[0]):
+            number, expected, actual = left[0], left[1], EMPTY  # type: ignore[index]
+            left = next(folded, None)
+        elif left is None or right[0] < left[0]:
+            number, expected, actual = right[0], EMPTY, right[1]
+            right = next(stored, None)
+        else:
+            number, expected, actual = left[0], left[1], right[1]
+            left, right = next(folded, None), next(stored, None)
+        if _event_seqs(expected) != _event_seqs(actual):
+            seqs = [
+                r.event_seq for r in (*actual.opt_outs.values(), *actual.list_opt_outs.values())
+            ]
+            seq = max(seqs + ([actual.block.event_seq] if actual.block else []), default=0)
+            problems.append(
+                ChainProblem(
+                    seq, "state_mismatch", f"{number}: the state tables do not match its events"
+                )
+            )
+    return problems
+
+
+def history(conn: Connection, workspace_id: int, number: str) -> list[ConsentEvent]:
+    return list(ledger.iter_events(conn, workspace_id, number=number))
+
+
+def event_dict(event: ConsentEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "number": event.number,
+        "action": event.action.value,
+        "method": event.method.value,
+        "scope": event.scope.value,
+        "scope_key": event.scope_key,
+        "list_id": event.list_id,
+        "reason": event.reason,
+        "inbound_text": event.inbound_text,
+        "actor": event.actor,
+        "channel_id": event.channel_id,
+        "source": event.source,
+        "correlation_id": event.correlation_id,
+        "consent_note": event.consent_note,
+        "detail": event.detail,
+        "occurred_at": event.occurred_at.isoformat(),
+        "recorded_at": event.recorded_at.isoformat(),
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def report_dict(report: ChainReport) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "events": report.events,
+        "head_seq": report.head_seq,
+        "head_hash": report.head_hash,
+        "problems": [{"seq": p.seq, "kind": p.kind, "detail": p.detail} for p in report.problems],
+    }

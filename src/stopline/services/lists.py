@@ -1,0 +1,388 @@
+"""Subscription lists: members, per-list opt-outs and opt-ins, and a list's own keywords and HELP.
+
+A list opt-out (seed 001) stops that list's campaigns only; it goes through the consent door
+like every other consent change (`Action.LIST_OPT_OUT` / `LIST_OPT_IN`), and a list opt-in by
+a member follows the workspace's re-subscribe policy. A list's keywords are stored on the list
+as ``{"opt_out": [...], "opt_in": [...], "help": [...]}`` with its HELP text, and checked with
+the same rules the inbound classifier applies, so a list cannot be saved with keywords the
+inbox would ignore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from stopline.domain.consent import Action, ConsentChange, Method, utc
+from stopline.domain.errors import Conflict, InvalidInput, NotFound
+from stopline.domain.numbers import normalize
+from stopline.services.consent import ChangeResult, change_consent, now_utc
+from stopline.services.workspaces import Principal, get_workspace
+from stopline.store import lists as store
+
+INTENTS = ("opt_out", "opt_in", "help")
+MAX_KEYWORDS = 20  # per intent: more is a sign of a mistake, and slows every inbound text
+MAX_HELP_TEXT = 480  # three SMS segments
+MAX_MEMBERS_PER_CALL = 100_000
+
+
+@dataclass(frozen=True)
+class SubscriptionList:
+    id: int
+    name: str
+    keywords: dict[str, list[str]]
+    help_text: str | None
+    created_at: datetime
+    members: int = 0
+    opted_out: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "keywords": self.keywords,
+            "help_text": self.help_text,
+            "created_at": self.created_at.isoformat(),
+            "members": self.members,
+            "opted_out": self.opted_out,
+        }
+
+
+@dataclass(frozen=True)
+class Member:
+    number: str
+    subscribed_at: datetime
+    list_opt_out: str | None  # the method of the list opt-out, if the number left the list
+    opted_out_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "subscribed_at": self.subscribed_at.isoformat(),
+            "list_opted_out": self.list_opt_out is not None,
+            "list_opt_out_method": self.list_opt_out,
+            "opted_out_at": self.opted_out_at.isoformat() if self.opted_out_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    added: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    removed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"added": self.added, "already": self.already, "removed": self.removed}
+
+
+def _stored_keywords(raw: Any) -> dict[str, list[str]]:
+    if isinstance(raw, str):
+        import json
+
+        raw = json.loads(raw)
+    out: dict[str, list[str]] = {}
+    if isinstance(raw, Mapping):
+        for intent in INTENTS:
+            words = [
+                str(w["word"]) if isinstance(w, Mapping) else str(w) for w in raw.get(intent) or ()
+            ]
+            if words:
+                out[intent] = words
+    return out
+
+
+def _list(row: Any) -> SubscriptionList:
+    return SubscriptionList(
+        id=int(row.id),
+        name=row.name,
+        keywords=_stored_keywords(row.keywords),
+        help_text=row.help_text,
+        created_at=utc(row.created_at),
+        members=int(getattr(row, "members", 0) or 0),
+        opted_out=int(getattr(row, "opted_out", 0) or 0),
+    )
+
+
+def _name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("A list needs a name (up to 200 characters).", code="list_name_required")
+    return name
+
+
+def _help_text(text: str | None) -> str | None:
+    text = (text or "").strip()
+    if len(text) > MAX_HELP_TEXT:
+        raise InvalidInput(
+            f"A list's HELP text is at most {MAX_HELP_TEXT} characters.", code="help_text_too_long"
+        )
+    return text or None
+
+
+def check_keywords(
+    conn: Connection, workspace_id: int, list_id: int | None, keywords: Mapping[str, Any] | None
+) -> dict[str, list[str]]:
+    """Validate a list's keywords as the inbound classifier will read them; return them canonical.
+
+    A word that another list of the workspace already uses is refused: an inbound text could
+    not say which list it meant.
+    """
+    from stopline.domain.keywords import ListKeywords
+
+    if not keywords:
+        return {}
+    if not isinstance(keywords, Mapping) or set(keywords) - set(INTENTS):
+        raise InvalidInput(
+            "List keywords map opt_out, opt_in and help to lists of words.",
+            code="keyword_invalid",
+        )
+    entries: list[dict[str, str]] = []
+    for intent in INTENTS:
+        words = keywords.get(intent) or []
+        if isinstance(words, str) or not isinstance(words, Iterable):
+            raise InvalidInput(
+                f"{intent} keywords must be a list of words.", code="keyword_invalid"
+            )
+        words = list(words)
+        if len(words) > MAX_KEYWORDS:
+            raise InvalidInput(
+                f"A list has at most {MAX_KEYWORDS} {intent} keywords.", code="keyword_too_many"
+            )
+        for word in words:
+            if not isinstance(word, str) or not word.strip():
+                raise InvalidInput("A keyword is a non-empty word.", code="keyword_invalid")
+            entries.append({"word": word, "intent": intent})
+    built = ListKeywords.from_settings(list_id or 0, entries)
+    canonical: dict[str, list[str]] = {}
+    seen: dict[str, str] = {}
+    for keyword in built.keywords:
+        if keyword.word in seen:
+            raise InvalidInput(
+                f"{keyword.word} is given twice.", code="keyword_duplicate", word=keyword.word
+            )
+        seen[keyword.word] = keyword.intent.value
+        canonical.setdefault(keyword.intent.value, []).append(keyword.word)
+    for other in store.all_lists(conn, workspace_id):
+        if list_id is not None and int(other.id) == list_id:
+            continue
+        for words in _stored_keywords(other.keywords).values():
+            for word in words:
+                if word.upper() in seen:
+                    raise Conflict(
+                        f"The list {other.name!r} already uses the keyword {word.upper()}.",
+                        code="keyword_taken",
+                        word=word.upper(),
+                        list_id=int(other.id),
+                    )
+    return canonical
+
+
+def create_list(
+    conn: Connection,
+    principal: Principal,
+    *,
+    name: str,
+    keywords: Mapping[str, Any] | None = None,
+    help_text: str | None = None,
+) -> SubscriptionList:
+    principal.require("member")
+    name = _name(name)
+    if store.list_by_name(conn, principal.workspace_id, name) is not None:
+        raise Conflict(f"There is already a list named {name!r}.", code="list_exists")
+    canonical = check_keywords(conn, principal.workspace_id, None, keywords)
+    list_id = store.insert_list(
+        conn,
+        principal.workspace_id,
+        name=name,
+        keywords=canonical,
+        help_text=_help_text(help_text),
+        created_at=now_utc(),
+    )
+    return get_list(conn, principal.workspace_id, list_id)
+
+
+def get_list(conn: Connection, workspace_id: int, list_id: int) -> SubscriptionList:
+    row = store.get_list(conn, workspace_id, list_id)
+    if row is None:
+        raise NotFound(f"No list {list_id} in this workspace.", code="list_not_found")
+    return _list(row)
+
+
+def all_lists(conn: Connection, workspace_id: int) -> list[SubscriptionList]:
+    return [_list(r) for r in store.all_lists(conn, workspace_id)]
+
+
+_UNSET: Any = object()
+
+
+def update_list(
+    conn: Connection,
+    principal: Principal,
+    list_id: int,
+    *,
+    name: str | None = None,
+    keywords: Mapping[str, Any] | None = _UNSET,
+    help_text: str | None = _UNSET,
+) -> SubscriptionList:
+    """Rename a list or change its keywords and HELP text (fields left out stay as they are)."""
+    principal.require("member")
+    get_list(conn, principal.workspace_id, list_id)
+    values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = _name(name)
+        other = store.list_by_name(conn, principal.workspace_id, values["name"])
+        if other is not None and int(other.id) != list_id:
+            raise Conflict(f"There is already a list named {values['name']!r}.", code="list_exists")
+    if keywords is not _UNSET:
+        values["keywords"] = check_keywords(conn, principal.workspace_id, list_id, keywords)
+    if help_text is not _UNSET:
+        values["help_text"] = _help_text(help_text)
+    if values:
+        store.update_list(conn, principal.workspace_id, list_id, **values)
+    return get_list(conn, principal.workspace_id, list_id)
+
+
+def delete_list(conn: Connection, principal: Principal, list_id: int) -> None:
+    """Delete a list that no number has opted out of.
+
+    A list opt-out is consent evidence tied to the list: deleting the list would silently drop
+    its projection rows, so such a list is kept (rename it instead).
+    """
+    principal.require("admin")
+    get_list(conn, principal.workspace_id, list_id)
+    if store.list_opt_out_count(conn, principal.workspace_id, list_id):
+        raise Conflict(
+            "Numbers have opted out of this list; it is kept as a record of their choice.",
+            code="list_has_opt_outs",
+        )
+    try:
+        with conn.begin_nested():
+            store.delete_list(conn, principal.workspace_id, list_id)
+    except IntegrityError:
+        raise Conflict(
+            "This list is still used (by a campaign or message).", code="list_in_use"
+        ) from None
+
+
+def _numbers(conn: Connection, workspace_id: int, raws: Sequence[str]) -> list[str]:
+    if len(raws) > MAX_MEMBERS_PER_CALL:
+        raise InvalidInput(
+            f"At most {MAX_MEMBERS_PER_CALL:,} numbers per call; import larger lists in parts.",
+            code="too_many_numbers",
+        )
+    region = get_workspace(conn, workspace_id).policy.default_region
+    return list(dict.fromkeys(normalize(raw, region) for raw in raws))
+
+
+def add_members(
+    conn: Connection, principal: Principal, list_id: int, raw_numbers: Sequence[str]
+) -> MembershipChange:
+    """Subscribe numbers to a list. Membership is not consent: the gate still refuses numbers
+    that opted out (of the workspace or of this list) when a campaign sends."""
+    principal.require("member")
+    get_list(conn, principal.workspace_id, list_id)
+    numbers = _numbers(conn, principal.workspace_id, raw_numbers)
+    present = store.present_members(conn, principal.workspace_id, list_id, numbers)
+    added = [n for n in numbers if n not in present]
+    store.insert_members(conn, principal.workspace_id, list_id, added, now_utc())
+    return MembershipChange(added=added, already=[n for n in numbers if n in present])
+
+
+def remove_members(
+    conn: Connection, principal: Principal, list_id: int, raw_numbers: Sequence[str]
+) -> MembershipChange:
+    """Take numbers off a list (not an opt-out: they may be added again; use `opt_out` for that)."""
+    principal.require("member")
+    get_list(conn, principal.workspace_id, list_id)
+    numbers = _numbers(conn, principal.workspace_id, raw_numbers)
+    return MembershipChange(
+        removed=store.delete_members(conn, principal.workspace_id, list_id, numbers)
+    )
+
+
+def members(
+    conn: Connection,
+    workspace_id: int,
+    list_id: int,
+    *,
+    search: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Member], int]:
+    get_list(conn, workspace_id, list_id)
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InvalidInput("limit must be 1-1000 and offset not negative.", code="page_invalid")
+    digits = "".join(ch for ch in search or "" if ch.isdigit()) or None
+    rows, total = store.members(
+        conn, workspace_id, list_id, search=digits, limit=limit, offset=offset
+    )
+    return [
+        Member(
+            number=r.number,
+            subscribed_at=utc(r.subscribed_at),
+            list_opt_out=r.opt_out_method,
+            opted_out_at=utc(r.opted_out_at) if r.opted_out_at else None,
+        )
+        for r in rows
+    ], total
+
+
+def opt_out(
+    conn: Connection,
+    principal: Principal,
+    list_id: int,
+    raw_number: str,
+    *,
+    reason: str | None = None,
+    method: Method = Method.MANUAL,
+) -> ChangeResult:
+    """Opt a number out of this list only (any member may, like any opt-out; seed 003)."""
+    get_list(conn, principal.workspace_id, list_id)
+    policy = get_workspace(conn, principal.workspace_id).policy
+    change = ConsentChange(
+        number=normalize(raw_number, policy.default_region),
+        action=Action.LIST_OPT_OUT,
+        method=method,
+        list_id=list_id,
+        reason=(reason or "").strip() or None,
+        actor=principal.actor,
+    )
+    return change_consent(conn, principal.workspace_id, change, policy)
+
+
+def opt_in(
+    conn: Connection,
+    principal: Principal,
+    list_id: int,
+    raw_number: str,
+    *,
+    consent_note: str | None = None,
+) -> ChangeResult:
+    """Lift a list opt-out, under the workspace's re-subscribe policy (note required)."""
+    get_list(conn, principal.workspace_id, list_id)
+    policy = get_workspace(conn, principal.workspace_id).policy
+    note = (consent_note or "").strip() or None
+    change = ConsentChange(
+        number=normalize(raw_number, policy.default_region),
+        action=Action.LIST_OPT_IN,
+        method=Method.MANUAL,
+        list_id=list_id,
+        reason=note,
+        consent_note=note,
+        actor=principal.actor,
+    )
+    return change_consent(conn, principal.workspace_id, change, policy)
+
+
+def memberships(
+    conn: Connection, workspace_id: int, numbers: Sequence[str]
+) -> set[tuple[int, str]]:
+    """(list id, number) pairs for the given numbers: what a campaign would reach."""
+    return {
+        (list_id, number) for number, list_id in store.lists_of_numbers(conn, workspace_id, numbers)
+    }

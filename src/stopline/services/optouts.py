@@ -1,0 +1,450 @@
+"""Opt-outs and blocks as the team manages them: add, remove (re-subscribe), block, unblock, list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from stopline.domain.consent import (
+    RECIPIENT_METHODS,
+    Action,
+    ConsentChange,
+    Method,
+    NumberState,
+    Record,
+    Scope,
+    utc,
+)
+from stopline.domain.errors import Forbidden, InvalidInput, NotFound
+from stopline.domain.numbers import normalize
+from stopline.services.consent import ChangeResult, change_consent
+from stopline.services.workspaces import Principal, get_workspace
+from stopline.store import ledger
+from stopline.store import optouts as optout_store
+from stopline.store.tables import blocks, contact_numbers, contacts, opt_outs
+
+MANUAL_METHODS = {m.value for m in Method} - {"reply"}
+
+
+def _method(value: str | Method) -> Method:
+    try:
+        method = Method(value)
+    except ValueError:
+        raise InvalidInput(
+            f"Unknown method {value!r}; use one of {', '.join(sorted(MANUAL_METHODS))}.",
+            code="method_unknown",
+        ) from None
+    return method
+
+
+def parse_scope(value: str | Scope) -> Scope:
+    try:
+        return Scope(value)
+    except ValueError:
+        raise InvalidInput(
+            f"Unknown scope {value!r}; use one of {', '.join(s.value for s in Scope)}.",
+            code="scope_unknown",
+        ) from None
+
+
+def add_opt_out(
+    conn: Connection,
+    principal: Principal,
+    raw_number: str,
+    *,
+    reason: str | None = None,
+    method: str | Method = Method.MANUAL,
+    scope: Scope | None = None,
+    scope_key: str = "",
+    source: str | None = None,
+    occurred_at: datetime | None = None,
+) -> ChangeResult:
+    """Any member may opt a number out (seed 003); the number need not belong to a contact."""
+    policy = get_workspace(conn, principal.workspace_id).policy
+    number = normalize(raw_number, policy.default_region)
+    change = ConsentChange(
+        number=number,
+        action=Action.OPT_OUT,
+        method=_method(method),
+        scope=scope or Scope.WORKSPACE,
+        scope_key=scope_key,
+        reason=(reason or "").strip() or None,
+        actor=principal.actor,
+        source=source,
+        occurred_at=occurred_at,
+    )
+    return change_consent(conn, principal.workspace_id, change, policy)
+
+
+def remove_opt_out(
+    conn: Connection,
+    principal: Principal,
+    raw_number: str,
+    *,
+    consent_note: str | None = None,
+    method: str | Method = Method.MANUAL,
+) -> ChangeResult:
+    """Re-subscribe a number, under the workspace's re-subscribe policy."""
+    policy = get_workspace(conn, principal.workspace_id).policy
+    number = normalize(raw_number, policy.default_region)
+    change = ConsentChange(
+        number=number,
+        action=Action.OPT_IN,
+        method=_method(method),
+        actor=principal.actor,
+        consent_note=(consent_note or "").strip() or None,
+        reason=(consent_note or "").strip() or None,
+    )
+    return change_consent(conn, principal.workspace_id, change, policy)
+
+
+def block(
+    conn: Connection, principal: Principal, raw_number: str, *, reason: str | None = None
+) -> ChangeResult:
+    policy = get_workspace(conn, principal.workspace_id).policy
+    change = ConsentChange(
+        number=normalize(raw_number, policy.default_region),
+        action=Action.BLOCK,
+        method=Method.MANUAL,
+        reason=(reason or "").strip() or None,
+        actor=principal.actor,
+    )
+    return change_consent(conn, principal.workspace_id, change, policy)
+
+
+def unblock(
+    conn: Connection, principal: Principal, raw_number: str, *, reason: str | None = None
+) -> ChangeResult:
+    """Unblocking does not opt the number back in (PRODUCT "Managing opt-outs")."""
+    policy = get_workspace(conn, principal.workspace_id).policy
+    change = ConsentChange(
+        number=normalize(raw_number, policy.default_region),
+        action=Action.UNBLOCK,
+        method=Method.MANUAL,
+        reason=(reason or "").strip() or None,
+        actor=principal.actor,
+    )
+    return change_consent(conn, principal.workspace_id, change, policy)
+
+
+@dataclass(frozen=True)
+class OptOutRow:
+    number: str
+    scope: str
+    scope_key: str
+    method: str
+    reason: str | None
+    actor: str
+    created_at: datetime
+    contact_id: int | None
+    contact_name: str | None
+    blocked: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "scope": self.scope,
+            "scope_key": self.scope_key,
+            "method": self.method,
+            "reason": self.reason,
+            "actor": self.actor,
+            "created_at": self.created_at.isoformat(),
+            "contact_id": self.contact_id,
+            "contact_name": self.contact_name,
+            "blocked": self.blocked,
+        }
+
+
+SORTS = {
+    "created_at": opt_outs.c.created_at,
+    "number": opt_outs.c.number,
+    "method": opt_outs.c.method,
+}
+
+
+def list_opt_outs(
+    conn: Connection,
+    workspace_id: int,
+    *,
+    search: str | None = None,
+    method: str | None = None,
+    scope: str | None = None,
+    sort: str = "-created_at",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[OptOutRow], int]:
+    """The Opt-Outs page: number, matching contact, method, reason, when, who; with the total."""
+    desc = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key not in SORTS:
+        raise InvalidInput(f"Cannot sort by {key!r}.", code="sort_invalid")
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InvalidInput("limit must be 1-1000 and offset not negative.", code="page_invalid")
+    conditions: list[Any] = [opt_outs.c.workspace_id == workspace_id]
+    if search:
+        digits = "".join(ch for ch in search if ch.isdigit())
+        if not digits:
+            raise InvalidInput("Search by number needs digits.", code="search_invalid")
+        conditions.append(opt_outs.c.number.contains(digits, autoescape=True))
+    if method:
+        conditions.append(opt_outs.c.method == _method(method).value)
+    if scope:
+        conditions.append(opt_outs.c.scope == parse_scope(scope).value)
+    joined = opt_outs.outerjoin(
+        contact_numbers,
+        (contact_numbers.c.workspace_id == opt_outs.c.workspace_id)
+        & (contact_numbers.c.number == opt_outs.c.number),
+    ).outerjoin(contacts, contacts.c.id == contact_numbers.c.contact_id)
+    blocked = (
+        select(func.count())
+        .where(
+            blocks.c.workspace_id == opt_outs.c.workspace_id, blocks.c.number == opt_outs.c.number
+        )
+        .scalar_subquery()
+    )
+    order = SORTS[key].desc() if desc else SORTS[key].asc()
+    query = (
+        select(
+            opt_outs,
+            contacts.c.id.label("contact_id"),
+            contacts.c.name.label("contact_name"),
+            blocked.label("blocked"),
+        )
+        .select_from(joined)
+        .where(*conditions)
+        .order_by(order, opt_outs.c.number, opt_outs.c.scope, opt_outs.c.scope_key)
+        .limit(limit)
+        .offset(offset)
+    )
+    total = conn.execute(select(func.count()).select_from(opt_outs).where(*conditions)).scalar_one()
+    rows = [
+        OptOutRow(
+            number=r.number,
+            scope=r.scope,
+            scope_key=r.scope_key,
+            method=r.method,
+            reason=r.reason,
+            actor=r.actor,
+            created_at=utc(r.created_at),
+            contact_id=r.contact_id,
+            contact_name=r.contact_name,
+            blocked=bool(r.blocked),
+        )
+        for r in conn.execute(query)
+    ]
+    return rows, int(total)
+
+
+# --- editing: new ledger events, never an in-place change -------------------------------------
+
+
+@dataclass(frozen=True)
+class EditResult:
+    number: str  # the opt-out's number after the edit
+    changes: tuple[ChangeResult, ...]  # amend; or retract + opt-out
+
+    @property
+    def changed(self) -> bool:
+        return any(c.changed for c in self.changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "changed": self.changed,
+            "events": [
+                {"seq": c.event.seq, "action": c.event.action.value, "number": c.event.number}
+                for c in self.changes
+                if c.event is not None
+            ],
+        }
+
+
+def _current_record(
+    conn: Connection, workspace_id: int, number: str, scope: Scope, scope_key: str
+) -> Record:
+    state = ledger.load_state(conn, workspace_id, number)
+    record = state.opt_outs.get((scope, scope_key))
+    if record is None:
+        raise NotFound(f"{number} has no such opt-out.", code="opt_out_not_found")
+    return record
+
+
+def edit_opt_out(
+    conn: Connection,
+    principal: Principal,
+    raw_number: str,
+    *,
+    number: str | None = None,
+    reason: str | None = None,
+    scope: str | Scope = Scope.WORKSPACE,
+    scope_key: str = "",
+) -> EditResult:
+    """Edit an opt-out's number or reason from the Opt-Outs page (seed 003), as ledger events.
+
+    A new reason is an `amend` event; a corrected number is a `retract` of the wrong number plus
+    an opt-out of the right one with the same method, reason and time, in this one transaction.
+    An opt-out the recipient asked for (reply, link, carrier) keeps its number and its reason:
+    what the recipient said is the evidence (add a contact note instead).
+    """
+    principal.require("member")
+    policy = get_workspace(conn, principal.workspace_id).policy
+    scope = parse_scope(scope)
+    old = normalize(raw_number, policy.default_region)
+    record = _current_record(conn, principal.workspace_id, old, scope, scope_key)
+    new = normalize(number, policy.default_region) if number and number.strip() else old
+    new_reason = (reason or "").strip() or None if reason is not None else record.reason
+    changes: list[ChangeResult] = []
+    if new != old:
+        changes += _move(conn, principal, policy, old, new, record, scope, scope_key, new_reason)
+    elif new_reason != record.reason:
+        if record.method in RECIPIENT_METHODS:
+            raise Forbidden(
+                f"The reason of a {record.method.value!r} opt-out is the recipient's own request "
+                "and cannot be edited; add a note to the contact instead.",
+                code="recipient_opt_out_immutable",
+            )
+        change = ConsentChange(
+            number=old,
+            action=Action.AMEND,
+            method=Method.MANUAL,
+            scope=scope,
+            scope_key=scope_key,
+            reason=new_reason,
+            actor=principal.actor,
+            detail={"target_scope": scope.value, "target_key": scope_key},
+        )
+        changes.append(change_consent(conn, principal.workspace_id, change, policy))
+    return EditResult(new, tuple(changes))
+
+
+def _move(
+    conn: Connection,
+    principal: Principal,
+    policy: Any,
+    old: str,
+    new: str,
+    record: Record,
+    scope: Scope,
+    scope_key: str,
+    reason: str | None,
+) -> list[ChangeResult]:
+    target = {"target_scope": scope.value, "target_key": scope_key}
+    retract = ConsentChange(
+        number=old,
+        action=Action.RETRACT,
+        method=Method.MANUAL,
+        scope=scope,
+        scope_key=scope_key,
+        reason=f"Entered on the wrong number; moved to {new}",
+        actor=principal.actor,
+        detail={**target, "replaced_by": new},
+    )
+    first = change_consent(conn, principal.workspace_id, retract, policy)
+    moved = ConsentChange(
+        number=new,
+        action=Action.OPT_OUT,
+        method=record.method,
+        scope=scope,
+        scope_key=scope_key,
+        reason=reason,
+        actor=principal.actor,
+        channel_id=record.channel_id,
+        # The person opted out when the first record says; only the number was mistyped.
+        occurred_at=record.created_at,
+        detail={"replaces": old},
+    )
+    second = change_consent(conn, principal.workspace_id, moved, policy)
+    return [first, second]
+
+
+# --- blocks and one number's state ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockRow:
+    number: str
+    method: str
+    reason: str | None
+    actor: str
+    created_at: datetime
+    contact_id: int | None
+    contact_name: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "method": self.method,
+            "reason": self.reason,
+            "actor": self.actor,
+            "created_at": self.created_at.isoformat(),
+            "contact_id": self.contact_id,
+            "contact_name": self.contact_name,
+        }
+
+
+def list_blocks(
+    conn: Connection,
+    workspace_id: int,
+    *,
+    search: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[BlockRow], int]:
+    """Blocked numbers, newest first, with the matching contact."""
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InvalidInput("limit must be 1-1000 and offset not negative.", code="page_invalid")
+    digits = None
+    if search:
+        digits = "".join(ch for ch in search if ch.isdigit())
+        if not digits:
+            raise InvalidInput("Search by number needs digits.", code="search_invalid")
+    rows, total = optout_store.blocks_page(
+        conn, workspace_id, digits=digits, limit=limit, offset=offset
+    )
+    return [
+        BlockRow(
+            number=r.number,
+            method=r.method,
+            reason=r.reason,
+            actor=r.actor,
+            created_at=utc(r.created_at),
+            contact_id=r.contact_id,
+            contact_name=r.contact_name,
+        )
+        for r in rows
+    ], total
+
+
+def number_state(conn: Connection, workspace_id: int, raw_number: str) -> tuple[str, NumberState]:
+    """A number's current opt-outs, block and list opt-outs (normalised in the workspace region)."""
+    policy = get_workspace(conn, workspace_id).policy
+    number = normalize(raw_number, policy.default_region)
+    return number, ledger.load_state(conn, workspace_id, number)
+
+
+def state_dict(number: str, state: NumberState) -> dict[str, Any]:
+    def record(r: Record) -> dict[str, Any]:
+        return {
+            "method": r.method.value,
+            "reason": r.reason,
+            "actor": r.actor,
+            "created_at": r.created_at.isoformat(),
+            "event_seq": r.event_seq,
+        }
+
+    return {
+        "number": number,
+        "opted_out": bool(state.opt_outs),
+        "blocked": state.block is not None,
+        "opt_outs": [
+            {"scope": scope.value, "scope_key": key, "channel_id": r.channel_id, **record(r)}
+            for (scope, key), r in sorted(state.opt_outs.items())
+        ],
+        "block": record(state.block) if state.block else None,
+        "list_opt_outs": [
+            {"list_id": list_id, **record(r)} for list_id, r in sorted(state.list_opt_outs.items())
+        ],
+    }

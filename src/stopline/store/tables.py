@@ -1,0 +1,469 @@
+"""The database schema: one SQLAlchemy Core metadata for SQLite and PostgreSQL, every row keyed by workspace."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Stable constraint names so Alembic migrations are identical on both databases.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Timestamp = DateTime(timezone=True)
+
+
+def _enum_check(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    allowed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+ROLES = ("owner", "admin", "member")
+METHODS = ("reply", "manual", "link", "import", "api", "carrier")
+SCOPES = ("workspace", "channel_type", "channel")
+ACTIONS = (
+    "opt_out",
+    "opt_in",
+    "block",
+    "unblock",
+    "list_opt_out",
+    "list_opt_in",
+    "amend",
+    "retract",
+)
+MESSAGE_STATUSES = (
+    "received",
+    "queued",
+    "scheduled",
+    "sending",
+    "sent",
+    "delivered",
+    "failed",
+    "canceled",
+)
+JOB_STATUSES = ("queued", "running", "done", "failed", "canceled")
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("settings", JSON, nullable=False, default=dict),
+    # Twilio-compatible API identity: the SID is public, the token only stored hashed.
+    Column("account_sid", String(34), nullable=False, unique=True),
+    Column("auth_token_hash", String(128), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("workspace_id", "user_id", name="uq_members_workspace_user"),
+    _enum_check("role", ROLES, "role"),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    # Only a hash of the session cookie is stored, so a database leak yields no live sessions.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+
+sign_in_attempts = Table(
+    "sign_in_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("key", String(400), nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Index("ix_sign_in_attempts_key_at", "key", "at"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(32), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("role", String(16), nullable=False, default="admin"),
+    Column("created_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("last_used_at", Timestamp, nullable=True),
+    Column("revoked_at", Timestamp, nullable=True),
+    _enum_check("role", ROLES, "role"),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("provider", String(16), nullable=False),
+    Column("type", String(16), nullable=False, default="sms"),
+    Column("location", String(200), nullable=True),
+    Column("name", String(200), nullable=False, default=""),
+    # Provider secrets are needed in clear to sign and verify, so they are encrypted, not hashed.
+    Column("credentials", Text, nullable=True),
+    Column("base_url", String(500), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    # A receiving number identifies exactly one workspace for inbound routing.
+    UniqueConstraint("provider", "address", name="uq_channels_provider_address"),
+    _enum_check("provider", ("twilio", "telnyx", "vonage", "generic", "console"), "provider"),
+    _enum_check("type", ("sms", "mms", "whatsapp", "rcs"), "type"),
+)
+Index("ix_channels_workspace", channels.c.workspace_id)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False, default=""),
+    Column("email", String(320), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+Index("ix_contacts_workspace_name", contacts.c.workspace_id, contacts.c.name)
+
+contact_numbers = Table(
+    "contact_numbers",
+    metadata,
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    # One contact per number per workspace: opt-outs match contacts purely by number.
+    Column("number", String(16), primary_key=True),
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(32), nullable=False, default="mobile"),
+)
+Index("ix_contact_numbers_contact", contact_numbers.c.contact_id)
+
+contact_notes = Table(
+    "contact_notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+Index("ix_contact_notes_contact", contact_notes.c.contact_id)
+
+lists = Table(
+    "lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    # List keywords and HELP text (seed 001): {"opt_out": [...], "opt_in": [...], "help": [...]}.
+    Column("keywords", JSON, nullable=False, default=dict),
+    Column("help_text", Text, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("workspace_id", "name", name="uq_lists_workspace_name"),
+)
+
+list_members = Table(
+    "list_members",
+    metadata,
+    Column("list_id", ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", String(16), primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("subscribed_at", Timestamp, nullable=False),
+)
+Index("ix_list_members_workspace_number", list_members.c.workspace_id, list_members.c.number)
+
+# --- consent ledger (append-only) and its projection -------------------------------------------
+
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    # Position in the workspace's hash chain; gaps or repeats are evidence of tampering.
+    Column("seq", BigInteger, nullable=False),
+    Column("number", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("scope_key", String(64), nullable=False, default=""),
+    Column("list_id", Integer, nullable=True),
+    Column("method", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("inbound_text", Text, nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("channel_id", Integer, nullable=True),
+    Column("source", String(200), nullable=True),
+    Column("correlation_id", String(200), nullable=True),
+    Column("consent_note", Text, nullable=True),
+    Column("detail", JSON, nullable=True),
+    Column("occurred_at", Timestamp, nullable=False),
+    Column("recorded_at", Timestamp, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("workspace_id", "seq", name="uq_consent_events_workspace_seq"),
+    _enum_check("action", ACTIONS, "action"),
+    _enum_check("method", METHODS, "method"),
+    _enum_check("scope", SCOPES, "scope"),
+)
+Index("ix_consent_events_workspace_number", consent_events.c.workspace_id, consent_events.c.number)
+Index(
+    "ix_consent_events_workspace_occurred",
+    consent_events.c.workspace_id,
+    consent_events.c.occurred_at,
+)
+
+ledger_heads = Table(
+    "ledger_heads",
+    metadata,
+    # The chain head, locked per append: serialises a workspace's ledger writers, and lets
+    # verification notice a deleted last event.
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", String(16), primary_key=True),
+    Column("scope", String(16), primary_key=True),
+    Column("scope_key", String(64), primary_key=True, default=""),
+    Column("method", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("channel_id", Integer, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    _enum_check("method", METHODS, "method"),
+    _enum_check("scope", SCOPES, "scope"),
+)
+Index("ix_opt_outs_workspace_created", opt_outs.c.workspace_id, opt_outs.c.created_at)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", String(16), primary_key=True),
+    Column("method", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
+list_opt_outs = Table(
+    "list_opt_outs",
+    metadata,
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("list_id", ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", String(16), primary_key=True),
+    Column("method", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+)
+Index("ix_list_opt_outs_workspace_number", list_opt_outs.c.workspace_id, list_opt_outs.c.number)
+
+# --- messaging -----------------------------------------------------------------------------
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("channel_id", ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    Column("number", String(16), nullable=False),
+    Column("status", String(16), nullable=False, default="open"),
+    Column("last_message_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("workspace_id", "channel_id", "number", name="uq_conversations_ws_ch_num"),
+    _enum_check("status", ("open", "closed"), "status"),
+)
+Index(
+    "ix_conversations_workspace_last",
+    conversations.c.workspace_id,
+    conversations.c.last_message_at,
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("channel_id", ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    Column("list_ids", JSON, nullable=False),
+    Column("status", String(16), nullable=False, default="queued"),
+    Column("counts", JSON, nullable=False, default=dict),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("scheduled_at", Timestamp, nullable=True),
+    _enum_check("status", ("queued", "expanding", "sending", "done", "canceled"), "status"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("sid", String(34), nullable=False, unique=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("channel_id", ForeignKey("channels.id", ondelete="CASCADE"), nullable=True),
+    Column("conversation_id", ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True),
+    Column("from_address", String(64), nullable=False),
+    Column("to_number", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    # normal | confirmation: confirmations are the only messages that pass an opt-out.
+    Column("kind", String(16), nullable=False, default="normal"),
+    Column("source", String(200), nullable=False, default="api"),
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="SET NULL"), nullable=True),
+    Column("list_id", Integer, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("refusal_code", String(32), nullable=True),
+    Column("error_code", String(32), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("provider", String(16), nullable=True),
+    Column("provider_message_id", String(128), nullable=True),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("status_callback", String(1000), nullable=True),
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("sent_by", String(200), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("available_at", Timestamp, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("handed_at", Timestamp, nullable=True),
+    Column("updated_at", Timestamp, nullable=False),
+    # When the sender asked for it to go (scheduled sends); available_at moves with retries.
+    Column("scheduled_at", Timestamp, nullable=True),
+    UniqueConstraint(
+        "workspace_id", "direction", "provider_message_id", name="uq_messages_provider_id"
+    ),
+    # One message per campaign recipient: a re-run expansion can never queue a second one.
+    UniqueConstraint("campaign_id", "to_number", name="uq_messages_campaign_to"),
+    UniqueConstraint("workspace_id", "idempotency_key", name="uq_messages_idempotency"),
+    _enum_check("direction", ("in", "out"), "direction"),
+    _enum_check("status", MESSAGE_STATUSES, "status"),
+)
+Index("ix_messages_claim", messages.c.status, messages.c.available_at)
+Index("ix_messages_ws_to_status", messages.c.workspace_id, messages.c.to_number, messages.c.status)
+Index("ix_messages_conversation", messages.c.conversation_id, messages.c.id)
+Index("ix_messages_campaign", messages.c.campaign_id, messages.c.status)
+
+disclosures = Table(
+    "disclosures",
+    metadata,
+    # The first message to a number carries the disclosure once (seed 004).
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", String(16), primary_key=True),
+    Column("message_id", BigInteger, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+console_outbox = Table(
+    "console_outbox",
+    metadata,
+    # What the console provider "delivered": written in the hand-off transaction, so a
+    # retried hand-off can never deliver twice.
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", BigInteger, nullable=False),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("to_number", String(64), nullable=False),
+    Column("from_address", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+Index("ix_console_outbox_ws_to", console_outbox.c.workspace_id, console_outbox.c.to_number)
+
+review_items = Table(
+    "review_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("number", String(16), nullable=False),
+    Column("message_id", BigInteger, nullable=True),
+    Column("channel_id", Integer, nullable=True),
+    Column("body", Text, nullable=False),
+    Column("phrase", String(200), nullable=True),
+    Column("deadline", Date, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("resolved_at", Timestamp, nullable=True),
+    Column("resolved_by", String(200), nullable=True),
+    _enum_check("status", ("pending", "opted_out", "dismissed"), "status"),
+)
+Index("ix_review_items_ws_status", review_items.c.workspace_id, review_items.c.status)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False, default="queued"),
+    Column("payload", JSON, nullable=False, default=dict),
+    Column("result", JSON, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("progress_done", BigInteger, nullable=False, default=0),
+    Column("progress_total", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("available_at", Timestamp, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", Timestamp, nullable=True),
+    Column("created_by", String(200), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("started_at", Timestamp, nullable=True),
+    Column("finished_at", Timestamp, nullable=True),
+    _enum_check("status", JOB_STATUSES, "status"),
+)
+Index("ix_jobs_claim", jobs.c.status, jobs.c.available_at)
+Index("ix_jobs_workspace", jobs.c.workspace_id, jobs.c.id)

@@ -1,0 +1,1 @@
+"""stopline web: twilio."""

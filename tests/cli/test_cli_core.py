@@ -1,0 +1,164 @@
+"""The core CLI commands, as an operator would use them: output, exit codes, clear errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import unique_number
+
+
+def test_init_prints_credentials_once(cli) -> None:
+    result = cli("init", "--name", "Init Test Co", "--email", "init@example.com", "--json")
+    data = result.json()
+    assert result.code == 0
+    assert data["api_key"].startswith("sl_") and data["account_sid"].startswith("AC")
+    assert len(data["auth_token"]) == 32 and data["owner_password"]
+
+
+def test_opt_out_then_check_is_refused(cli, workspace_slug) -> None:
+    number = unique_number()
+    added = cli("optouts", "add", number, "--reason", "asked", "-w", workspace_slug, "--json")
+    assert added.code == 0 and added.json()["changed"] is True
+    check = cli("check", number, "-w", workspace_slug, "--json")
+    assert check.code == 1 and check.json()["code"] == "opted_out"
+    human = cli("check", number, "-w", workspace_slug)
+    assert human.code == 1 and "refused: opted_out" in human.out
+
+
+def test_check_of_a_clear_number_exits_zero(cli, workspace_slug) -> None:
+    result = cli("check", "(415) 555-2671", "-w", workspace_slug, "--json")
+    assert result.code == 0 and result.json() == {
+        "number": "+14155552671",
+        "input": "(415) 555-2671",
+        "allowed": True,
+    }
+
+
+def test_check_of_garbage_is_refused_as_invalid_number(cli, workspace_slug) -> None:
+    result = cli("check", "call me maybe", "-w", workspace_slug, "--json")
+    assert result.code == 1 and result.json()["code"] == "invalid_number"
+
+
+def test_remove_under_recipient_only_policy_is_a_clear_error(cli, workspace_slug) -> None:
+    number = unique_number()
+    cli("optouts", "add", number, "-w", workspace_slug)
+    result = cli("optouts", "remove", number, "--consent-note", "verbal", "-w", workspace_slug)
+    assert result.code == 2
+    assert "Only the recipient can opt back in" in result.err and "Traceback" not in result.err
+
+
+def test_block_unblock_leaves_the_number_opted_out(cli, workspace_slug) -> None:
+    number = unique_number()
+    assert cli("block", number, "--reason", "spam", "-w", workspace_slug).code == 0
+    assert cli("check", number, "-w", workspace_slug, "--json").json()["code"] == "blocked"
+    assert cli("unblock", number, "-w", workspace_slug).code == 0
+    assert cli("check", number, "-w", workspace_slug, "--json").json()["code"] == "opted_out"
+
+
+def test_list_searches_by_part_of_a_number(cli, workspace_slug) -> None:
+    cli("optouts", "add", "+14155552671", "-w", workspace_slug)
+    cli("optouts", "add", "+14155559876", "-w", workspace_slug)
+    result = cli("optouts", "list", "--search", "2671", "-w", workspace_slug, "--json")
+    assert [i["number"] for i in result.json()["items"]] == ["+14155552671"]
+
+
+def test_ledger_history_and_verify(cli, workspace_slug) -> None:
+    number = unique_number()
+    cli("optouts", "add", number, "-w", workspace_slug)
+    cli("block", number, "-w", workspace_slug)
+    history = cli("ledger", "history", number, "-w", workspace_slug, "--json").json()
+    assert [e["action"] for e in history] == ["opt_out", "block"]
+    verify = cli("ledger", "verify", "-w", workspace_slug, "--json")
+    assert verify.code == 0 and verify.json()["ok"] is True and verify.json()["events"] == 2
+
+
+def test_normalize_reports_each_kind_of_bad_number(cli) -> None:
+    assert (
+        cli("numbers", "normalize", "+44 20 7946 0958", "--json").json()["e164"] == "+442079460958"
+    )
+    for raw, code in [
+        ("", "number_empty"),
+        ("12", "number_too_short"),
+        ("hello", "number_not_a_number"),
+    ]:
+        result = cli("numbers", "normalize", raw, "--json")
+        assert result.code == 2 and result.json()["error"]["code"] == code
+
+
+def test_extension_is_dropped_with_a_warning(cli) -> None:
+    result = cli("numbers", "normalize", "+1 415 555 2671 ext. 12")
+    assert result.code == 0 and "+14155552671" in result.out and "extension" in result.out
+
+
+def test_channels_add_needs_the_providers_credentials(cli, workspace_slug) -> None:
+    missing = cli("channels", "add", "+14155550199", "--provider", "twilio", "-w", workspace_slug)
+    assert missing.code == 2 and "--account-sid" in missing.err
+    address = unique_number()
+    ok = cli(
+        "channels",
+        "add",
+        address,
+        "--provider",
+        "twilio",
+        "--account-sid",
+        "AC" + "1" * 32,
+        "--auth-token",
+        "secret",
+        "-w",
+        workspace_slug,
+        "--json",
+    )
+    assert ok.code == 0 and ok.json()["address"] == address
+    listed = cli("channels", "list", "-w", workspace_slug, "--json").json()
+    assert [c["address"] for c in listed] == [address]
+    again = cli(
+        "channels",
+        "add",
+        address,
+        "--provider",
+        "twilio",
+        "--account-sid",
+        "AC" + "1" * 32,
+        "--auth-token",
+        "secret",
+        "-w",
+        workspace_slug,
+    )
+    assert again.code == 2 and "already" in again.err
+
+
+def test_unknown_workspace_is_a_clear_error(cli) -> None:
+    result = cli("optouts", "list", "-w", "no-such-workspace")
+    assert result.code == 2 and "No workspace" in result.err
+
+
+def test_real_entry_point_never_prints_a_traceback(tmp_path: Path) -> None:
+    env = dict(
+        os.environ,
+        STOPLINE_DATABASE_URL=f"sqlite:///{tmp_path}/x.db",
+        STOPLINE_DATA_DIR=str(tmp_path),
+    )
+    exe = Path(sys.executable).parent / "stopline"
+    result = subprocess.run(
+        [str(exe), "optouts", "add", "not-a-number"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.startswith("error:")
+
+
+def test_classify_says_what_would_happen(cli) -> None:
+    stop = cli("classify", "STOP please", "--json").json()
+    assert (stop["intent"], stop["keyword"], stop["language"]) == ("opt_out", "STOP", "en")
+    assert cli("classify", "PleaseStop", "--json").json()["intent"] == "none"
+    french = cli("classify", "Arrêt", "--json").json()
+    assert (french["intent"], french["language"]) == ("opt_out", "fr")
+    assert cli("classify", "please stop texting me", "--json").json()["intent"] == "possible_opt_out"
+    assert cli("classify", "YES", "--json").json()["intent"] == "none"
+    assert cli("classify", "YES", "--opted-out", "--json").json()["intent"] == "opt_in"

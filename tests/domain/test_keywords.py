@@ -1,0 +1,542 @@
+"""Inbound keyword classification (PRODUCT inbound rules 1-3)."""
+
+from __future__ import annotations
+
+import sys
+import unicodedata
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from stopline.domain import keywords
+from stopline.domain.errors import InvalidInput
+from stopline.domain.keywords import (
+    BUILTIN_SETS,
+    DEFAULT_ENABLED_SETS,
+    DEFAULT_SET,
+    Classification,
+    Intent,
+    Keyword,
+    KeywordConfig,
+    ListKeywords,
+    MatchMode,
+    available_sets,
+    classify,
+)
+
+DEFAULT = KeywordConfig()
+
+
+def intent(text: str, config: KeywordConfig = DEFAULT, **kwargs: object) -> Intent:
+    return classify(text, config, **kwargs).intent  # type: ignore[arg-type]
+
+
+# --- rule 1: where and how keywords match ---------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["STOP", "stop", "Stop", "sToP", "  STOP  ", "STOP\n"])
+def test_stop_opts_out_in_any_case(text: str) -> None:
+    result = classify(text, DEFAULT)
+    assert result == Classification(
+        Intent.OPT_OUT, "STOP", "default", "en", None, MatchMode.LEADING, None
+    )
+
+
+def test_stop_please_opts_out() -> None:
+    assert intent("STOP please") == Intent.OPT_OUT
+
+
+def test_stop_with_a_full_stop_opts_out() -> None:
+    assert intent("Stop.") == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("text", ['"STOP"', "*stop*", "🛑 STOP", "...stop", "(stop)", "#STOP"])
+def test_punctuation_and_emoji_before_stop_are_ignored(text: str) -> None:
+    assert intent(text) == Intent.OPT_OUT
+
+
+def test_stop_followed_by_a_digit_opts_out() -> None:
+    assert intent("STOP2") == Intent.OPT_OUT
+
+
+def test_pleasestop_does_not() -> None:
+    assert intent("PleaseStop") == Intent.NONE
+
+
+def test_stopping_does_not() -> None:
+    assert intent("stopping by later") == Intent.NONE
+    assert intent("Stopwatch says 12 minutes") == Intent.NONE
+
+
+def test_keyword_later_in_the_text_is_not_a_keyword() -> None:
+    assert classify("Hi, STOP", DEFAULT).keyword is None
+
+
+@pytest.mark.parametrize("text", ["Cancel.", "cancel!!", "CANCEL", " cancel 🙏 ", "End", "QUIT!"])
+def test_whole_message_words_opt_out_alone(text: str) -> None:
+    assert intent(text) == Intent.OPT_OUT
+    assert classify(text, DEFAULT).match == MatchMode.WHOLE
+
+
+def test_cancel_my_appointment_is_not_an_opt_out() -> None:
+    result = classify("cancel my appointment", DEFAULT)
+    assert result.intent == Intent.NONE
+
+
+@pytest.mark.parametrize(
+    "text", ["End of the week works", "quit my job last week", "Info about parking?"]
+)
+def test_whole_message_words_inside_a_reply_do_nothing(text: str) -> None:
+    assert intent(text) == Intent.NONE
+
+
+def test_fullwidth_stop_opts_out() -> None:
+    assert intent("ＳＴＯＰ") == Intent.OPT_OUT
+    assert intent("ｓｔｏｐ ｐｌｅａｓｅ") == Intent.OPT_OUT
+
+
+def test_mathematical_bold_stop_opts_out() -> None:
+    assert intent("\U0001d412\U0001d413\U0001d40e\U0001d40f") == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("text", ["ſTOP", "ſtop", "STOPſ", "ẛTOP", "ﬅOP", "UNſUBSCRIBE", "Qſ"])
+def test_long_s_is_not_s(text: str) -> None:
+    result = classify(text, DEFAULT)
+    assert result.keyword is None
+
+
+def test_cyrillic_lookalike_is_not_stop() -> None:
+    assert intent("\u0405\u0422\u041e\u0420") == Intent.NONE  # ЅТОР
+    assert intent("\u0455\u0442\u043e\u0440") == Intent.NONE  # ѕтор
+
+
+def test_greek_lookalike_is_not_stop() -> None:
+    assert intent("\u03a4\u039f\u03a1") == Intent.NONE
+
+
+def test_turkish_i_does_not_make_quit_or_info() -> None:
+    assert intent("QU\u0130T") == Intent.NONE  # QUİT
+    assert intent("qu\u0131t") == Intent.NONE  # quıt
+    assert intent("\u0130NFO") == Intent.NONE
+
+
+def test_accents_are_not_folded_in_english() -> None:
+    assert intent("STÖP") == Intent.NONE
+
+
+@pytest.mark.parametrize("text", ["ST\u200bOP", "\ufeffSTOP", "STOP\u200d", "\u200eStop"])
+def test_zero_width_characters_are_ignored(text: str) -> None:
+    assert intent(text) == Intent.OPT_OUT
+
+
+def test_combined_accent_forms_are_the_same_word() -> None:
+    decomposed = "ARRE\u0302T"
+    assert classify(decomposed, DEFAULT).keyword == "ARRET"
+
+
+# --- rule 2: the keyword sets ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["STOPALL", "UNSUBSCRIBE", "REVOKE", "OPTOUT", "OPT OUT"])
+def test_default_opt_out_words(text: str) -> None:
+    assert intent(text) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("text", ["START", "UNSTOP", "SUBSCRIBE", "start.", "Start!"])
+def test_default_opt_in_words(text: str) -> None:
+    assert intent(text) == Intent.OPT_IN
+
+
+@pytest.mark.parametrize("text", ["Start time is 3?", "start please", "subscribe me to what?"])
+def test_opt_in_words_inside_a_sentence_do_not_opt_in(text: str) -> None:
+    assert intent(text) != Intent.OPT_IN
+
+
+def test_unsubscribe_is_not_subscribe() -> None:
+    assert classify("unsubscribe", DEFAULT).keyword == "UNSUBSCRIBE"
+
+
+@pytest.mark.parametrize("text", ["HELP", "help me please", "Info", "INFO?"])
+def test_help_words(text: str) -> None:
+    assert intent(text) == Intent.HELP
+
+
+def test_stop_all_is_the_longest_match() -> None:
+    assert classify("STOP ALL", DEFAULT).keyword == "STOP ALL"
+    assert classify("stop   all please", DEFAULT).keyword == "STOP ALL"
+    assert classify("stop allowed?", DEFAULT).keyword == "STOP"
+
+
+@pytest.mark.parametrize("text", ["opt-out", "Opt out", "OPT_OUT", "opt  out please"])
+def test_multi_word_keyword_allows_hyphen_and_spaces(text: str) -> None:
+    assert classify(text, DEFAULT).keyword == "OPT OUT"
+
+
+def test_yes_opts_in_only_while_opted_out() -> None:
+    assert intent("YES") == Intent.NONE
+    assert intent("Yes!", opted_out=True) == Intent.OPT_IN
+    assert classify("yes", DEFAULT, opted_out=True).keyword == "YES"
+    assert intent("yes please", opted_out=True) == Intent.NONE
+
+
+@pytest.mark.parametrize("text", ["ARRET", "arret", "ARRÊT", "arrêt", "Arrêt.", "ＡＲＲÊＴ"])
+def test_arret_is_french(text: str) -> None:
+    result = classify(text, DEFAULT)
+    assert (result.intent, result.keyword, result.keyword_set, result.language) == (
+        Intent.OPT_OUT,
+        "ARRET",
+        "fr",
+        "fr",
+    )
+
+
+def test_aide_is_french_help() -> None:
+    result = classify("Aide", DEFAULT)
+    assert (result.intent, result.language) == (Intent.HELP, "fr")
+
+
+def test_french_words_count_only_as_the_whole_message() -> None:
+    assert intent("arrêt de bus") == Intent.NONE
+
+
+@pytest.mark.parametrize("text", ["ALTO", "¡Baja!", "parar", "CANCELAR", "Detener", "salir"])
+def test_spanish_opt_out_words(text: str) -> None:
+    result = classify(text, DEFAULT)
+    assert (result.intent, result.language) == (Intent.OPT_OUT, "es")
+
+
+def test_spanish_help_and_opt_in() -> None:
+    assert classify("AYUDA", DEFAULT).intent == Intent.HELP
+    assert classify("volver", DEFAULT).intent == Intent.OPT_IN
+
+
+def test_spanish_accents_fold() -> None:
+    assert classify("BÁJA", DEFAULT).keyword == "BAJA"
+
+
+def test_portuguese_is_off_by_default() -> None:
+    assert intent("SAIR") == Intent.NONE
+    assert intent("AJUDA") == Intent.NONE
+
+
+def test_portuguese_can_be_switched_on() -> None:
+    config = KeywordConfig(enabled_sets=("fr", "es", "pt"))
+    assert classify("SAIR", config).language == "pt"
+    assert classify("Ajuda", config).intent == Intent.HELP
+
+
+def test_parar_follows_the_order_of_enabled_sets() -> None:
+    assert classify("PARAR", KeywordConfig(enabled_sets=("es", "pt"))).language == "es"
+    assert classify("PARAR", KeywordConfig(enabled_sets=("pt", "es"))).language == "pt"
+    assert classify("PARAR", KeywordConfig(enabled_sets=("pt",))).keyword_set == "pt"
+
+
+def test_switching_off_optional_sets_keeps_the_default_set() -> None:
+    config = KeywordConfig(enabled_sets=())
+    assert intent("ARRET", config) == Intent.NONE
+    assert intent("STOP", config) == Intent.OPT_OUT
+    assert KeywordConfig(enabled_sets=("default",)).enabled_sets == ()
+
+
+def test_builtin_sets_and_defaults() -> None:
+    assert available_sets() == ("fr", "es", "pt")
+    assert DEFAULT_ENABLED_SETS == ("fr", "es")
+    assert set(BUILTIN_SETS) == {"default", "fr", "es", "pt"}
+    assert DEFAULT.enabled_sets == ("fr", "es")
+    modes = {k.word: k.mode for k in DEFAULT_SET.keywords}
+    for word in ("CANCEL", "END", "QUIT", "YES", "INFO", "START", "UNSTOP", "SUBSCRIBE"):
+        assert modes[word] == MatchMode.WHOLE
+    for word in ("STOP", "UNSUBSCRIBE", "HELP", "OPT OUT", "STOP ALL"):
+        assert modes[word] == MatchMode.LEADING
+    for name in available_sets():
+        assert all(k.mode == MatchMode.WHOLE for k in BUILTIN_SETS[name].keywords)
+
+
+# --- custom keywords ------------------------------------------------------------------
+
+
+def _custom(*entries: dict[str, object]) -> KeywordConfig:
+    return KeywordConfig.from_settings(DEFAULT_ENABLED_SETS, list(entries))  # type: ignore[arg-type]
+
+
+def test_custom_leading_keyword() -> None:
+    config = _custom({"word": "enough", "intent": "opt_out", "mode": "leading"})
+    result = classify("Enough already", config)
+    assert (result.intent, result.keyword, result.keyword_set) == (
+        Intent.OPT_OUT,
+        "ENOUGH",
+        "custom",
+    )
+    assert intent("Enoughh", config) == Intent.NONE
+
+
+def test_custom_keyword_is_whole_message_by_default() -> None:
+    config = _custom({"word": "Hours", "intent": "help"})
+    assert intent("hours?", config) == Intent.HELP
+    assert intent("hours on sunday?", config) == Intent.NONE
+
+
+def test_custom_multi_word_keyword() -> None:
+    config = _custom({"word": "no  more", "intent": "opt_out", "mode": "leading"})
+    assert config.custom[0].word == "NO MORE"
+    assert classify("No more please", config).keyword == "NO MORE"
+    assert classify("no-more", config).keyword == "NO MORE"
+
+
+def test_custom_keyword_language_and_accent_folding() -> None:
+    config = _custom(
+        {"word": "Désabonner", "intent": "opt_out", "language": "fr", "fold_accents": "true"}
+    )
+    result = classify("DESABONNER", config)
+    assert (result.intent, result.language) == (Intent.OPT_OUT, "fr")
+
+
+def test_custom_opt_out_beats_custom_help_on_the_same_word() -> None:
+    config = KeywordConfig(
+        custom=(
+            Keyword("ENOUGH", Intent.HELP, MatchMode.WHOLE),
+            Keyword("ENOUGH", Intent.OPT_OUT, MatchMode.LEADING),
+        )
+    )
+    assert intent("enough", config) == Intent.OPT_OUT
+
+
+def test_custom_keywords_do_not_change_the_default_config() -> None:
+    _custom({"word": "enough", "intent": "opt_out", "mode": "leading"})
+    assert intent("enough") == Intent.NONE
+
+
+@pytest.mark.parametrize(
+    ("enabled", "custom", "code"),
+    [
+        (("fr", "xx"), [], "keyword_set_unknown"),
+        (("fr",), [{"word": "", "intent": "opt_out"}], "keyword_word_invalid"),
+        (("fr",), [{"word": "   ", "intent": "opt_out"}], "keyword_word_invalid"),
+        (("fr",), [{"word": "stop!", "intent": "opt_out"}], "keyword_word_invalid"),
+        (("fr",), [{"word": "x" * 31, "intent": "opt_out"}], "keyword_word_invalid"),
+        (("fr",), [{"word": 12, "intent": "opt_out"}], "keyword_word_invalid"),
+        (("fr",), [{"word": "enough", "intent": "maybe"}], "keyword_intent_invalid"),
+        (("fr",), [{"word": "enough", "intent": "none"}], "keyword_intent_invalid"),
+        (("fr",), [{"word": "enough", "intent": "possible_opt_out"}], "keyword_intent_invalid"),
+        (("fr",), [{"word": "enough", "intent": "opt_out", "mode": "x"}], "keyword_mode_invalid"),
+        (
+            ("fr",),
+            [{"word": "enough", "intent": "help", "language": "!!"}],
+            "keyword_language_invalid",
+        ),
+        (("fr",), [{"word": "Stop", "intent": "help"}], "keyword_reserved"),
+        (("fr",), [{"word": "opt-out", "intent": "opt_out"}], "keyword_reserved"),
+        (
+            ("fr",),
+            [{"word": "a", "intent": "help"}, {"word": "A", "intent": "help"}],
+            "keyword_duplicate",
+        ),
+        (("fr",), [{"intent": "help"}], "keyword_invalid"),
+        (("fr",), ["stop"], "keyword_invalid"),
+        (("fr",), [{"word": "a", "intent": "help", "colour": "red"}], "keyword_invalid"),
+        (("fr",), [{"word": "a", "intent": "help", "fold_accents": "maybe"}], "keyword_invalid"),
+    ],
+)
+def test_from_settings_rejects_bad_settings_clearly(
+    enabled: tuple[str, ...], custom: list[object], code: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        KeywordConfig.from_settings(enabled, custom)  # type: ignore[arg-type]
+    assert caught.value.code == code
+    assert caught.value.message.endswith(".")
+
+
+def test_config_is_hashable_and_equal_by_value() -> None:
+    a = _custom({"word": "enough", "intent": "opt_out"})
+    b = _custom({"word": "ENOUGH", "intent": "opt_out"})
+    assert a == b and hash(a) == hash(b)
+
+
+# --- list keywords (seed 001) ---------------------------------------------------------
+
+MARKETING = ListKeywords.from_settings(
+    7,
+    [
+        {"word": "OPTOUT", "intent": "opt_out"},
+        {"word": "HELP", "intent": "help"},
+        {"word": "PROMOS", "intent": "opt_in", "mode": "leading"},
+    ],
+    help_text="Reply OPTOUT to leave marketing, STOP to leave everything.",
+)
+
+
+def test_list_optout_leaves_only_that_list() -> None:
+    result = classify("OPTOUT", DEFAULT, list_keywords=[MARKETING])
+    assert (result.intent, result.keyword, result.keyword_set, result.list_id) == (
+        Intent.OPT_OUT,
+        "OPTOUT",
+        "list",
+        7,
+    )
+
+
+def test_without_the_list_optout_is_global() -> None:
+    result = classify("OPTOUT", DEFAULT)
+    assert (result.keyword_set, result.list_id) == ("default", None)
+
+
+def test_stop_stays_global_even_with_list_keywords() -> None:
+    result = classify("STOP", DEFAULT, list_keywords=[MARKETING])
+    assert (result.intent, result.list_id) == (Intent.OPT_OUT, None)
+
+
+def test_list_help_is_the_lists() -> None:
+    result = classify("help", DEFAULT, list_keywords=[MARKETING])
+    assert (result.intent, result.list_id) == (Intent.HELP, 7)
+
+
+def test_longer_global_keyword_beats_a_shorter_list_keyword() -> None:
+    short = ListKeywords(3, (Keyword("OPT", Intent.OPT_OUT, MatchMode.LEADING),))
+    assert classify("opt out", DEFAULT, list_keywords=[short]).list_id is None
+    assert classify("opt in", DEFAULT, list_keywords=[short]).list_id == 3
+
+
+def test_first_list_wins_between_lists_with_the_same_word() -> None:
+    other = ListKeywords(9, (Keyword("OPTOUT", Intent.OPT_OUT, MatchMode.WHOLE),))
+    assert classify("optout", DEFAULT, list_keywords=[MARKETING, other]).list_id == 7
+    assert classify("optout", DEFAULT, list_keywords=[other, MARKETING]).list_id == 9
+
+
+@pytest.mark.parametrize("word", ["STOP", "stop all", "Unsubscribe", "CANCEL", "START"])
+def test_a_list_cannot_take_over_global_words(word: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        ListKeywords.from_settings(1, [{"word": word, "intent": "opt_out"}])
+    assert caught.value.code == "keyword_reserved"
+
+
+# --- rule 3: possible revocations -----------------------------------------------------
+
+
+def test_plain_language_request_is_a_possible_opt_out() -> None:
+    result = classify("please stop texting me", DEFAULT)
+    assert (result.intent, result.phrase) == (Intent.POSSIBLE_OPT_OUT, "stop texting me")
+
+
+def test_keyword_wins_over_the_revocation_detector() -> None:
+    assert classify("stop texting me", DEFAULT).intent == Intent.OPT_OUT
+
+
+def test_wrong_number_is_a_possible_opt_out() -> None:
+    assert classify("wrong number", DEFAULT).intent == Intent.POSSIBLE_OPT_OUT
+
+
+# --- robustness -----------------------------------------------------------------------
+
+
+def test_format_character_class_matches_unicode() -> None:
+    expected = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+    actual = {chr(c) for c in range(sys.maxunicode + 1) if keywords._FORMAT.match(chr(c))}
+    assert expected <= actual
+    # The class follows Unicode 15; on an older Python the newer ones are unassigned here.
+    assert all(unicodedata.category(c) == "Cn" for c in actual - expected)
+
+
+def test_long_s_guard_covers_every_character_built_on_long_s() -> None:
+    # NFKD would already have turned the long s into "s": follow the raw decomposition mappings.
+    def built_on_long_s(c: str) -> bool:
+        if c == "\u017f":
+            return True
+        parts = [p for p in unicodedata.decomposition(c).split() if not p.startswith("<")]
+        return any(built_on_long_s(chr(int(p, 16))) for p in parts)
+
+    found = {chr(c) for c in range(sys.maxunicode + 1) if built_on_long_s(chr(c))}
+    assert found == set(keywords._LONG_S)
+
+
+@pytest.mark.parametrize("text", ["", " ", "\x00", "\ud800STOP", "STOP\udfff", "🛑" * 5000])
+def test_odd_input_does_not_crash(text: str) -> None:
+    assert isinstance(classify(text, DEFAULT), Classification)
+
+
+def test_non_text_is_none() -> None:
+    assert intent(None) == Intent.NONE  # type: ignore[arg-type]
+    assert intent(b"STOP") == Intent.NONE  # type: ignore[arg-type]
+
+
+CONFIGS = [
+    DEFAULT,
+    KeywordConfig(enabled_sets=("pt", "es", "fr")),
+    KeywordConfig.from_settings(
+        (), [{"word": "no more", "intent": "opt_out", "mode": "leading", "language": "en"}]
+    ),
+]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(), st.sampled_from(CONFIGS), st.booleans())
+@example("ſTOP", DEFAULT, False)
+@example("\u0345", DEFAULT, False)
+def test_classify_never_crashes_on_arbitrary_text(
+    text: str, config: KeywordConfig, opted_out: bool
+) -> None:
+    result = classify(text, config, opted_out=opted_out, list_keywords=[MARKETING])
+    assert isinstance(result, Classification)
+    assert result.intent in set(Intent)
+
+
+def _stays_a_non_letter(c: str) -> bool:
+    # After normalisation the character must still not read as (part of) a word.
+    if unicodedata.category(c)[0] in "LM" or unicodedata.category(c) == "Cf":
+        return False
+    if c in keywords._LONG_S:
+        return False
+    normal = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", c).casefold())
+    return not normal or not (normal[0].isalpha() or unicodedata.category(normal[0])[0] == "M")
+
+
+def _stays_a_letter(c: str) -> bool:
+    if unicodedata.category(c)[0] != "L":
+        return False
+    if c in keywords._LONG_S:
+        return True
+    normal = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", c).casefold())
+    return bool(normal) and normal[0].isalpha()
+
+
+def _any_case(word: str) -> st.SearchStrategy[str]:
+    return st.tuples(*(st.sampled_from(sorted({ch.lower(), ch.upper()})) for ch in word)).map(
+        "".join
+    )
+
+
+non_letters = st.characters(codec="utf-8").filter(_stays_a_non_letter)
+letters = st.characters(codec="utf-8").filter(_stays_a_letter)
+LEADING_WORDS = [k.word for k in DEFAULT_SET.keywords if k.mode == MatchMode.LEADING]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(" \t", max_size=3), _any_case("stop"), non_letters, st.text(max_size=30))
+@example("", "STOP", ".", "")
+@example("", "stop", "2", "x")
+@example("", "Stop", "_", "please")
+def test_stop_then_a_non_letter_opts_out(space: str, stop: str, after: str, rest: str) -> None:
+    assert intent(space + stop + after + rest) == Intent.OPT_OUT
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.sampled_from(LEADING_WORDS), letters, st.text(max_size=20))
+@example("STOP", "\u017f", "")
+@example("HELP", "s", "")
+def test_letters_glued_after_a_keyword_never_match_it(word: str, glued: str, rest: str) -> None:
+    result = classify(word.lower() + glued + rest, DEFAULT)
+    assert result.keyword != word
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(LEADING_WORDS).flatmap(lambda w: st.tuples(st.just(w), _any_case(w))))
+def test_leading_keywords_match_in_any_case(case: tuple[str, str]) -> None:
+    word, written = case
+    assert classify(written, DEFAULT).keyword == word
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["CANCEL", "END", "QUIT", "INFO"]), st.text(min_size=1, max_size=20))
+def test_whole_words_followed_by_more_words_do_not_match(word: str, tail: str) -> None:
+    text = f"{word.lower()} appointment {tail}"
+    assert classify(text, DEFAULT).keyword != word

@@ -1,0 +1,132 @@
+"""The possible-revocation detector (PRODUCT inbound rule 3), measured on a hand-written corpus."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stopline.domain.keywords import Intent, KeywordConfig, classify
+from stopline.domain.revocation import PHRASES, detect
+from tests.domain.revocation_corpus import (
+    HOLDOUT_ORDINARY,
+    HOLDOUT_REVOCATIONS,
+    ORDINARY,
+    REVOCATIONS,
+)
+
+MAX_FALSE_POSITIVE_RATE = 0.01
+MIN_RECALL = 0.90
+
+
+def _rates(ordinary: tuple[str, ...], requests: tuple[str, ...]) -> tuple[float, float]:
+    false_positives = [t for t in ordinary if detect(t) is not None]
+    found = [t for t in requests if detect(t) is not None]
+    return len(false_positives) / len(ordinary), len(found) / len(requests)
+
+
+def test_corpus_is_big_enough() -> None:
+    assert len(set(ORDINARY)) >= 200
+    assert len(set(REVOCATIONS)) >= 60
+    assert not set(ORDINARY) & set(REVOCATIONS)
+
+
+def test_false_positive_rate_and_recall_on_the_corpus() -> None:
+    fp_rate, recall = _rates(ORDINARY, REVOCATIONS)
+    print(
+        f"\nrevocation corpus: false positives {fp_rate:.1%} of {len(ORDINARY)} ordinary replies,"
+        f" recall {recall:.1%} of {len(REVOCATIONS)} requests"
+    )
+    misses = [t for t in REVOCATIONS if detect(t) is None]
+    flagged = [(t, detect(t)) for t in ORDINARY if detect(t) is not None]
+    assert fp_rate <= MAX_FALSE_POSITIVE_RATE, flagged
+    assert recall >= MIN_RECALL, misses
+
+
+def test_false_positive_rate_and_recall_on_the_holdout() -> None:
+    # Written after the patterns: reported, and held to looser bounds than the main corpus.
+    fp_rate, recall = _rates(HOLDOUT_ORDINARY, HOLDOUT_REVOCATIONS)
+    print(
+        f"\nrevocation holdout: false positives {fp_rate:.1%} of {len(HOLDOUT_ORDINARY)},"
+        f" recall {recall:.1%} of {len(HOLDOUT_REVOCATIONS)}"
+    )
+    assert fp_rate <= 0.05
+    assert recall >= 0.80
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("please stop texting me", "stop texting me"),
+        ("stop messaging me", "stop texting me"),
+        ("remove me from your list", "remove me from your list"),
+        ("take me off the list", "take me off your list"),
+        ("take me off your list", "take me off your list"),
+        ("unsubscribe me", "unsubscribe"),
+        ("wrong number", "wrong number"),
+        ("no more texts", "no more texts"),
+        ("no more messages", "no more texts"),
+        ("don't text me", "don't text me"),
+        ("Don\u2019t text me", "don't text me"),
+        ("do not contact me", "don't text me"),
+        ("leave me alone", "leave me alone"),
+        ("I didn't sign up for this", "didn't sign up"),
+        ("how do I stop these", "how do I stop these"),
+        ("PLEASE STOP", "please stop"),
+        ("not interested", "not interested"),
+        ("Arrêtez de m\u2019envoyer des messages", "arrêtez de m'envoyer"),
+    ],
+)
+def test_plain_requests_to_stop_are_flagged(text: str, phrase: str) -> None:
+    assert detect(text) == phrase
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we have to stop this bill",
+        "I'll stop by tomorrow",
+        "can you stop at the store",
+        "the bus stop",
+        "non-stop flight",
+        "don't stop the music",
+        "cancel my appointment",
+        "Please stop by the front desk",
+        "Can you take me off the waitlist?",
+        "remove me from the carpool",
+        "Don't text me back, I'll call",
+        "I never got the invoice",
+    ],
+)
+def test_ordinary_replies_with_stop_words_are_not_flagged(text: str) -> None:
+    assert detect(text) is None
+
+
+def test_every_phrase_name_is_documented() -> None:
+    import stopline.domain.revocation as module
+
+    assert module.__doc__ is not None
+    for name in PHRASES:
+        assert f'"{name}"' in module.__doc__, name
+
+
+def test_zero_width_and_case_do_not_hide_a_request() -> None:
+    assert detect("PLEASE\u200b STOP TEXTING ME") == "stop texting me"
+
+
+def test_classify_flags_revocations_that_are_not_keywords() -> None:
+    config = KeywordConfig()
+    for text in REVOCATIONS:
+        assert classify(text, config).intent in (Intent.OPT_OUT, Intent.POSSIBLE_OPT_OUT), text
+
+
+def test_classify_never_calls_an_ordinary_reply_a_possible_opt_out() -> None:
+    config = KeywordConfig()
+    flagged = [t for t in ORDINARY if classify(t, config).intent == Intent.POSSIBLE_OPT_OUT]
+    assert flagged == []
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text())
+def test_detect_never_crashes(text: str) -> None:
+    assert detect(text) is None or detect(text) in PHRASES

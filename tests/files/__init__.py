@@ -1,0 +1,1 @@
+"""Tests for the file-format layer of opt-out import and export."""

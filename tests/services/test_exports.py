@@ -1,0 +1,252 @@
+"""Exporting the opt-out list: filters, formula-safe cells, the job, the file, the email."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tracemalloc
+
+import pytest
+
+from stopline.domain.consent import Method, Scope
+from stopline.domain.errors import InvalidInput, NotFound
+from stopline.services import contacts, exports, jobs, mail, optouts
+from stopline.services.consent import bulk_opt_out
+from stopline.store.db import read, write
+from tests.manage import member, numbers, stop_reply
+from tests.services.test_imports import run_jobs
+from tests.smtp import smtp_server
+
+
+def exported(engine, ws_id: int, **flt: str) -> list[dict[str, str]]:
+    out = io.BytesIO()
+    exports.write_export(engine, ws_id, exports.ExportFilter(**flt), out)
+    data = out.getvalue()
+    assert data.startswith("\ufeff".encode())  # Excel reads UTF-8 only with a BOM
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def test_export_has_every_column_and_neutralises_formulas_but_not_numbers(engine, ws) -> None:
+    a, b, c = numbers(3, seed=60)
+    with write(engine) as conn:
+        contacts.create_contact(conn, member(ws), name="=cmd|' /C calc'!A0", numbers=[a])
+        optouts.add_opt_out(conn, member(ws), a, reason='=HYPERLINK("http://evil","click")')
+        optouts.add_opt_out(
+            conn, member(ws), b, reason="@SUM(1)", scope=Scope.CHANNEL_TYPE, scope_key="sms"
+        )
+        optouts.block(conn, member(ws), c, reason='-2+3 spam, "quoted"\nnew line')
+    rows = exported(engine, ws.id)
+    assert list(rows[0]) == list(exports.HEADER)
+    by = {(r["number"], r["scope"]): r for r in rows}
+    first = by[(a, "workspace")]
+    assert first["number"] == a  # "+1..." is a plain number: left alone
+    assert first["reason"] == '\'=HYPERLINK("http://evil","click")'
+    assert first["contact"].startswith("'=cmd")
+    assert first["method"] == "manual" and first["actor"] == "member:ann"
+    assert first["created_at"].endswith("Z") and "T" in first["created_at"]
+    assert by[(b, "channel_type")]["reason"] == "'@SUM(1)"
+    assert by[(b, "channel_type")]["scope_key"] == "sms"
+    blocked = by[(c, "workspace")]
+    assert blocked["blocked"] == "yes" and blocked["reason"] == '\'-2+3 spam, "quoted"\nnew line'
+
+
+def test_export_takes_the_opt_out_pages_filters(engine, ws) -> None:
+    manual, replied = numbers(2, seed=61)
+    with write(engine) as conn:
+        optouts.add_opt_out(conn, member(ws), manual)
+    stop_reply(engine, ws, replied)
+    assert [r["number"] for r in exported(engine, ws.id, method="reply")] == [replied]
+    assert [r["number"] for r in exported(engine, ws.id, search=manual[-6:])] == [manual]
+    assert exported(engine, ws.id, scope="channel") == []
+    with pytest.raises(InvalidInput):
+        exported(engine, ws.id, method="nope")
+    with pytest.raises(InvalidInput):
+        exported(engine, ws.id, search="%_")
+
+
+def test_export_pages_through_a_long_list_in_number_order(engine, ws, monkeypatch) -> None:
+    from stopline.store import optouts as store
+
+    wanted = numbers(250, seed=62)
+    with write(engine) as conn:
+        bulk_opt_out(conn, ws.id, wanted, method=Method.IMPORT, reason="r", actor="x")
+    real = store.export_rows
+    monkeypatch.setattr(store, "export_rows", lambda *a, **k: real(*a, **{**k, "page": 7}))
+    rows = exported(engine, ws.id)
+    assert [r["number"] for r in rows] == sorted(wanted)
+
+
+def test_export_memory_does_not_grow_with_the_list(engine, ws, monkeypatch) -> None:
+    from stopline.store import optouts as store
+
+    real = store.export_rows
+    monkeypatch.setattr(store, "export_rows", lambda *a, **k: real(*a, **{**k, "page": 1000}))
+
+    class Sink(io.RawIOBase):
+        written = 0
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b) -> int:  # type: ignore[no-untyped-def]
+            self.written += len(b)
+            return len(b)
+
+    def peak_of_export() -> tuple[int, int]:
+        sink = Sink()
+        tracemalloc.start()
+        try:
+            exports.write_export(engine, ws.id, exports.ExportFilter(), sink)  # type: ignore[arg-type]
+            return tracemalloc.get_traced_memory()[1], sink.written
+        finally:
+            tracemalloc.stop()
+
+    batch = numbers(24_000, seed=63)
+    with write(engine) as conn:
+        bulk_opt_out(conn, ws.id, batch[:8000], method=Method.IMPORT, reason="r" * 40, actor="x")
+    small_peak, small_size = peak_of_export()
+    with write(engine) as conn:
+        bulk_opt_out(conn, ws.id, batch[8000:], method=Method.IMPORT, reason="r" * 40, actor="x")
+    big_peak, big_size = peak_of_export()
+    assert big_size > 2.5 * small_size
+    assert big_peak < 1.5 * small_peak  # pages and batches: flat however long the list
+
+
+def test_export_job_writes_a_file_the_workspace_can_download(engine, ws, tmp_path) -> None:
+    wanted = numbers(5, seed=64)
+    with write(engine) as conn:
+        for n in wanted:
+            optouts.add_opt_out(conn, member(ws), n)
+    job = exports.start_export(engine, member(ws), data_dir=tmp_path)
+    done = run_jobs(engine, job.id, ws.id, [exports.KIND])
+    assert done.status == "done", done.error
+    assert done.result["rows"] == 5 and done.result["emailed_to"] is None
+    path = exports.export_path(tmp_path, done)
+    assert path.parent == exports.exports_dir(tmp_path, ws.id).resolve()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert {r["number"] for r in csv.DictReader(io.StringIO(path.read_text("utf-8-sig")))} == set(
+        wanted
+    )
+    assert not list(path.parent.glob(".*partial"))
+
+
+def test_an_export_not_yet_done_or_of_another_kind_cannot_be_downloaded(
+    engine, ws, tmp_path
+) -> None:
+    job = exports.start_export(engine, member(ws), data_dir=tmp_path)
+    with pytest.raises(NotFound) as exc:
+        exports.export_path(tmp_path, job)
+    assert exc.value.code == "export_not_ready"
+    run_jobs(engine, job.id, ws.id, [exports.KIND])
+    with read(engine) as conn:
+        done = jobs.get(conn, ws.id, job.id)
+    exports.export_path(tmp_path, done).unlink()
+    with pytest.raises(NotFound) as gone:
+        exports.export_path(tmp_path, done)
+    assert gone.value.code == "export_gone"
+
+
+def test_asking_for_email_without_smtp_is_refused_up_front(
+    engine, ws, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.delenv("STOPLINE_SMTP_HOST", raising=False)
+    with pytest.raises(InvalidInput) as exc:
+        exports.start_export(engine, member(ws), data_dir=tmp_path, email="me@example.com")
+    assert exc.value.code == "email_not_configured"
+    with pytest.raises(InvalidInput) as bad:
+        exports.start_export(engine, member(ws), data_dir=tmp_path, email="not an address")
+    assert bad.value.code == "email_invalid"
+
+
+def _smtp_env(monkeypatch, port: int, tls: str, **extra: str) -> None:
+    monkeypatch.setenv("STOPLINE_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("STOPLINE_SMTP_PORT", str(port))
+    monkeypatch.setenv("STOPLINE_SMTP_TLS", tls)
+    monkeypatch.setenv("STOPLINE_SMTP_FROM", "stopline@example.com")
+    for key, value in extra.items():
+        monkeypatch.setenv(f"STOPLINE_SMTP_{key.upper()}", value)
+
+
+def test_export_emails_a_download_link_when_ready(engine, ws, tmp_path, monkeypatch) -> None:
+    with write(engine) as conn:
+        optouts.add_opt_out(conn, member(ws), numbers(1, seed=65)[0])
+    with smtp_server() as (port, mailbox):
+        _smtp_env(monkeypatch, port, "none")
+        job = exports.start_export(
+            engine,
+            member(ws),
+            data_dir=tmp_path,
+            email="owner@example.com",
+            public_url="https://stopline.example.com/",
+        )
+        done = run_jobs(engine, job.id, ws.id, [exports.KIND])
+    assert done.result["emailed_to"] == "owner@example.com", done.result
+    [message] = mailbox.messages
+    assert mailbox.recipients == [["owner@example.com"]]
+    assert message["Subject"] == "Your stopline opt-out export is ready"
+    body = message.get_payload(decode=True).decode()
+    assert f"https://stopline.example.com/api/v1/exports/{job.id}/download" in body
+    assert "+1" not in body  # a link, never the list itself
+
+
+def test_starttls_with_login_and_a_verified_certificate(tmp_path, monkeypatch) -> None:
+    with smtp_server(tmp_path, username="mailer", password="s3cret") as (port, mailbox):
+        _smtp_env(
+            monkeypatch,
+            port,
+            "starttls",
+            username="mailer",
+            password="s3cret",
+            ca_file=str(tmp_path / "smtp.crt"),
+        )
+        settings = mail.require_configured()
+        mail.send(settings, "a@example.com", "hello", "body")
+    assert mailbox.logins == ["mailer"] and len(mailbox.messages) == 1
+
+
+def test_an_untrusted_certificate_is_refused(tmp_path, monkeypatch) -> None:
+    with smtp_server(tmp_path) as (port, mailbox):
+        _smtp_env(monkeypatch, port, "starttls")
+        with pytest.raises(mail.MailError):
+            mail.send(mail.require_configured(), "a@example.com", "hello", "body")
+    assert mailbox.messages == []
+
+
+def test_starttls_never_falls_back_to_plain_text(engine, ws, tmp_path, monkeypatch) -> None:
+    with smtp_server() as (port, mailbox):  # no STARTTLS on offer
+        _smtp_env(monkeypatch, port, "starttls")
+        job = exports.start_export(engine, member(ws), data_dir=tmp_path, email="o@example.com")
+        done = run_jobs(engine, job.id, ws.id, [exports.KIND])
+    assert done.status == "done"  # the file is ready all the same
+    assert done.result["emailed_to"] is None and "STARTTLS" in done.result["email_error"]
+    assert mailbox.messages == []
+
+
+def test_smtp_settings_come_from_the_environment_with_safe_defaults() -> None:
+    assert mail.SmtpSettings.from_env({}) is None
+    settings = mail.SmtpSettings.from_env({"STOPLINE_SMTP_HOST": "mail.example.com"})
+    assert settings is not None
+    assert (settings.port, settings.tls, settings.sender) == (
+        587,
+        "starttls",
+        "stopline@mail.example.com",
+    )
+    ssl_port = mail.SmtpSettings.from_env({"STOPLINE_SMTP_HOST": "m", "STOPLINE_SMTP_TLS": "ssl"})
+    assert ssl_port is not None and ssl_port.port == 465
+    with pytest.raises(InvalidInput):
+        mail.SmtpSettings.from_env({"STOPLINE_SMTP_HOST": "m", "STOPLINE_SMTP_TLS": "maybe"})
+
+
+def test_old_export_files_are_purged(engine, ws, tmp_path) -> None:
+    import os
+    import time
+
+    folder = exports.exports_dir(tmp_path, ws.id)
+    folder.mkdir(parents=True)
+    old, new = folder / "old.csv", folder / "new.csv"
+    old.write_text("x")
+    new.write_text("x")
+    stale = time.time() - (exports.KEEP_DAYS + 1) * 86400
+    os.utime(old, (stale, stale))
+    assert exports.purge_expired(tmp_path) == 1
+    assert not old.exists() and new.exists()

@@ -1,0 +1,126 @@
+"""Lists: members, per-list opt-outs through the consent door, keywords and HELP on the list."""
+
+from __future__ import annotations
+
+import pytest
+
+from stopline.domain.consent import Action
+from stopline.domain.errors import Conflict, Forbidden, InvalidInput
+from stopline.services import ledger as ledger_service
+from stopline.services import lists
+from stopline.services.checks import check_number
+from stopline.store.db import read, write
+from tests.manage import admin, member, numbers, set_policy
+
+
+def test_list_keywords_and_help_text_are_stored_canonical(engine, ws) -> None:
+    with write(engine) as conn:
+        made = lists.create_list(
+            conn,
+            member(ws),
+            name="Offers",
+            keywords={"opt_out": ["optout", " Leave "], "help": ["offers"]},
+            help_text="Offers: weekly deals. Reply OPTOUT to leave this list.",
+        )
+    assert made.keywords == {"opt_out": ["OPTOUT", "LEAVE"], "help": ["OFFERS"]}
+    with read(engine) as conn:
+        again = lists.get_list(conn, ws.id, made.id)
+    assert again.help_text.startswith("Offers: weekly deals")
+
+
+@pytest.mark.parametrize(
+    ("keywords", "code"),
+    [
+        ({"opt_out": ["STOP"]}, "keyword_reserved"),
+        ({"opt_out": ["A", "a"]}, "keyword_duplicate"),
+        ({"nonsense": ["A"]}, "keyword_invalid"),
+        ({"opt_out": "OPTOUT"}, "keyword_invalid"),
+        ({"opt_out": [f"W{i}" for i in range(21)]}, "keyword_too_many"),
+    ],
+)
+def test_bad_list_keywords_are_refused(engine, ws, keywords, code) -> None:
+    with pytest.raises(InvalidInput) as exc, write(engine) as conn:
+        lists.create_list(conn, member(ws), name="Bad", keywords=keywords)
+    assert exc.value.code == code
+
+
+def test_two_lists_cannot_share_a_keyword(engine, ws) -> None:
+    with write(engine) as conn:
+        lists.create_list(conn, member(ws), name="One", keywords={"opt_out": ["OPTOUT"]})
+    with pytest.raises(Conflict) as exc, write(engine) as conn:
+        lists.create_list(conn, member(ws), name="Two", keywords={"opt_out": ["optout"]})
+    assert exc.value.code == "keyword_taken"
+
+
+def test_help_text_is_bounded(engine, ws) -> None:
+    with pytest.raises(InvalidInput) as exc, write(engine) as conn:
+        lists.create_list(conn, member(ws), name="Long", help_text="x" * 481)
+    assert exc.value.code == "help_text_too_long"
+
+
+def test_members_and_a_list_opt_out_stop_only_that_lists_campaigns(engine, ws) -> None:
+    a, b = numbers(2, seed=40)
+    with write(engine) as conn:
+        offers = lists.create_list(conn, member(ws), name="Offers")
+        news = lists.create_list(conn, member(ws), name="News")
+        added = lists.add_members(conn, member(ws), offers.id, [a, b, a])
+        lists.add_members(conn, member(ws), news.id, [a])
+        again = lists.add_members(conn, member(ws), offers.id, [a])
+        result = lists.opt_out(conn, member(ws), offers.id, a, reason="too many offers")
+    assert added.added == [a, b] and again.already == [a]
+    assert result.changed and result.event is not None
+    assert result.event.action is Action.LIST_OPT_OUT and result.event.list_id == offers.id
+    with read(engine) as conn:
+        refused = check_number(conn, ws.id, a, region="US", list_id=offers.id)[1]
+        other_list = check_number(conn, ws.id, a, region="US", list_id=news.id)[1]
+        one_to_one = check_number(conn, ws.id, a, region="US")[1]
+        page, total = lists.members(conn, ws.id, offers.id)
+        assert ledger_service.verify(conn, ws.id).ok
+    assert not refused.allowed and refused.code.value == "list_opted_out"
+    assert other_list.allowed and one_to_one.allowed
+    assert total == 2 and {m.number: m.list_opt_out for m in page} == {a: "manual", b: None}
+
+
+def test_list_opt_in_follows_the_resubscribe_policy(engine, ws) -> None:
+    number = numbers(1, seed=41)[0]
+    with write(engine) as conn:
+        offers = lists.create_list(conn, member(ws), name="Offers")
+        lists.opt_out(conn, member(ws), offers.id, number)
+    with pytest.raises(Forbidden), write(engine) as conn:
+        lists.opt_in(conn, member(ws), offers.id, number, consent_note="ok")
+    set_policy(engine, ws, resubscribe_policy="with_consent_note")
+    with pytest.raises(InvalidInput), write(engine) as conn:
+        lists.opt_in(conn, member(ws), offers.id, number)
+    with write(engine) as conn:
+        result = lists.opt_in(conn, member(ws), offers.id, number, consent_note="Asked at the till")
+    assert result.changed and result.event.action is Action.LIST_OPT_IN
+
+
+def test_removing_a_member_is_not_an_opt_out(engine, ws) -> None:
+    number = numbers(1, seed=42)[0]
+    with write(engine) as conn:
+        offers = lists.create_list(conn, member(ws), name="Offers")
+        lists.add_members(conn, member(ws), offers.id, [number])
+        removed = lists.remove_members(conn, member(ws), offers.id, [number])
+    assert removed.removed == 1
+    with read(engine) as conn:
+        decision = check_number(conn, ws.id, number, region="US", list_id=offers.id)[1]
+        assert ledger_service.history(conn, ws.id, number) == []
+    assert decision.code.value == "not_subscribed"
+
+
+def test_a_list_someone_opted_out_of_is_kept(engine, ws) -> None:
+    number = numbers(1, seed=43)[0]
+    with write(engine) as conn:
+        kept = lists.create_list(conn, member(ws), name="Kept")
+        empty = lists.create_list(conn, member(ws), name="Empty")
+        lists.opt_out(conn, member(ws), kept.id, number)
+    with pytest.raises(Forbidden), write(engine) as conn:
+        lists.delete_list(conn, member(ws), empty.id)  # admins only
+    with pytest.raises(Conflict) as exc, write(engine) as conn:
+        lists.delete_list(conn, admin(ws), kept.id)
+    assert exc.value.code == "list_has_opt_outs"
+    with write(engine) as conn:
+        lists.delete_list(conn, admin(ws), empty.id)
+        renamed = lists.update_list(conn, member(ws), kept.id, name="Kept (old)", keywords={})
+    assert renamed.name == "Kept (old)"

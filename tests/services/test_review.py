@@ -1,0 +1,120 @@
+"""The review queue: possible revocations listed with their deadline, resolved once, by someone."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+from litestar.testing import TestClient
+
+from stopline.domain.errors import Conflict, InvalidInput, NotFound
+from stopline.providers.base import InboundMessage
+from stopline.services import inbound, review, sending, workspaces
+from stopline.services.workspaces import Principal
+from stopline.store.db import read, write
+from stopline.web.app import create_app
+from tests.inbound_kit import events_of, make_runtime, number, opt_out_rows
+from tests.outbound import owner
+
+pytest.importorskip("stopline.domain.keywords", reason="the keyword classifier has not landed")
+
+
+@pytest.fixture
+def channel(engine, ws, keyring):
+    with write(engine) as conn:
+        ch = workspaces.add_channel(
+            conn, ws.id, keyring, address=number(), provider="generic", credentials={"secret": "s"}
+        )
+        return inbound.channel_for(conn, ch.id)[0]
+
+
+def flagged(engine, channel, sender: str, text: str = "please stop texting me", at=None) -> int:
+    outcome = inbound.process_inbound(
+        engine,
+        channel,
+        InboundMessage("generic", uuid.uuid4().hex, sender, channel.address, text, received_at=at),
+    )
+    assert outcome.review_item_id is not None
+    return outcome.review_item_id
+
+
+def member(ws) -> Principal:
+    return Principal(workspace_id=ws.id, role="member", actor="user:pat@example.com")
+
+
+def test_pending_items_are_listed_soonest_deadline_first(engine, ws, channel):
+    late = flagged(engine, channel, number(), at=datetime(2025, 3, 10, 20, tzinfo=UTC))
+    early = flagged(engine, channel, number(), at=datetime(2025, 3, 3, 20, tzinfo=UTC))
+    with read(engine) as conn:
+        items, total = review.list_review_items(conn, ws.id, today=date(2025, 3, 20))
+    assert total == 2 and [i.id for i in items] == [early, late]
+    assert items[0].deadline == date(2025, 3, 17) and items[0].overdue
+    assert items[1].deadline == date(2025, 3, 24) and not items[1].overdue
+
+
+def test_resolving_as_opt_out_goes_through_the_ledger_with_who_and_when(engine, ws, channel):
+    sender = number()
+    item_id = flagged(engine, channel, sender, "wrong number")
+    with write(engine) as conn:
+        queued = sending.enqueue(conn, ws.id, channel_id=channel.id, to=sender, body="Reminder")
+        result = review.resolve_review_item(conn, member(ws), item_id, "opt_out", note="clear")
+    assert result.item.status == "opted_out"
+    assert result.item.resolved_by == "user:pat@example.com" and result.item.resolved_at
+    assert result.canceled_messages == 1
+    [row] = opt_out_rows(engine, ws.id, sender)
+    assert (row.method, row.actor) == ("manual", "user:pat@example.com")
+    assert "wrong number" in row.reason and "clear" in row.reason
+    [event] = events_of(engine, ws.id, sender)
+    assert event.seq == result.event_seq and event.inbound_text == "wrong number"
+    with read(engine) as conn:
+        assert sending.get_message(conn, ws.id, queued.id).status == "canceled"
+
+
+def test_dismissing_records_who_and_changes_no_consent(engine, ws, channel):
+    sender = number()
+    item_id = flagged(engine, channel, sender)
+    with write(engine) as conn:
+        result = review.resolve_review_item(conn, owner(ws), item_id, "dismiss")
+    assert result.item.status == "dismissed" and result.item.resolved_by == "test-owner"
+    assert result.event_seq is None and events_of(engine, ws.id, sender) == []
+
+
+def test_an_item_is_resolved_once(engine, ws, channel):
+    item_id = flagged(engine, channel, number())
+    with write(engine) as conn:
+        review.resolve_review_item(conn, owner(ws), item_id, "dismiss")
+    with pytest.raises(Conflict), write(engine) as conn:
+        review.resolve_review_item(conn, owner(ws), item_id, "opt_out")
+
+
+def test_bad_resolutions_and_other_workspaces_items_are_refused(engine, ws, channel, created):
+    item_id = flagged(engine, channel, number())
+    with pytest.raises(InvalidInput), write(engine) as conn:
+        review.resolve_review_item(conn, owner(ws), item_id, "maybe")
+    stranger = Principal(workspace_id=ws.id + 100000, role="owner", actor="x")
+    with pytest.raises(NotFound), write(engine) as conn:
+        review.resolve_review_item(conn, stranger, item_id, "dismiss")
+
+
+def test_the_review_api_lists_and_resolves(engine, ws, created, channel, tmp_path):
+    sender = number()
+    item_id = flagged(engine, channel, sender)
+    auth = {"Authorization": f"Bearer {created.api_key}"}
+    with TestClient(create_app(make_runtime(engine, tmp_path))) as client:
+        listed = client.get("/api/v1/review", headers=auth).json()
+        assert [i["id"] for i in listed["items"]] == [item_id]
+        assert listed["items"][0]["deadline"]
+        done = client.post(
+            f"/api/v1/review/{item_id}/resolve", json={"resolution": "opt_out"}, headers=auth
+        )
+        assert done.status_code == 200 and done.json()["status"] == "opted_out"
+        assert done.json()["resolved_by"] == "api_key:default"
+        again = client.post(
+            f"/api/v1/review/{item_id}/resolve", json={"resolution": "dismiss"}, headers=auth
+        )
+        assert again.status_code == 409
+        assert client.get("/api/v1/review", headers=auth).json()["total"] == 0
+        assert client.get("/api/v1/review?status=all", headers=auth).json()["total"] == 1
+        assert client.get("/api/v1/review").status_code == 401
+    assert opt_out_rows(engine, ws.id, sender)[0].actor == "api_key:default"
