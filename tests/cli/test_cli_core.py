@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import unique_number
 
 
@@ -153,6 +155,15 @@ def test_real_entry_point_never_prints_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and result.stderr.startswith("error:")
 
 
+def test_a_mistyped_command_or_missing_argument_is_a_usage_message(cli) -> None:
+    unknown = cli("optout", "list")
+    assert unknown.code == 2 and "Traceback" not in unknown.err
+    assert "No such command 'optout'" in unknown.err and "optouts" in unknown.err
+    missing = cli("optouts", "add")
+    assert missing.code == 2 and "Traceback" not in missing.err
+    assert "Missing argument" in missing.err
+
+
 def test_classify_says_what_would_happen(cli) -> None:
     stop = cli("classify", "STOP please", "--json").json()
     assert (stop["intent"], stop["keyword"], stop["language"]) == ("opt_out", "STOP", "en")
@@ -162,3 +173,39 @@ def test_classify_says_what_would_happen(cli) -> None:
     assert cli("classify", "please stop texting me", "--json").json()["intent"] == "possible_opt_out"
     assert cli("classify", "YES", "--json").json()["intent"] == "none"
     assert cli("classify", "YES", "--opted-out", "--json").json()["intent"] == "opt_in"
+
+
+def test_password_reset_sets_a_new_password_and_ends_the_old_sessions(cli, engine) -> None:
+    import uuid
+
+    from stopline.domain.errors import Forbidden
+    from stopline.services import sessions
+    from stopline.store.db import read, write
+
+    email = f"reset-{uuid.uuid4().hex[:6]}@example.com"
+    made = cli("init", "--name", "Reset Co", "--email", email, "--password", "old password 1")
+    assert made.code == 0, made.err
+    with write(engine) as conn:
+        before = sessions.sign_in(conn, email, "old password 1", ip="cli-test")
+
+    reset = cli("password-reset", email.upper(), "--json")
+    assert reset.code == 0, reset.err
+    new_password = reset.json()["password"]
+    assert len(new_password) >= 12
+
+    with read(engine) as conn:
+        assert sessions.load(conn, before.token) is None
+    with write(engine) as conn:
+        with pytest.raises(Forbidden):
+            sessions.sign_in(conn, email, "old password 1", ip="cli-test")
+    with write(engine) as conn:
+        assert sessions.sign_in(conn, email, new_password, ip="cli-test").token
+
+
+def test_password_reset_of_an_unknown_email_or_short_password_is_a_clear_error(cli) -> None:
+    unknown = cli("password-reset", "nobody-here@example.com")
+    assert unknown.code == 2 and "No one signs in as" in unknown.err
+    email = f"short-{unique_number()[1:]}@example.com"
+    cli("init", "--name", "Short Co", "--email", email, "--password", "long enough")
+    short = cli("password-reset", email, "--password", "short")
+    assert short.code == 2 and "at least 8 characters" in short.err

@@ -73,6 +73,40 @@ def init(
     )
 
 
+@app.command("password-reset")
+def password_reset(
+    email: Annotated[str, typer.Argument(help="The email the person signs in with.")],
+    password: Annotated[
+        str | None, typer.Option(help="The new password (default: generated and printed).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a new sign-in password for EMAIL (from the host: there is no email reset); ends their sessions."""
+    import secrets
+
+    from stopline.services import sessions
+
+    clear_password = password or secrets.token_urlsafe(12)
+    with writing() as conn:
+        sessions.reset_password(conn, email, clear_password)
+    data = {
+        "email": email.strip().lower(),
+        "password": clear_password if password is None else None,
+    }
+    emit(
+        data,
+        as_json,
+        lambda: console.print(
+            f"New password for {data['email']}"
+            + (f": {clear_password}" if password is None else " set")
+            + ". Their open sessions were signed out.",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        ),
+    )
+
+
 @app.command()
 def classify(
     text: Annotated[str, typer.Argument(help="An inbound text message.")],
@@ -321,17 +355,29 @@ def serve(
 
     rt = runtime()
     if demo:
-        from stopline.services.demo import ensure_demo
+        from stopline.services.demo import DEMO_EMAIL, demo_user_exists, ensure_demo
 
         with writing() as conn:
             info = ensure_demo(conn, rt.keyring)
+            demo_exists = info is not None or demo_user_exists(conn)
         if info is not None:
             console.print(
                 f"Demo workspace created. Sign in at http://{host}:{port}/ as "
                 f"{info.email} / {info.password}",
                 highlight=False,
                 markup=False,
+                soft_wrap=True,
+            )
+        elif demo_exists:
+            console.print(
+                f"Demo workspace: sign in as {DEMO_EMAIL} with the password printed when it was "
+                f"created (`stopline password-reset {DEMO_EMAIL}` sets a new one).",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
             )
     application = create_app(rt, run_worker=worker)
-    console.print(f"stopline on http://{host}:{port}/ (API docs: /api/docs)", highlight=False)
+    console.print(
+        f"stopline on http://{host}:{port}/ (API docs: /api/docs)", highlight=False, soft_wrap=True
+    )
     uvicorn.run(application, host=host, port=port, log_level="warning")

@@ -117,6 +117,11 @@ def _load_command_modules() -> None:
             importlib.import_module(f"stopline.cli.{info.name}")
 
 
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's usage errors, recognised by shape: Typer 0.2x vendors Click, so not `click`'s classes."""
+    return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
 def main() -> None:
     """Entry point: domain errors become one clear line and exit code 2, never a traceback."""
     _load_command_modules()
@@ -138,11 +143,9 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if isinstance(exc, OSError | ValueError) or type(exc).__module__.startswith("sqlalchemy"):
             err_console.print(f"error: {exc}", highlight=False, markup=False)
             sys.exit(1)

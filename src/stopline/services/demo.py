@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from stopline.security import Keyring
 from stopline.services import workspaces
-from stopline.store.workspaces import list_workspaces
+from stopline.store.workspaces import list_workspaces, user_by_email
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_CHANNEL = "+15005550006"
@@ -39,6 +39,10 @@ def ensure_demo(conn: Connection, keyring: Keyring) -> DemoInfo | None:
     if populate is not None:
         populate(conn, ws_id)
     return DemoInfo(ws_id, DEMO_EMAIL, password, created.api_key)
+
+
+def demo_user_exists(conn: Connection) -> bool:
+    return user_by_email(conn, DEMO_EMAIL) is not None
 
 
 def _populate_hook():  # type: ignore[no-untyped-def]

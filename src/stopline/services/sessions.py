@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from stopline import security
 from stopline.domain.consent import utc
-from stopline.domain.errors import Forbidden, NotFound
+from stopline.domain.errors import Forbidden, InvalidInput, NotFound
 from stopline.services.consent import now_utc
 from stopline.services.workspaces import Principal
 from stopline.store import sessions as store
@@ -154,6 +154,17 @@ def load(conn: Connection, token: str | None, *, now: datetime | None = None) ->
         csrf_token=row.csrf_token,
         memberships=tuple(member_of),
     )
+
+
+def reset_password(conn: Connection, email: str, password: str) -> None:
+    """Set a person's password from the host (there is no email reset): every session of theirs ends."""
+    user = ws_store.user_by_email(conn, email.strip().lower())
+    if user is None:
+        raise NotFound(f"No one signs in as {email!r}.", code="user_not_found")
+    if len(password) < 8:
+        raise InvalidInput("A password needs at least 8 characters.", code="password_too_short")
+    store.set_password_hash(conn, int(user.id), security.hash_password(password))
+    store.delete_user_sessions(conn, int(user.id))
 
 
 def sign_out(conn: Connection, token: str | None) -> None:

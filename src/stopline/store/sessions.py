@@ -135,6 +135,14 @@ def delete_member(conn: Connection, workspace_id: int, member_id: int) -> None:
     )
 
 
+def set_password_hash(conn: Connection, user_id: int, digest: str) -> None:
+    conn.execute(update(users).where(users.c.id == user_id).values(password_hash=digest))
+
+
+def delete_user_sessions(conn: Connection, user_id: int) -> None:
+    conn.execute(delete(web_sessions).where(web_sessions.c.user_id == user_id))
+
+
 def delete_user_sessions_in(conn: Connection, workspace_id: int, user_id: int) -> None:
     conn.execute(
         delete(web_sessions).where(
