@@ -637,14 +637,17 @@ def _send_reply(ctx: InboundContext) -> tuple[tuple[str, ...], tuple[int, ...]]:
     from stopline.services import sending
 
     if ctx.reply_inline:
-        recorded = sending.record_inline_reply(
+        recorded = sending.record_inline_reply_to(
             ctx.conn,
             ctx.workspace_id,
-            channel_id=ctx.channel.id,
-            to=ctx.number,
-            body=ctx.reply.body,
+            sending.InlineChannel(ctx.channel.id, ctx.channel.type, ctx.channel.address),
+            ctx.policy,
+            ctx.number,
+            ctx.reply.body,
             kind="confirmation",
             provider=ctx.channel.provider,
+            conversation_id=ctx.conversation_id,
+            now=ctx.now,
         )
         return ((ctx.reply.body,) if recorded is not None else ()), ()
     queued = sending.enqueue(

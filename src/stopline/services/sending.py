@@ -404,15 +404,58 @@ def record_inline_reply(
     reply that is the workspace's first message to the number carries the disclosure: send
     the returned body, not the one given.
     """
-    now = now or now_utc()
-    message_kind = _kind(kind)
-    body = _body(body)
     channel = _channel(conn, workspace_id, channel_id)
     policy = get_workspace(conn, workspace_id).policy
     try:
         number = normalize(to, policy.default_region)
     except InvalidInput:
         return None
+    message_id = record_inline_reply_to(
+        conn,
+        workspace_id,
+        InlineChannel(int(channel.id), channel.type, channel.address),
+        policy,
+        number,
+        body,
+        kind=kind,
+        provider=provider,
+        now=now,
+    )
+    if message_id is None:
+        return None
+    return message_from_row(store.get_message(conn, workspace_id, message_id))
+
+
+@dataclass(frozen=True)
+class InlineChannel:
+    """What an inline reply needs of the channel it answers on."""
+
+    id: int
+    type: str
+    address: str
+
+
+def record_inline_reply_to(
+    conn: Connection,
+    workspace_id: int,
+    channel: InlineChannel,
+    policy: Policy,
+    number: str,
+    body: str,
+    *,
+    kind: str | MessageKind = "confirmation",
+    provider: str = "twilio",
+    conversation_id: int | None = None,
+    now: datetime | None = None,
+) -> int | None:
+    """`record_inline_reply` for a caller that already holds the channel, the workspace's
+    policy, the E.164 number and perhaps the conversation (the inbound pipeline): the gate is
+    still checked here, against the state in this transaction. Returns the message id, or
+    None if the gate refuses.
+    """
+    now = now or now_utc()
+    message_kind = _kind(kind)
+    body = _body(body)
     decision = check_outbound(
         conn,
         workspace_id,
@@ -420,11 +463,11 @@ def record_inline_reply(
     )
     if isinstance(decision, Refuse):
         return None
-    conversation_id = store.ensure_conversation(conn, workspace_id, channel.id, number, now=now)
+    if conversation_id is None:
+        conversation_id = store.ensure_conversation(conn, workspace_id, channel.id, number, now=now)
     store.touch_conversation(conn, conversation_id, now)
-    sid = store.new_sid()
     values = {
-        "sid": sid,
+        "sid": store.new_sid(),
         "workspace_id": workspace_id,
         "direction": "out",
         "channel_id": channel.id,
@@ -459,7 +502,7 @@ def record_inline_reply(
                     )
                 ],
             )
-    return message_from_row(store.get_message(conn, workspace_id, message_id))
+    return message_id
 
 
 def with_disclosure(body: str, policy: Policy) -> str:

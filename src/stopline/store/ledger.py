@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 
 from stopline.domain.consent import (
     GENESIS_HASH,
@@ -32,32 +32,32 @@ def init_head(conn: Connection, workspace_id: int) -> None:
     conn.execute(insert(ledger_heads).values(workspace_id=workspace_id, seq=0, hash=GENESIS_HASH))
 
 
+# The statements every consent change runs, built once (building one costs more than running it).
+_HEAD = select(ledger_heads.c.seq, ledger_heads.c.hash).where(
+    ledger_heads.c.workspace_id == bindparam("ws")
+)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_SET_HEAD = (
+    update(ledger_heads)
+    .where(ledger_heads.c.workspace_id == bindparam("ws"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+
 def lock_head(conn: Connection, workspace_id: int) -> tuple[int, str]:
     """Take the workspace's ledger lock (PostgreSQL row lock; SQLite's write lock is already held)."""
-    query = select(ledger_heads.c.seq, ledger_heads.c.hash).where(
-        ledger_heads.c.workspace_id == workspace_id
-    )
-    if not is_sqlite(conn):
-        query = query.with_for_update()
-    row = conn.execute(query).one()
+    query = _HEAD if is_sqlite(conn) else _HEAD_FOR_UPDATE
+    row = conn.execute(query, {"ws": workspace_id}).one()
     return int(row.seq), str(row.hash)
 
 
 def read_head(conn: Connection, workspace_id: int) -> tuple[int, str] | None:
-    row = conn.execute(
-        select(ledger_heads.c.seq, ledger_heads.c.hash).where(
-            ledger_heads.c.workspace_id == workspace_id
-        )
-    ).one_or_none()
+    row = conn.execute(_HEAD, {"ws": workspace_id}).one_or_none()
     return (int(row.seq), str(row.hash)) if row else None
 
 
 def set_head(conn: Connection, workspace_id: int, seq: int, digest: str) -> None:
-    conn.execute(
-        update(ledger_heads)
-        .where(ledger_heads.c.workspace_id == workspace_id)
-        .values(seq=seq, hash=digest)
-    )
+    conn.execute(_SET_HEAD, {"ws": workspace_id, "new_seq": seq, "new_hash": digest})
 
 
 def _event_row(event: ConsentEvent) -> dict[str, Any]:
@@ -85,9 +85,14 @@ def _event_row(event: ConsentEvent) -> dict[str, Any]:
     }
 
 
+_INSERT_EVENT = insert(consent_events)
+
+
 def append_events(conn: Connection, events: Sequence[ConsentEvent]) -> None:
-    if events:
-        conn.execute(insert(consent_events), [_event_row(e) for e in events])
+    if len(events) == 1:
+        conn.execute(_INSERT_EVENT, _event_row(events[0]))
+    elif events:
+        conn.execute(_INSERT_EVENT, [_event_row(e) for e in events])
 
 
 def event_from_row(row: Any) -> ConsentEvent:
@@ -212,77 +217,63 @@ def load_state(conn: Connection, workspace_id: int, number: str) -> NumberState:
     return state_from_rows(rows)
 
 
+def _where_number(table: Any, *extra: Any) -> Any:
+    return and_(table.c.workspace_id == bindparam("ws"), table.c.number == bindparam("n"), *extra)
+
+
+_OPT_OUT_KEY = (opt_outs.c.scope == bindparam("s"), opt_outs.c.scope_key == bindparam("k"))
+_RECORD = {
+    name: bindparam(f"r_{name}")
+    for name in ("method", "reason", "actor", "created_at", "event_seq", "channel_id")
+}
+_DELETE_OPT_OUT = delete(opt_outs).where(_where_number(opt_outs, *_OPT_OUT_KEY))
+_INSERT_OPT_OUT = insert(opt_outs).values(
+    workspace_id=bindparam("ws"), number=bindparam("n"), scope=bindparam("s"),
+    scope_key=bindparam("k"), **_RECORD,
+)  # fmt: skip
+_UPDATE_OPT_OUT = update(opt_outs).where(_where_number(opt_outs, *_OPT_OUT_KEY)).values(**_RECORD)
+_DELETE_BLOCK = delete(blocks).where(_where_number(blocks))
+_BLOCK_RECORD = {k: v for k, v in _RECORD.items() if k != "channel_id"}
+_INSERT_BLOCK = insert(blocks).values(
+    workspace_id=bindparam("ws"), number=bindparam("n"), **_BLOCK_RECORD
+)
+_LIST_KEY = list_opt_outs.c.list_id == bindparam("l")
+_DELETE_LIST_OPT_OUT = delete(list_opt_outs).where(_where_number(list_opt_outs, _LIST_KEY))
+_INSERT_LIST_OPT_OUT = insert(list_opt_outs).values(
+    workspace_id=bindparam("ws"), number=bindparam("n"), list_id=bindparam("l"), **_BLOCK_RECORD
+)
+
+
 def write_state_diff(
     conn: Connection, workspace_id: int, number: str, old: NumberState, new: NumberState
 ) -> None:
     """Make the projection rows for `number` go from `old` to `new`."""
+    at = {"ws": workspace_id, "n": number}
     for key in old.opt_outs.keys() - new.opt_outs.keys():
-        conn.execute(
-            delete(opt_outs).where(
-                and_(
-                    opt_outs.c.workspace_id == workspace_id,
-                    opt_outs.c.number == number,
-                    opt_outs.c.scope == key[0].value,
-                    opt_outs.c.scope_key == key[1],
-                )
-            )
-        )
+        conn.execute(_DELETE_OPT_OUT, {**at, "s": key[0].value, "k": key[1]})
     for key, record in new.opt_outs.items():
         before = old.opt_outs.get(key)
         if before == record:
             continue
-        if before is None:
-            conn.execute(
-                insert(opt_outs).values(
-                    workspace_id=workspace_id,
-                    number=number,
-                    scope=key[0].value,
-                    scope_key=key[1],
-                    **_record_values(record),
-                    channel_id=record.channel_id,
-                )
-            )
-        else:
-            conn.execute(
-                update(opt_outs)
-                .where(
-                    and_(
-                        opt_outs.c.workspace_id == workspace_id,
-                        opt_outs.c.number == number,
-                        opt_outs.c.scope == key[0].value,
-                        opt_outs.c.scope_key == key[1],
-                    )
-                )
-                .values(**_record_values(record), channel_id=record.channel_id)
-            )
+        statement = _INSERT_OPT_OUT if before is None else _UPDATE_OPT_OUT
+        values = _record_params(record, channel=True)
+        conn.execute(statement, {**at, "s": key[0].value, "k": key[1], **values})
     if old.block != new.block:
-        conn.execute(
-            delete(blocks).where(blocks.c.workspace_id == workspace_id, blocks.c.number == number)
-        )
+        conn.execute(_DELETE_BLOCK, at)
         if new.block is not None:
-            conn.execute(
-                insert(blocks).values(
-                    workspace_id=workspace_id, number=number, **_record_values(new.block)
-                )
-            )
+            conn.execute(_INSERT_BLOCK, {**at, **_record_params(new.block)})
     for list_id in old.list_opt_outs.keys() - new.list_opt_outs.keys():
-        conn.execute(
-            delete(list_opt_outs).where(
-                list_opt_outs.c.workspace_id == workspace_id,
-                list_opt_outs.c.list_id == list_id,
-                list_opt_outs.c.number == number,
-            )
-        )
+        conn.execute(_DELETE_LIST_OPT_OUT, {**at, "l": list_id})
     for list_id, record in new.list_opt_outs.items():
         if list_id not in old.list_opt_outs:
-            conn.execute(
-                insert(list_opt_outs).values(
-                    workspace_id=workspace_id,
-                    list_id=list_id,
-                    number=number,
-                    **_record_values(record),
-                )
-            )
+            conn.execute(_INSERT_LIST_OPT_OUT, {**at, "l": list_id, **_record_params(record)})
+
+
+def _record_params(record: Record, *, channel: bool = False) -> dict[str, Any]:
+    params = {f"r_{name}": value for name, value in _record_values(record).items()}
+    if channel:
+        params["r_channel_id"] = record.channel_id
+    return params
 
 
 def _record_values(record: Record) -> dict[str, Any]:

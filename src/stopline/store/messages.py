@@ -127,15 +127,21 @@ def ensure_conversation(
     )
 
 
-def touch_conversation(conn: Connection, conversation_id: int, at: datetime) -> None:
-    conn.execute(
-        update(conversations)
-        .where(
-            conversations.c.id == conversation_id,
-            or_(conversations.c.last_message_at.is_(None), conversations.c.last_message_at < at),
-        )
-        .values(last_message_at=at)
+_TOUCH_CONVERSATION = (
+    update(conversations)
+    .where(
+        conversations.c.id == bindparam("conversation"),
+        or_(
+            conversations.c.last_message_at.is_(None),
+            conversations.c.last_message_at < bindparam("at"),
+        ),
     )
+    .values(last_message_at=bindparam("at"))
+)
+
+
+def touch_conversation(conn: Connection, conversation_id: int, at: datetime) -> None:
+    conn.execute(_TOUCH_CONVERSATION, {"conversation": conversation_id, "at": at})
 
 
 # --- channels and settings --------------------------------------------------------------------
@@ -184,8 +190,11 @@ def _new_id(result: Any) -> int:
     return int(key[0])
 
 
+_INSERT_MESSAGE = insert(messages)  # built once: `.values(**row)` per call costs 10x the insert
+
+
 def insert_message(conn: Connection, **values: Any) -> int:
-    return _new_id(conn.execute(insert(messages).values(**values)))
+    return _new_id(conn.execute(_INSERT_MESSAGE, values))
 
 
 def get_message(conn: Connection, workspace_id: int, message_id: int) -> Row[Any] | None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from stopline.domain.consent import Scope
 from stopline.store.tables import channels, messages
@@ -13,6 +14,41 @@ from stopline.store.tables import channels, messages
 # hand-off holds the message row's lock while it re-checks the gate and calls the provider,
 # so this UPDATE waits for an in-flight hand-off and then sees it as already sent.
 PENDING = ("queued", "scheduled", "sending")
+
+
+def _cancel_statement(narrow: Any = None) -> Any:
+    query = (
+        update(messages)
+        .where(
+            messages.c.workspace_id == bindparam("ws"),
+            messages.c.to_number == bindparam("number"),
+            messages.c.direction == "out",
+            messages.c.status.in_(PENDING),
+            messages.c.kind == "normal",
+        )
+        .values(
+            status="canceled",
+            refusal_code=bindparam("code"),
+            updated_at=bindparam("now"),
+            lease_owner=None,
+        )
+    )
+    return query if narrow is None else query.where(narrow)
+
+
+# Built once: an opt-out cancels on every STOP, and building the UPDATE costs more than running it.
+_CANCEL = {
+    "workspace": _cancel_statement(),
+    "list": _cancel_statement(messages.c.list_id == bindparam("key")),
+    "channel": _cancel_statement(messages.c.channel_id == bindparam("key")),
+    "channel_type": _cancel_statement(
+        messages.c.channel_id.in_(
+            select(channels.c.id).where(
+                channels.c.workspace_id == bindparam("ws"), channels.c.type == bindparam("key")
+            )
+        )
+    ),
+}
 
 
 def cancel_pending(
@@ -27,27 +63,16 @@ def cancel_pending(
     now: datetime,
 ) -> int:
     """Cancel every not-yet-handed-over normal message to `number` in the given scope."""
-    query = (
-        update(messages)
-        .where(
-            messages.c.workspace_id == workspace_id,
-            messages.c.to_number == number,
-            messages.c.direction == "out",
-            messages.c.status.in_(PENDING),
-            messages.c.kind == "normal",
-        )
-        .values(status="canceled", refusal_code=code, updated_at=now, lease_owner=None)
-    )
+    params: dict[str, Any] = {"ws": workspace_id, "number": number, "code": code, "now": now}
     if list_id is not None:
-        query = query.where(messages.c.list_id == list_id)
+        kind, params["key"] = "list", list_id
     elif scope is Scope.CHANNEL:
-        query = query.where(messages.c.channel_id == int(scope_key))
+        kind, params["key"] = "channel", int(scope_key)
     elif scope is Scope.CHANNEL_TYPE:
-        same_type = select(channels.c.id).where(
-            channels.c.workspace_id == workspace_id, channels.c.type == scope_key
-        )
-        query = query.where(messages.c.channel_id.in_(same_type))
-    return conn.execute(query).rowcount or 0
+        kind, params["key"] = "channel_type", scope_key
+    else:
+        kind = "workspace"
+    return conn.execute(_CANCEL[kind], params).rowcount or 0
 
 
 def cancel_pending_many(
