@@ -222,7 +222,7 @@ def _where_number(table: Any, *extra: Any) -> Any:
 
 
 _OPT_OUT_KEY = (opt_outs.c.scope == bindparam("s"), opt_outs.c.scope_key == bindparam("k"))
-_RECORD = {
+_RECORD: dict[str, Any] = {
     name: bindparam(f"r_{name}")
     for name in ("method", "reason", "actor", "created_at", "event_seq", "channel_id")
 }
