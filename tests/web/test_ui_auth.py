@@ -178,6 +178,60 @@ def test_an_unsafe_request_without_the_csrf_token_is_refused_and_changes_nothing
     assert _opted_out(engine, created.workspace.id) == set()
 
 
+def test_a_form_whose_body_arrives_late_is_read_once_and_accepted(client, ui_app, engine):
+    """A slow client's body reaches the server after the headers: every dependency that needs the
+    form must see the same parsed body (they once raced, and the CSRF token looked missing)."""
+    import asyncio
+    from urllib.parse import urlencode
+
+    created = new_workspace(engine)
+    csrf = sign_in(client, created.owner_email)
+    cookie = f"stopline_session={client.cookies['stopline_session']}"
+    body = urlencode({"csrf_token": csrf, "number": "+14155550123", "reason": "asked"}).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/opt-outs",
+        "raw_path": b"/opt-outs",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver.local"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cookie", cookie.encode()),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver.local", 80),
+        "state": {},
+    }
+    sent: list[dict] = []
+
+    async def call() -> None:
+        chunks = [body[:10], body[10:]]
+
+        async def receive() -> dict:
+            await asyncio.sleep(0.05)  # the body is on its way
+            if chunks:
+                chunk = chunks.pop(0)
+                return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await ui_app(scope, receive, send)
+
+    asyncio.run(asyncio.wait_for(call(), timeout=30))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    assert status == 303, b"".join(m.get("body", b"") for m in sent)[:500]
+    assert _opted_out(engine, created.workspace.id) == {"+14155550123"}
+
+
 def test_the_csrf_token_is_accepted_from_the_htmx_header(client, engine):
     created = new_workspace(engine)
     csrf = sign_in(client, created.owner_email)

@@ -270,8 +270,13 @@ async def provide_form(request: Request) -> FormMultiDict:
     return FormMultiDict({})
 
 
-async def provide_viewer(request: Request) -> Viewer:
-    """The live session from the cookie; on unsafe methods the request must carry its CSRF token."""
+async def provide_viewer(request: Request, form: FormMultiDict) -> Viewer:
+    """The live session from the cookie; on unsafe methods the request must carry its CSRF token.
+
+    It takes the parsed `form` as a dependency rather than reading the body itself: Litestar
+    resolves independent dependencies concurrently, and two readers of one request body race
+    (under load the loser sees no body, so a good CSRF token looked missing).
+    """
     from anyio import to_thread
 
     rt = runtime_of(request.app.state)
@@ -285,10 +290,7 @@ async def provide_viewer(request: Request) -> Viewer:
     if session is None:
         raise SignInRequired()
     if request.method in UNSAFE:
-        given = request.headers.get(CSRF_HEADER)
-        if not given:
-            form = await provide_form(request)
-            given = form.get(CSRF_FIELD)
+        given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
         if not sessions.csrf_matches(session, given if isinstance(given, str) else None):
             raise CsrfRejected()
     return Viewer(session, rt)
