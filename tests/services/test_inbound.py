@@ -15,6 +15,7 @@ from stopline.domain import consent
 from stopline.domain.consent import Scope
 from stopline.providers.base import InboundMessage, StatusUpdate
 from stopline.services import inbound, optouts, sending, workspaces
+from stopline.services import lists as lists_service
 from stopline.services.inbound import InboundChannel, InboundOutcome
 from stopline.store import ledger
 from stopline.store.db import read, write
@@ -303,6 +304,15 @@ def test_a_list_help_keyword_answers_with_the_lists_help_text(engine, ws, channe
     sender = number()
     assert receive(engine, channel, sender, "ALERTSHELP").action == "list_help"
     assert confirmations(engine, ws, sender)[0].body == "Alerts: call 555."
+
+
+def test_a_changed_list_keyword_applies_to_the_very_next_message(engine, ws, channel):
+    list_id = make_list(engine, ws, "Promos", {"opt_out": ["NOPROMO"]})
+    assert receive(engine, channel, number(), "NOPROMO").action == "list_opt_out"
+    with write(engine) as conn:
+        lists_service.update_list(conn, owner(ws), list_id, keywords={"opt_out": ["ENDPROMO"]})
+    assert receive(engine, channel, number(), "NOPROMO").action == "message"
+    assert receive(engine, channel, number(), "ENDPROMO").action == "list_opt_out"
 
 
 # --- rule 3: possible revocations ---------------------------------------------------------------
