@@ -228,14 +228,13 @@ _keyword_configs: dict[str, KeywordConfig] = {}
 
 def policy_from_settings(settings: Mapping[str, Any] | str | None) -> Policy:
     """A workspace's Policy from its stored settings, parsed once per distinct settings value."""
-    if isinstance(settings, str):
-        key = settings
-        settings = json.loads(settings)
-    else:
-        key = json.dumps(settings, sort_keys=True, default=str)
+    key = (
+        settings if isinstance(settings, str) else json.dumps(settings, sort_keys=True, default=str)
+    )
     policy = _policies.get(key)
     if policy is None:
-        policy = Policy.from_dict(settings)  # type: ignore[arg-type]
+        parsed = json.loads(settings) if isinstance(settings, str) else settings
+        policy = Policy.from_dict(parsed)  # type: ignore[arg-type]
         with _cache_lock:
             if len(_policies) > 1024:
                 _policies.clear()
