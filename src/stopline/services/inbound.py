@@ -661,7 +661,7 @@ def _send_reply(ctx: InboundContext) -> tuple[tuple[str, ...], tuple[int, ...]]:
         recorded = sending.record_inline_reply_to(
             ctx.conn,
             ctx.workspace_id,
-            sending.InlineChannel(ctx.channel.id, ctx.channel.type, ctx.channel.address),
+            ctx.channel,
             ctx.policy,
             ctx.number,
             ctx.reply.body,

@@ -67,7 +67,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import Connection, Engine
@@ -413,7 +413,7 @@ def record_inline_reply(
     message_id = record_inline_reply_to(
         conn,
         workspace_id,
-        InlineChannel(int(channel.id), channel.type, channel.address),
+        channel,
         policy,
         number,
         body,
@@ -426,19 +426,24 @@ def record_inline_reply(
     return message_from_row(store.get_message(conn, workspace_id, message_id))
 
 
-@dataclass(frozen=True)
-class InlineChannel:
-    """What an inline reply needs of the channel it answers on."""
+class ReplyChannel(Protocol):
+    """What an inline reply needs of the channel it answers on (a channel row, or the inbound
+    pipeline's `InboundChannel`)."""
 
-    id: int
-    type: str
-    address: str
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def address(self) -> str: ...
 
 
 def record_inline_reply_to(
     conn: Connection,
     workspace_id: int,
-    channel: InlineChannel,
+    channel: ReplyChannel,
     policy: Policy,
     number: str,
     body: str,

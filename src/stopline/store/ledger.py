@@ -228,9 +228,12 @@ _RECORD: dict[str, Any] = {
 }
 _DELETE_OPT_OUT = delete(opt_outs).where(_where_number(opt_outs, *_OPT_OUT_KEY))
 _INSERT_OPT_OUT = insert(opt_outs).values(
-    workspace_id=bindparam("ws"), number=bindparam("n"), scope=bindparam("s"),
-    scope_key=bindparam("k"), **_RECORD,
-)  # fmt: skip
+    workspace_id=bindparam("ws"),
+    number=bindparam("n"),
+    scope=bindparam("s"),
+    scope_key=bindparam("k"),
+    **_RECORD,
+)
 _UPDATE_OPT_OUT = update(opt_outs).where(_where_number(opt_outs, *_OPT_OUT_KEY)).values(**_RECORD)
 _DELETE_BLOCK = delete(blocks).where(_where_number(blocks))
 _BLOCK_RECORD = {k: v for k, v in _RECORD.items() if k != "channel_id"}
