@@ -359,7 +359,7 @@ def serve(
 
         with writing() as conn:
             info = ensure_demo(conn, rt.keyring)
-            demo_exists = info is not None or demo_user_exists(conn)
+            existing_demo = info is None and demo_user_exists(conn)
         if info is not None:
             console.print(
                 f"Demo workspace created. Sign in at http://{host}:{port}/ as "
@@ -368,7 +368,7 @@ def serve(
                 markup=False,
                 soft_wrap=True,
             )
-        elif demo_exists:
+        elif existing_demo:
             console.print(
                 f"Demo workspace: sign in as {DEMO_EMAIL} with the password printed when it was "
                 f"created (`stopline password-reset {DEMO_EMAIL}` sets a new one).",

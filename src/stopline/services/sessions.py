@@ -14,9 +14,9 @@ from sqlalchemy import Connection
 
 from stopline import security
 from stopline.domain.consent import utc
-from stopline.domain.errors import Forbidden, InvalidInput, NotFound
+from stopline.domain.errors import Forbidden, NotFound
 from stopline.services.consent import now_utc
-from stopline.services.workspaces import Principal
+from stopline.services.workspaces import Principal, check_password
 from stopline.store import sessions as store
 from stopline.store import workspaces as ws_store
 
@@ -161,8 +161,7 @@ def reset_password(conn: Connection, email: str, password: str) -> None:
     user = ws_store.user_by_email(conn, email.strip().lower())
     if user is None:
         raise NotFound(f"No one signs in as {email!r}.", code="user_not_found")
-    if len(password) < 8:
-        raise InvalidInput("A password needs at least 8 characters.", code="password_too_short")
+    check_password(password)
     store.set_password_hash(conn, int(user.id), security.hash_password(password))
     store.delete_user_sessions(conn, int(user.id))
 

@@ -113,6 +113,12 @@ def create_workspace(
     return CreatedWorkspace(workspace, owner_email.lower(), key, auth_token)
 
 
+def check_password(password: str) -> None:
+    """The one rule for a new password, wherever it is set."""
+    if len(password) < 8:
+        raise InvalidInput("A password needs at least 8 characters.", code="password_too_short")
+
+
 def ensure_user(
     conn: Connection, email: str, password: str, *, name: str = "", now: datetime | None = None
 ) -> int:
@@ -122,8 +128,7 @@ def ensure_user(
     existing = store.user_by_email(conn, email)
     if existing is not None:
         return int(existing.id)
-    if len(password) < 8:
-        raise InvalidInput("A password needs at least 8 characters.", code="password_too_short")
+    check_password(password)
     return store.insert_user(
         conn,
         email=email,
