@@ -70,17 +70,25 @@ def test_export_pages_through_a_long_list_in_number_order(engine, ws, monkeypatc
     wanted = numbers(250, seed=62)
     with write(engine) as conn:
         bulk_opt_out(conn, ws.id, wanted, method=Method.IMPORT, reason="r", actor="x")
-    real = store.export_rows
-    monkeypatch.setattr(store, "export_rows", lambda *a, **k: real(*a, **{**k, "page": 7}))
+        # One number opted out in three scopes: its rows straddle page ends.
+        for kind in ("sms", "whatsapp"):
+            optouts.add_opt_out(
+                conn, member(ws), wanted[7], scope=Scope.CHANNEL_TYPE, scope_key=kind
+            )
+    real = store.export_csv_pages
+    monkeypatch.setattr(store, "export_csv_pages", lambda *a, **k: real(*a, **{**k, "page": 7}))
     rows = exported(engine, ws.id)
-    assert [r["number"] for r in rows] == sorted(wanted)
+    assert [(r["number"], r["scope"], r["scope_key"]) for r in rows] == sorted(
+        [(n, "workspace", "") for n in wanted]
+        + [(wanted[7], "channel_type", "sms"), (wanted[7], "channel_type", "whatsapp")]
+    )
 
 
 def test_export_memory_does_not_grow_with_the_list(engine, ws, monkeypatch) -> None:
     from stopline.store import optouts as store
 
-    real = store.export_rows
-    monkeypatch.setattr(store, "export_rows", lambda *a, **k: real(*a, **{**k, "page": 1000}))
+    real = store.export_csv_pages
+    monkeypatch.setattr(store, "export_csv_pages", lambda *a, **k: real(*a, **{**k, "page": 1000}))
 
     class Sink(io.RawIOBase):
         written = 0
@@ -250,3 +258,113 @@ def test_old_export_files_are_purged(engine, ws, tmp_path) -> None:
     os.utime(old, (stale, stale))
     assert exports.purge_expired(tmp_path) == 1
     assert not old.exists() and new.exists()
+
+
+# --- several processes ---------------------------------------------------------------------------
+
+
+def _mixed_list(engine, ws, count: int, seed: int) -> list[str]:
+    """Opt-outs with contacts, blocks, other scopes and formula-like reasons among them."""
+    wanted = numbers(count, seed=seed)
+    with write(engine) as conn:
+        bulk_opt_out(conn, ws.id, wanted, method=Method.IMPORT, reason="old, CRM", actor="x")
+        contacts.create_contact(conn, member(ws), name='=Bob "B"', numbers=[wanted[3]])
+        optouts.block(conn, member(ws), wanted[40], reason="spam\nagain")
+        optouts.add_opt_out(
+            conn, member(ws), wanted[41], reason="@x", scope=Scope.CHANNEL_TYPE, scope_key="sms"
+        )
+    return wanted
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_several_processes_write_the_same_file_as_one(
+    engine, ws, tmp_path, monkeypatch, workers
+) -> None:
+    _mixed_list(engine, ws, 300, seed=65)
+    one = tmp_path / "one.csv"
+    exports.run_export(engine, ws.id, exports.ExportFilter(), one, workers=1)
+    monkeypatch.setattr(exports, "PARALLEL_MIN_ROWS", 10)
+    seen: list[tuple[int, int | None]] = []
+    several = tmp_path / "several.csv"
+    rows = exports.run_export(
+        engine,
+        ws.id,
+        exports.ExportFilter(),
+        several,
+        progress=lambda done, total=None: seen.append((done, total)),
+        workers=workers,
+    )
+    assert rows == 301
+    assert several.read_bytes() == one.read_bytes()
+    assert seen[0] == (0, 301)  # the parallel path ran: it announces the list's size first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.csv", "several.csv"]
+    filtered = tmp_path / "filtered.csv"
+    assert exports.run_export(engine, ws.id, exports.ExportFilter(scope="channel_type"), filtered,
+                              workers=workers) == 1  # fmt: skip
+
+
+def test_parts_read_one_snapshot_while_opt_outs_keep_arriving(engine, ws, tmp_path, monkeypatch):
+    """A writer adds a low and a high number in each transaction, around the whole export.
+
+    The parts cover the low and the high end of the list: had they read different states, the
+    file would hold a low number without its high partner or the other way round.
+    """
+    import threading
+
+    wanted = numbers(400, seed=66)
+    with write(engine) as conn:
+        bulk_opt_out(conn, ws.id, wanted, method=Method.IMPORT, reason="r", actor="x")
+    monkeypatch.setattr(exports, "PARALLEL_MIN_ROWS", 10)
+    stop = threading.Event()
+    pairs: list[tuple[str, str]] = []
+
+    def keep_writing() -> None:
+        i = 0
+        while not stop.is_set():
+            pair = (f"+1212555{i:04d}", f"+1917555{i:04d}")  # below and above every 415 number
+            with write(engine) as conn:
+                bulk_opt_out(conn, ws.id, list(pair), method=Method.API, reason="p", actor="x")
+            pairs.append(pair)
+            i += 1
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        while len(pairs) < 5:
+            stop.wait(0.01)
+        files = []
+        for k in range(4):
+            before = len(pairs)
+            while len(pairs) < before + 3:  # the writer is still at it
+                stop.wait(0.01)
+            path = tmp_path / f"export-{k}.csv"
+            exports.run_export(engine, ws.id, exports.ExportFilter(), path, workers=2)
+            files.append(path)
+    finally:
+        stop.set()
+        writer.join()
+    counts = []
+    for path in files:
+        got = {r["number"] for r in csv.DictReader(io.StringIO(path.read_text("utf-8-sig")))}
+        assert set(wanted) <= got
+        low = [lo for lo, hi in pairs if lo in got]
+        high = [hi for lo, hi in pairs if hi in got]
+        assert len(low) == len(high), (path.name, len(low), len(high))
+        assert all(hi in got for lo, hi in pairs if lo in got)
+        counts.append(len(low))
+    assert counts == sorted(counts) and len(set(counts)) == 4  # writes went on all along
+
+
+def test_a_part_that_fails_fails_the_export_and_leaves_no_files(engine, ws, tmp_path) -> None:
+    from stopline.services import export_parts
+
+    wanted = sorted(_mixed_list(engine, ws, 50, seed=67))
+    out = tmp_path / "out.csv"
+    with pytest.raises(export_parts.PartFailed, match="unexpected keyword"):
+        export_parts.write_parts(
+            engine, ws.id, {"colour": "red"}, [wanted[25]], out, list(exports.HEADER)
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # the caller removes it
+    path = tmp_path / "final.csv"
+    exports.run_export(engine, ws.id, exports.ExportFilter(), path, workers=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["final.csv", "out.csv"]

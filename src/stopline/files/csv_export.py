@@ -27,7 +27,14 @@ from collections.abc import Iterable, Sequence
 from itertools import islice
 from typing import BinaryIO, TextIO, cast
 
-__all__ = ["neutralize_cell", "write_csv"]
+__all__ = [
+    "csv_field",
+    "neutralize_cell",
+    "sql_csv_field",
+    "write_csv",
+    "write_csv_batches",
+    "write_csv_text",
+]
 
 _WS = " \t\r\n\u00a0\u3000\u200b\ufeff"
 _ALWAYS = "=@\uff1d\uff20\uff0b\uff0d"  # = @ and full-width ＝ ＠ ＋ －
@@ -107,14 +114,14 @@ def _render(rows: Iterable[Sequence[object]]) -> str:
     return buffer.getvalue()
 
 
-def _neutralized(rows: list[Sequence[object]]) -> list[list[str]]:
+def _neutralized(rows: Iterable[Sequence[object]]) -> list[list[str]]:
     return [[neutralize_cell(_cell_text(c)) for c in row] for row in rows]
 
 
 def write_csv(
     rows: Iterable[Sequence[object]],
     out: BinaryIO | TextIO,
-    header: Sequence[str],
+    header: Sequence[str] | None,
     *,
     bom: bool = False,
 ) -> int:
@@ -123,26 +130,85 @@ def write_csv(
     Binary outputs get UTF-8 (with a BOM first if `bom`, which Excel needs to read UTF-8);
     text outputs get str and should be opened with `newline=""` and a UTF-8 encoding. Cells are
     written as `str(cell)` (`None` as empty), quoted only when needed, lines end in CRLF.
+    With `header` None, no header line (a later part of a file written in parts).
     Memory stays constant: rows are rendered `_BATCH_ROWS` at a time.
+    """
+    it = iter(rows)
+    return write_csv_batches(iter(lambda: list(islice(it, _BATCH_ROWS)), []), out, header, bom=bom)
+
+
+def write_csv_batches(
+    batches: Iterable[Sequence[Sequence[object]]],
+    out: BinaryIO | TextIO,
+    header: Sequence[str] | None,
+    *,
+    bom: bool = False,
+) -> int:
+    """`write_csv` for rows that already come in lists (database pages): one render per list."""
+    return write_csv_text(((_render(b), len(b)) for b in batches if b), out, header, bom=bom)
+
+
+def write_csv_text(
+    chunks: Iterable[tuple[str, int]],
+    out: BinaryIO | TextIO,
+    header: Sequence[str] | None,
+    *,
+    bom: bool = False,
+) -> int:
+    """`write_csv` for rows already rendered as CSV text: (text, row count) chunks whose lines
+    are exactly what csv.writer writes (minimal quoting, CRLF), e.g. by `sql_csv_field`.
+
+    A chunk that may hold a cell a spreadsheet would run is read back, neutralised cell by cell
+    and rendered again, so rendering elsewhere never bypasses neutralisation.
     """
     binary = not (isinstance(out, io.TextIOBase) or hasattr(out, "encoding"))
 
     def emit(text: str) -> None:
+        if _suspect(text):  # rare: redo this chunk cell by cell
+            text = _render(_neutralized(csv.reader(io.StringIO(text, newline=""))))
         if binary:
             cast(BinaryIO, out).write(text.encode("utf-8"))
         else:
             cast(TextIO, out).write(text)
 
     if bom:
-        emit("\ufeff")
-    batch: list[Sequence[object]] = [header]
-    written = -1
-    it = iter(rows)
-    while batch:
-        text = _render(batch)
-        if _suspect(text):
-            text = _render(_neutralized(batch))  # rare: redo this batch cell by cell
-        emit(text)
-        written += len(batch)
-        batch = list(islice(it, _BATCH_ROWS))
+        if binary:
+            cast(BinaryIO, out).write("\ufeff".encode())
+        else:
+            cast(TextIO, out).write("\ufeff")
+    if header is not None:
+        emit(_render([header]))
+    written = 0
+    for text, count in chunks:
+        if count:
+            emit(text)
+            written += count
     return written
+
+
+_NEEDS_QUOTES = re.compile('[,"\r\n]')
+
+
+def csv_field(value: str | None) -> str:
+    """A text cell as csv.writer writes it within a row of several cells (None as empty)."""
+    if not value:
+        return ""
+    if _NEEDS_QUOTES.search(value) is None:
+        return value
+    return '"' + value.replace('"', '""') + '"'
+
+
+def sql_csv_field(expr: str, dialect: str) -> str:
+    """SQL rendering the text `expr` exactly as `csv_field` does, for SQLite or PostgreSQL.
+
+    Rendering text in the database costs less than fetching each cell and writing it with
+    csv.writer, which checks every character against the line terminator.
+    """
+    find, char = ("instr", "char") if dialect == "sqlite" else ("strpos", "chr")
+    needs = " OR ".join(
+        f"{find}({expr}, {needle}) > 0" for needle in ("','", "'\"'", f"{char}(10)", f"{char}(13)")
+    )
+    return (
+        f"CASE WHEN {expr} IS NULL THEN '' WHEN {needs}"
+        f" THEN '\"' || replace({expr}, '\"', '\"\"') || '\"' ELSE {expr} END"
+    )

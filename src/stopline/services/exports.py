@@ -11,6 +11,7 @@ stays behind authentication.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import secrets
 from collections.abc import Iterator
@@ -23,16 +24,19 @@ from sqlalchemy import Engine
 
 from stopline.domain.consent import Method, Scope
 from stopline.domain.errors import InvalidInput, NotFound
-from stopline.files.csv_export import write_csv
-from stopline.services import jobs, mail
+from stopline.files.csv_export import write_csv_text
+from stopline.files.normalize_pool import default_workers
+from stopline.services import export_parts, jobs, mail
 from stopline.services.consent import now_utc
 from stopline.services.workspaces import Principal
 from stopline.store import optouts as store
-from stopline.store.db import read, write
+from stopline.store.db import read, read_snapshot, write
 
 KIND = "export"
 KEEP_DAYS = 7
 PROGRESS_EVERY = 200_000
+# Below this many opt-outs one process writes the export: starting more costs more than it saves.
+PARALLEL_MIN_ROWS = 400_000
 HEADER = list(store.EXPORT_COLUMNS)
 
 
@@ -74,13 +78,16 @@ def exports_dir(data_dir: Path, workspace_id: int) -> Path:
     return Path(data_dir) / "exports" / str(int(workspace_id))
 
 
-def export_rows(engine: Engine, workspace_id: int, flt: ExportFilter) -> Iterator[tuple[Any, ...]]:
-    """The filtered opt-out list as rows (one consistent snapshot), for files and streams."""
+def _export_pages(
+    engine: Engine, workspace_id: int, flt: ExportFilter
+) -> Iterator[tuple[str, int]]:
     flt = flt.checked()
-    with read(engine) as conn:
-        yield from store.export_rows(
-            conn, workspace_id, digits=flt.search, method=flt.method, scope=flt.scope
-        )
+    with read_snapshot(engine) as conn:
+        yield from store.export_csv_pages(conn, workspace_id, **_store_filters(flt))
+
+
+def _store_filters(flt: ExportFilter) -> dict[str, Any]:
+    return {"digits": flt.search, "method": flt.method, "scope": flt.scope}
 
 
 def write_export(
@@ -92,19 +99,20 @@ def write_export(
     progress: jobs.Progress | Any | None = None,
 ) -> int:
     """Write the CSV (UTF-8 with a BOM, so spreadsheets read accents) and return the row count."""
-    rows = export_rows(engine, workspace_id, flt)
+    pages = _export_pages(engine, workspace_id, flt)
     if progress is not None:
-        rows = _counting(rows, progress)
-    return write_csv(rows, out, HEADER, bom=True)
+        pages = _counting(pages, progress)
+    return write_csv_text(pages, out, HEADER, bom=True)
 
 
-def _counting(rows: Iterator[tuple[Any, ...]], progress: Any) -> Iterator[tuple[Any, ...]]:
-    done = 0
-    for row in rows:
-        yield row
-        done += 1
-        if done % PROGRESS_EVERY == 0:
+def _counting(pages: Iterator[tuple[str, int]], progress: Any) -> Iterator[tuple[str, int]]:
+    done = reported = 0
+    for text, rows in pages:
+        yield text, rows
+        done += rows
+        if done - reported >= PROGRESS_EVERY:
             progress(done)
+            reported = done
 
 
 def start_export(
@@ -143,19 +151,65 @@ def start_export(
 
 
 def run_export(
-    engine: Engine, workspace_id: int, flt: ExportFilter, path: Path, progress: Any = None
+    engine: Engine,
+    workspace_id: int,
+    flt: ExportFilter,
+    path: Path,
+    progress: Any = None,
+    *,
+    workers: int | None = None,
 ) -> int:
-    """Write the export file; readers never see a half-written file (atomic rename)."""
+    """Write the export file; readers never see a half-written file (atomic rename).
+
+    A list of `PARALLEL_MIN_ROWS` or more is written by `workers` processes (default: the CPUs
+    available), each a slice of the number range from one shared snapshot (`export_parts`).
+    """
+    flt = flt.checked()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = path.with_name(f".{path.name}.partial")
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb", buffering=1024 * 1024) as out:
-            rows = write_export(engine, workspace_id, flt, out, progress=progress)
+        points = _split_points(engine, workspace_id, workers, progress)
+        if points:
+            done = 0
+
+            def advance(rows: int) -> None:
+                nonlocal done
+                done += rows
+                progress(done)
+
+            rows = export_parts.write_parts(
+                engine,
+                workspace_id,
+                _store_filters(flt),
+                points,
+                partial,
+                HEADER,
+                progress=advance if progress is not None else None,
+            )
+        else:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb", buffering=1024 * 1024) as out:
+                rows = write_export(engine, workspace_id, flt, out, progress=progress)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
     return rows
+
+
+def _split_points(
+    engine: Engine, workspace_id: int, workers: int | None, progress: Any
+) -> list[str]:
+    """Where to cut the list for `workers` processes; none when one process should write it."""
+    count = default_workers() if workers is None else workers
+    if count < 2 or multiprocessing.current_process().daemon:  # a daemon may not have children
+        return []
+    with read(engine) as conn:
+        total, points = store.export_split_points(conn, workspace_id, count)
+    if total < PARALLEL_MIN_ROWS:
+        return []
+    if progress is not None:
+        progress(0, total)  # the whole list; a filtered export may write fewer rows
+    return points
 
 
 def download_url(public_url: str | None, job_id: int) -> str:
@@ -169,7 +223,7 @@ def _export_job(engine: Engine, job: jobs.Job, progress: jobs.Progress) -> dict[
     path = Path(payload["path"])
     # Old files go as new ones are made (data_dir/exports/<workspace>/<file>).
     purge_expired(path.parents[2])
-    rows = run_export(engine, job.workspace_id, flt, path, progress=lambda done: progress(done))
+    rows = run_export(engine, job.workspace_id, flt, path, progress=progress)
     progress(rows, rows)
     expires = now_utc() + timedelta(days=KEEP_DAYS)
     result: dict[str, Any] = {

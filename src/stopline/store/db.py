@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -80,3 +81,48 @@ def read(engine: Engine) -> Iterator[Connection]:
     with engine.connect().execution_options(stopline_readonly=True) as conn:
         with conn.begin():
             yield conn
+
+
+_PG_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(?:-[0-9A-Fa-f]+)+")
+
+
+@contextmanager
+def read_snapshot(engine: Engine, snapshot: str | None = None) -> Iterator[Connection]:
+    """A read-only transaction whose statements all see one state, pinned before it is yielded.
+
+    SQLite (WAL) gives every read transaction that from its first read, so one is made at once.
+    PostgreSQL needs REPEATABLE READ for it (READ COMMITTED sees each statement's own state);
+    with `snapshot`, from `shared_snapshot`, it sees exactly that transaction's state.
+    """
+    if is_sqlite(engine):
+        with read(engine) as conn:
+            conn.exec_driver_sql("SELECT 1 FROM workspaces LIMIT 1").all()
+            yield conn
+        return
+    options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        if snapshot is not None:
+            if not _PG_SNAPSHOT_ID.fullmatch(snapshot):
+                raise ValueError(f"not a PostgreSQL snapshot id: {snapshot!r}")
+            conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        else:
+            conn.exec_driver_sql("SELECT 1").all()
+        yield conn
+
+
+@contextmanager
+def shared_snapshot(engine: Engine) -> Iterator[str | None]:
+    """Hold one database state still for other processes' `read_snapshot(engine, token)`.
+
+    Each must have begun before this exits. PostgreSQL exports the snapshot
+    (`pg_export_snapshot`, as `pg_dump --jobs` does). SQLite has no snapshot to hand over, so
+    this holds the write lock instead: nothing commits until the readers have begun, so they
+    all begin at the same state. Keep it short; writers wait for it.
+    """
+    if is_sqlite(engine):
+        with write(engine):
+            yield None
+        return
+    options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        yield str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
