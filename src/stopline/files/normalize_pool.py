@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -12,6 +11,7 @@ from itertools import islice
 
 from stopline.domain import numbers
 from stopline.domain.errors import InvalidInput
+from stopline.processes import default_start_method, default_workers
 
 __all__ = ["Chunk", "default_start_method", "default_workers", "normalize_rows"]
 
@@ -81,25 +81,6 @@ def _normalize_chunk(row_numbers: list[int], raws: list[str], region: str) -> _R
 def _warm_up(region: str) -> None:
     # Each worker compiles the region's metadata once, before its first real chunk.
     numbers.normalize_many(["+14155550100", "0"], region)
-
-
-def default_workers() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def default_start_method() -> str:
-    """ "forkserver" where it exists, else "spawn"; never plain "fork".
-
-    `fork` copies a multi-threaded server's memory with other threads' locks held (logging,
-    database pools, the import lock), which can deadlock the child. The fork server is a clean
-    single-threaded process started once per parent, so later pools start in milliseconds.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    return "forkserver" if "forkserver" in methods else "spawn"
 
 
 def _take(it: Iterator[tuple[int, str]], n: int) -> tuple[list[int], list[str]]:

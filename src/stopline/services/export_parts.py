@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from stopline.files.csv_export import write_csv_text
-from stopline.files.normalize_pool import default_start_method
+from stopline.processes import default_start_method
 from stopline.store import optouts as store
 from stopline.store.db import make_engine, read_snapshot, shared_snapshot
 

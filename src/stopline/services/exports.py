@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from stopline.domain.consent import Method, Scope
 from stopline.domain.errors import InvalidInput, NotFound
 from stopline.files.csv_export import write_csv_text
-from stopline.files.normalize_pool import default_workers
+from stopline.processes import default_workers
 from stopline.services import export_parts, jobs, mail
 from stopline.services.consent import now_utc
 from stopline.services.workspaces import Principal
