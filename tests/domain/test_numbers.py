@@ -212,6 +212,33 @@ def test_is_e164() -> None:
     assert not is_e164(None)  # type: ignore[arg-type]
 
 
+VALID_E164 = st.from_regex(r"\+[1-9][0-9]{5,18}", fullmatch=True)
+ALMOST_E164 = st.one_of(
+    VALID_E164,
+    st.from_regex(r"\+?[0-9\n ]{0,20}(\n\+[1-9][0-9]{6})?", fullmatch=True),
+    st.from_regex(r"\+[0-9+]{3,21}", fullmatch=True),  # a "+" inside, a leading 0, lengths
+    st.from_regex(r"\+1[0-9\uff10-\uff19\u0660-\u0669]{6}", fullmatch=True),  # other digits
+    st.none(),
+    st.integers(),
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(ALMOST_E164, max_size=6))
+def test_first_not_e164_finds_what_is_e164_refuses(values) -> None:
+    expected = next((v for v in values if not is_e164(v)), None)
+    assert numbers.first_not_e164(values) == expected
+
+
+@given(st.lists(VALID_E164, min_size=1, max_size=5), st.integers(0, 4))
+def test_first_not_e164_is_not_fooled_by_a_line_break_inside_a_value(values, at) -> None:
+    smuggled = values[at % len(values)] + "\n" + values[0]
+    mixed = [*values, smuggled]
+    assert numbers.first_not_e164(mixed) == smuggled
+    assert numbers.first_not_e164(values) is None
+    assert numbers.first_not_e164([]) is None
+
+
 def test_normalize_many_returns_errors_in_place_without_raising() -> None:
     rows = ["(415) 555-0100", "nope", "", "+44 20 7946 0958", "415 555 0100 x7"]
     results = normalize_many(rows, "US")

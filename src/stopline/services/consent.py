@@ -21,7 +21,7 @@ from stopline.domain.consent import (
     Scope,
 )
 from stopline.domain.errors import InvalidInput
-from stopline.domain.numbers import is_e164
+from stopline.domain.numbers import first_not_e164, is_e164
 from stopline.domain.policy import Policy
 from stopline.store import ledger, outbox
 
@@ -192,9 +192,9 @@ def _checked(
             code="reply_method_reserved",
         )
     unique = list(dict.fromkeys(numbers))
-    for number in unique:
-        if not is_e164(number):
-            raise InvalidInput(f"{number!r} is not an E.164 number.", code="number_not_e164")
+    bad = first_not_e164(unique)
+    if bad is not None:
+        raise InvalidInput(f"{bad!r} is not an E.164 number.", code="number_not_e164")
     return unique, consent.utc(now or now_utc())
 
 

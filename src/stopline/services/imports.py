@@ -35,7 +35,7 @@ from stopline.services import jobs
 from stopline.services.consent import now_utc, prepare_bulk_opt_out, write_prepared_bulk
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import jobs as job_store
-from stopline.store.db import read, write
+from stopline.store.db import bulk_write, read, write
 
 KIND = "import"
 MAX_UPLOAD_BYTES = tabular.DEFAULT_MAX_BYTES  # 100 MB
@@ -384,7 +384,7 @@ def run_import(
                 actor=actor,
                 source=source[:200],
             )
-        with write(engine) as conn:
+        with bulk_write(engine) as conn:
             result = write_prepared_bulk(conn, prepared)
             report.added = len(result.added)
             already = sorted((first_row[n], n) for n in result.skipped)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
 
 
 def normalize_url(url: str) -> str:
@@ -73,6 +77,61 @@ def write(engine: Engine) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back whole on any error."""
     with engine.begin() as conn:
         yield conn
+
+
+@contextmanager
+def bulk_write(engine: Engine) -> Iterator[Connection]:
+    """`write` for one very large transaction (an import of a million rows).
+
+    SQLite copies the write-ahead log back into the database file in the commit that grows it
+    past 1,000 pages, so the committing caller waits for it: about 2 s for a million-row import
+    whose rows are already committed and visible. Here the commit skips that copy and a
+    background thread does it right after (a PASSIVE checkpoint: readers and writers carry on,
+    and the other connections' own checkpoints step aside while it runs).
+    """
+    if not is_sqlite(engine):
+        with write(engine) as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        every = driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        driver.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            driver.execute(f"PRAGMA wal_autocheckpoint={int(every)}")
+    _checkpoint_soon(engine)
+
+
+_checkpoints: list[threading.Thread] = []
+
+
+def _checkpoint_soon(engine: Engine) -> None:
+    _checkpoints[:] = [t for t in _checkpoints if t.is_alive()]
+    thread = threading.Thread(
+        target=_checkpoint, args=(engine,), name="stopline-wal-checkpoint", daemon=True
+    )
+    thread.start()
+    _checkpoints.append(thread)
+
+
+def _checkpoint(engine: Engine) -> None:
+    try:
+        with engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except Exception:  # the next commit's own checkpoint copies it instead
+        log.warning("background WAL checkpoint failed", exc_info=True)
+
+
+def wait_for_checkpoints(timeout: float | None = None) -> None:
+    """Wait for background checkpoints started by `bulk_write` (shutdown, benchmarks)."""
+    for thread in list(_checkpoints):
+        thread.join(timeout)
 
 
 @contextmanager
