@@ -22,6 +22,7 @@ from stopline.cli.main import (
 )
 from stopline.domain.errors import InvalidInput
 from stopline.services import exports, imports, links, optouts, workspaces
+from stopline.store.db import wait_for_checkpoints
 
 optouts_app = typer.Typer(help="The opt-out list.", no_args_is_help=True)
 app.add_typer(optouts_app, name="optouts")
@@ -288,6 +289,7 @@ def import_(
             emit(None, False, f"report of every row not added: {data['report_file']}")
 
     emit(data, as_json, human)
+    wait_for_checkpoints()  # the rows are committed; let SQLite copy them home before exiting
 
 
 @optouts_app.command("export")

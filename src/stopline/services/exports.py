@@ -168,8 +168,10 @@ def run_export(
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = path.with_name(f".{path.name}.partial")
     try:
-        points = _split_points(engine, workspace_id, workers, progress)
+        total, points = _split_points(engine, workspace_id, workers)
         if points:
+            if progress is not None:
+                progress(0, total)  # the whole list; a filtered export may write fewer rows
             done = 0
 
             def advance(rows: int) -> None:
@@ -196,20 +198,15 @@ def run_export(
     return rows
 
 
-def _split_points(
-    engine: Engine, workspace_id: int, workers: int | None, progress: Any
-) -> list[str]:
-    """Where to cut the list for `workers` processes; none when one process should write it."""
+def _split_points(engine: Engine, workspace_id: int, workers: int | None) -> tuple[int, list[str]]:
+    """The list's length and where to cut it for `workers` processes; no cuts when one process
+    should write it."""
     count = default_workers() if workers is None else workers
     if count < 2 or multiprocessing.current_process().daemon:  # a daemon may not have children
-        return []
+        return 0, []
     with read(engine) as conn:
         total, points = store.export_split_points(conn, workspace_id, count)
-    if total < PARALLEL_MIN_ROWS:
-        return []
-    if progress is not None:
-        progress(0, total)  # the whole list; a filtered export may write fewer rows
-    return points
+    return total, points if total >= PARALLEL_MIN_ROWS else []
 
 
 def download_url(public_url: str | None, job_id: int) -> str:

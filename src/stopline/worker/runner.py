@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from stopline.providers.base import get_provider
 from stopline.security import Keyring
 from stopline.services import jobs, sending
+from stopline.store.db import wait_for_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -213,10 +214,12 @@ class WorkerPool:
         self.threads.append(thread)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Ask every loop to finish its current batch, and wait for them."""
+        """Ask every loop to finish its current batch, and wait for them (and for a finished
+        import's background checkpoint)."""
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout)
+        wait_for_checkpoints(timeout)
 
     def stats(self) -> dict[str, int]:
         total: dict[str, int] = {}
