@@ -368,3 +368,20 @@ def test_a_part_that_fails_fails_the_export_and_leaves_no_files(engine, ws, tmp_
     path = tmp_path / "final.csv"
     exports.run_export(engine, ws.id, exports.ExportFilter(), path, workers=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["final.csv", "out.csv"]
+
+
+def test_parts_open_the_same_database_wherever_they_run(tmp_path, monkeypatch) -> None:
+    import os
+
+    from stopline.services.export_parts import shareable_url
+    from stopline.store.db import make_engine
+
+    monkeypatch.chdir(tmp_path)
+    relative = make_engine("sqlite:///data/stopline.db")
+    assert shareable_url(relative) == f"sqlite:///{os.path.join(tmp_path, 'data/stopline.db')}"
+    # An in-memory database is this process's alone: the export stays in one process.
+    memory = make_engine("sqlite://")
+    assert shareable_url(memory) is None
+    assert exports._split_points(memory, 1, 4) == (0, [])
+    pg = make_engine("postgresql://u:secret@db.example:5432/stopline")
+    assert shareable_url(pg) == "postgresql+psycopg://u:secret@db.example:5432/stopline"

@@ -30,6 +30,20 @@ READY_TIMEOUT = 120.0  # seconds for the parts to start and connect, and then to
 PROGRESS_EVERY = 200_000
 
 
+def shareable_url(engine: Engine) -> str | None:
+    """The URL another process opens the same database with, or None (in-memory SQLite).
+
+    A relative SQLite path is made absolute: the parts need not share this process's directory.
+    """
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:") or url.query.get("mode"):
+            return None
+        url = url.set(database=os.path.abspath(database))
+    return url.render_as_string(hide_password=False)
+
+
 class PartFailed(RuntimeError):
     """A part's process failed or died; the export is abandoned and its files removed."""
 
@@ -105,7 +119,8 @@ def write_parts(
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
     context: Any = multiprocessing.get_context(default_start_method())
-    url = engine.url.render_as_string(hide_password=False)
+    url = shareable_url(engine)
+    assert url is not None, "an in-memory database cannot be read by other processes"
     processes: list[Any] = []
     pipes: list[Pipe] = []
     try:

@@ -202,7 +202,11 @@ def _split_points(engine: Engine, workspace_id: int, workers: int | None) -> tup
     """The list's length and where to cut it for `workers` processes; no cuts when one process
     should write it."""
     count = default_workers() if workers is None else workers
-    if count < 2 or multiprocessing.current_process().daemon:  # a daemon may not have children
+    if (
+        count < 2
+        or multiprocessing.current_process().daemon  # a daemon may not have children
+        or export_parts.shareable_url(engine) is None
+    ):
         return 0, []
     with read(engine) as conn:
         total, points = store.export_split_points(conn, workspace_id, count)
