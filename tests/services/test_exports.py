@@ -303,6 +303,30 @@ def test_several_processes_write_the_same_file_as_one(
                               workers=workers) == 1  # fmt: skip
 
 
+def test_an_export_job_of_a_long_list_runs_in_parts_and_reports_its_progress(
+    engine, ws, tmp_path, monkeypatch
+) -> None:
+    from stopline.services import export_parts
+
+    wanted = _mixed_list(engine, ws, 120, seed=68)
+    monkeypatch.setattr(exports, "PARALLEL_MIN_ROWS", 10)
+    monkeypatch.setattr(exports, "default_workers", lambda: 2)  # however many CPUs CI has
+    parts: list[int] = []
+    real = export_parts.write_parts
+    monkeypatch.setattr(
+        export_parts, "write_parts", lambda *a, **k: parts.append(len(a[3]) + 1) or real(*a, **k)
+    )
+    job = exports.start_export(engine, member(ws), data_dir=tmp_path)
+    done = run_jobs(engine, job.id, ws.id, [exports.KIND])
+    assert done.status == "done", done.error
+    assert parts and parts[0] >= 2  # written by several processes
+    assert done.result["rows"] == 121
+    assert (done.progress_done, done.progress_total) == (121, 121)
+    path = exports.export_path(tmp_path, done)
+    got = [r["number"] for r in csv.DictReader(io.StringIO(path.read_text("utf-8-sig")))]
+    assert sorted(set(got)) == sorted(wanted) and len(got) == 121
+
+
 def test_parts_read_one_snapshot_while_opt_outs_keep_arriving(engine, ws, tmp_path, monkeypatch):
     """A writer adds a low and a high number in each transaction, around the whole export.
 

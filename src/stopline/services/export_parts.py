@@ -137,12 +137,14 @@ def write_parts(
             theirs.close()
             processes.append(process)
             pipes.append(mine)
-        _collect(pipes, "waiting", progress)
+        _collect(pipes, "waiting", None)
         # Held only while the started, connected parts begin reading: writers wait that long.
+        # (A part's progress comes after its "ready" and is read only once this is released:
+        # on SQLite, recording progress needs the write lock held here.)
         with shared_snapshot(engine) as snapshot:
             for pipe in pipes:
                 pipe.send(("go", snapshot))
-            _collect(pipes, "ready", progress)
+            _collect(pipes, "ready", None)
         rows = _collect(pipes, "done", progress)
         for process in processes:
             process.join()
@@ -164,7 +166,10 @@ def write_parts(
 
 
 def _collect(pipes: list[Pipe], until: str, progress: Callable[[int], None] | None) -> int:
-    """Read the parts' messages until each has sent `until`; returns the rows they wrote."""
+    """Read the parts' messages until each has sent `until`; returns the rows they wrote.
+
+    A part's messages after `until` stay in its pipe for the next call.
+    """
     waiting = {id(pipe): pipe for pipe in pipes}
     rows = 0
     while waiting:
