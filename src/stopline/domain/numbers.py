@@ -164,8 +164,16 @@ def normalize_many(raws: Iterable[str], region: str = "US") -> list[Normalized |
     """
     out: list[Normalized | InvalidInput] = []
     append = out.append
+    # A batch (an import's chunk) is mostly numbers seen once: the bounded cache would only
+    # churn, so repeats are remembered for this batch alone.
+    seen: dict[str, _Result] = {}
     for raw in raws:
-        result = _normalize_any(raw, region)
+        if type(raw) is str and type(region) is str:
+            result = seen.get(raw)
+            if result is None:
+                result = seen[raw] = _normalize_text(raw, region)
+        else:
+            result = _normalize_any(raw, region)
         append(result.error() if isinstance(result, _Failure) else result)
     return out
 
@@ -246,8 +254,7 @@ def _normalize_any(raw: object, region: object) -> _Result:
     )
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
-def _normalize_cached(raw: str, region: str) -> _Result:
+def _normalize_text(raw: str, region: str) -> _Result:
     region_code = _region_or_none(region)
     if region_code is None:
         return _invalid_region(raw, region)
@@ -257,6 +264,10 @@ def _normalize_cached(raw: str, region: str) -> _Result:
         if e164 is not None:
             return Normalized(e164)
     return _full_path(raw, text, region_code)
+
+
+# One number at a time (webhooks, forms) repeats a few numbers often: a bounded cache.
+_normalize_cached = lru_cache(maxsize=_CACHE_SIZE)(_normalize_text)
 
 
 def _simple_shortcut(text: str, region: str) -> str | None:
