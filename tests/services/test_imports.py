@@ -364,3 +364,30 @@ def test_a_scoped_opt_out_does_not_stop_a_workspace_wide_import(engine, ws, tmp_
     with read(engine) as conn:
         _, state = optouts.number_state(conn, ws.id, number)
     assert set(state.opt_outs) == {(Scope.CHANNEL_TYPE, "sms"), (Scope.WORKSPACE, "")}
+
+
+def test_a_stop_between_reading_and_writing_is_kept_and_reported(
+    engine, ws, tmp_path, monkeypatch
+) -> None:
+    """The import is worked out before it takes the ledger lock; a STOP that lands in between
+    wins (its record is kept), and the report lists that row as already opted out."""
+    wanted = numbers(4, seed=90)
+    real = imports.prepare_bulk_opt_out
+
+    def prepare_then_a_stop_arrives(*args: Any, **kw: Any) -> Any:
+        prepared = real(*args, **kw)
+        stop_reply(engine, ws, wanted[2])
+        return prepared
+
+    monkeypatch.setattr(imports, "prepare_bulk_opt_out", prepare_then_a_stop_arrives)
+    data = ("phone\n" + "\n".join(national(n) for n in wanted) + "\n").encode()
+    report = import_bytes(engine, ws, tmp_path, data)
+    assert (report.added, report.already_opted_out, report.report_rows) == (3, 1, 1)
+    assert report.samples["already_opted_out"] == [{"row": 4, "number": wanted[2]}]
+    lines = read_report(tmp_path / "reports" / str(report.report_file))
+    assert [(r["row"], r["outcome"], r["number"]) for r in lines] == [
+        ("4", "already_opted_out", wanted[2])
+    ]
+    with read(engine) as conn:
+        kept = ledger.load_state(conn, ws.id, wanted[2])
+    assert kept.opt_outs[(Scope.WORKSPACE, "")].method is Method.REPLY

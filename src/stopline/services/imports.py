@@ -22,6 +22,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -384,23 +385,26 @@ def run_import(
                 actor=actor,
                 source=source[:200],
             )
-        with bulk_write(engine) as conn:
-            result = write_prepared_bulk(conn, prepared)
-            report.added = len(result.added)
-            already = sorted((first_row[n], n) for n in result.skipped)
-            report.already_opted_out = len(already)
-            report.samples["already_opted_out"] = [
-                {"row": row, "number": n} for row, n in already[:SAMPLE]
-            ]
-            report.report_rows = report.rejected + report.duplicates + report.already_opted_out
-            if report.report_rows:
-                _write_report(scratch, already, final)
-                report.report_file = final.name
-            report.seconds = time.perf_counter() - started
-            if job_id is not None:
-                job_store.finish_job(
-                    conn, job_id, status="done", now=now_utc(), result=report.as_dict()
-                )
+        # The report of what will not be added is written while the database takes the rows
+        # (a helper thread: the statements run without the GIL), not under the write lock.
+        # Leaving the `with` waits for it, so a failed import's cleanup below comes after it.
+        with ThreadPoolExecutor(1, thread_name_prefix="stopline-import-report") as helper:
+            planned = _already(first_row, prepared.skipped)
+            writing = helper.submit(_report, scratch, final, report, planned)
+            with bulk_write(engine) as conn:
+                result = write_prepared_bulk(conn, prepared)
+                report.added = len(result.added)
+                has_report = writing.result()
+                if result.skipped != prepared.skipped:  # a STOP came in meanwhile: write anew
+                    has_report = _report(
+                        scratch, final, report, _already(first_row, result.skipped)
+                    )
+                report.report_file = final.name if has_report else None
+                report.seconds = time.perf_counter() - started
+                if job_id is not None:
+                    job_store.finish_job(
+                        conn, job_id, status="done", now=now_utc(), result=report.as_dict()
+                    )
     except BaseException:
         final.unlink(missing_ok=True)
         raise
@@ -468,6 +472,26 @@ def _read_rows(
                 report.warning_samples.append({"row": row, "message": message})
         if progress is not None:
             progress(chunk.rows_done, max(estimate - (table.header_row or 0), chunk.rows_done))
+
+
+def _already(first_row: dict[str, int], skipped: list[str]) -> list[tuple[int, str]]:
+    """(row, number) of the numbers skipped as already opted out, in row order."""
+    return sorted((first_row[n], n) for n in skipped)
+
+
+def _report(
+    scratch: Path, final: Path, report: ImportReport, already: list[tuple[int, str]]
+) -> bool:
+    """Count the already-opted-out rows into `report` and write the CSV report if any row was
+    not added; returns whether there is one."""
+    report.already_opted_out = len(already)
+    report.samples["already_opted_out"] = [{"row": row, "number": n} for row, n in already[:SAMPLE]]
+    report.report_rows = report.rejected + report.duplicates + report.already_opted_out
+    if not report.report_rows:
+        final.unlink(missing_ok=True)
+        return False
+    _write_report(scratch, already, final)
+    return True
 
 
 def _write_report(scratch: Path, already: list[tuple[int, str]], final: Path) -> None:
