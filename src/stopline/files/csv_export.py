@@ -145,7 +145,7 @@ def write_csv_batches(
     bom: bool = False,
 ) -> int:
     """`write_csv` for rows that already come in lists (database pages): one render per list."""
-    return write_csv_text(((_render(b), len(b)) for b in batches if b), out, header, bom=bom)
+    return _write_chunks(((_render(b), len(b), b) for b in batches), out, header, bom=bom)
 
 
 def write_csv_text(
@@ -161,11 +161,24 @@ def write_csv_text(
     A chunk that may hold a cell a spreadsheet would run is read back, neutralised cell by cell
     and rendered again, so rendering elsewhere never bypasses neutralisation.
     """
+    return _write_chunks(((text, n, None) for text, n in chunks), out, header, bom=bom)
+
+
+def _write_chunks(
+    chunks: Iterable[tuple[str, int, Iterable[Sequence[object]] | None]],
+    out: BinaryIO | TextIO,
+    header: Sequence[str] | None,
+    *,
+    bom: bool,
+) -> int:
+    """Write (text, row count, the rows' cells or None) chunks, neutralising suspect ones."""
     binary = not (isinstance(out, io.TextIOBase) or hasattr(out, "encoding"))
 
-    def emit(text: str) -> None:
+    def emit(text: str, cells: Iterable[Sequence[object]] | None) -> None:
         if _suspect(text):  # rare: redo this chunk cell by cell
-            text = _render(_neutralized(csv.reader(io.StringIO(text, newline=""))))
+            if cells is None:
+                cells = csv.reader(io.StringIO(text, newline=""))
+            text = _render(_neutralized(cells))
         if binary:
             cast(BinaryIO, out).write(text.encode("utf-8"))
         else:
@@ -177,11 +190,11 @@ def write_csv_text(
         else:
             cast(TextIO, out).write("\ufeff")
     if header is not None:
-        emit(_render([header]))
+        emit(_render([header]), [header])
     written = 0
-    for text, count in chunks:
+    for text, count, cells in chunks:
         if count:
-            emit(text)
+            emit(text, cells)
             written += count
     return written
 

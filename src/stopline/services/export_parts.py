@@ -1,6 +1,6 @@
 """One export written by several processes, each a slice of the number range, from one snapshot.
 
-A single process tops out near 300,000 rows/s (fetching rows and rendering CSV both need the GIL),
+One process writes about 380,000 rows/s here (fetching rows and writing text both need the GIL),
 so a long list is cut into equal number ranges (`store.optouts.export_split_points`) and each
 range is written by its own process to its own part file; the parts are then joined in order
 (`os.copy_file_range`, inside the kernel) into the one file. Every process reads the same state
