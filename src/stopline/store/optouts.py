@@ -79,7 +79,7 @@ _BLOCKS = """
 SELECT number FROM blocks WHERE workspace_id = {p}ws{s} AND number BETWEEN {p}lo{s} AND {p}hi{s}
 """
 # SQLAlchemy stores SQLite timestamps as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC here); cutting that
-# text is the same as strftime('%Y-%m-%dT%H:%M:%SZ', ...) at a third of its cost per row.
+# text is the same as strftime('%Y-%m-%dT%H:%M:%SZ', ...) for a third less time per row.
 _CREATED_SQLITE = "substr(o.created_at, 1, 10) || 'T' || substr(o.created_at, 12, 8) || 'Z'"
 _CREATED_PG = "to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
