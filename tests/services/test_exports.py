@@ -409,3 +409,17 @@ def test_parts_open_the_same_database_wherever_they_run(tmp_path, monkeypatch) -
     assert exports._split_points(memory, 1, 4) == (0, [])
     pg = make_engine("postgresql://u:secret@db.example:5432/stopline")
     assert shareable_url(pg) == "postgresql+psycopg://u:secret@db.example:5432/stopline"
+
+
+def test_progress_counts_the_rows_written_so_far(engine, ws, monkeypatch) -> None:
+    from stopline.services import export_parts
+    from stopline.store import optouts as store
+
+    with write(engine) as conn:
+        bulk_opt_out(conn, ws.id, numbers(40, seed=69), method=Method.IMPORT, reason="r", actor="x")
+    real = store.export_csv_pages
+    monkeypatch.setattr(store, "export_csv_pages", lambda *a, **k: real(*a, **{**k, "page": 5}))
+    monkeypatch.setattr(export_parts, "PROGRESS_EVERY", 12)
+    seen: list[int] = []
+    exports.write_export(engine, ws.id, exports.ExportFilter(), io.BytesIO(), progress=seen.append)
+    assert seen == [15, 30]

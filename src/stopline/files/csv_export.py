@@ -174,21 +174,21 @@ def _write_chunks(
     """Write (text, row count, the rows' cells or None) chunks, neutralising suspect ones."""
     binary = not (isinstance(out, io.TextIOBase) or hasattr(out, "encoding"))
 
-    def emit(text: str, cells: Iterable[Sequence[object]] | None) -> None:
-        if _suspect(text):  # rare: redo this chunk cell by cell
-            if cells is None:
-                cells = csv.reader(io.StringIO(text, newline=""))
-            text = _render(_neutralized(cells))
+    def put(text: str) -> None:
         if binary:
             cast(BinaryIO, out).write(text.encode("utf-8"))
         else:
             cast(TextIO, out).write(text)
 
+    def emit(text: str, cells: Iterable[Sequence[object]] | None) -> None:
+        if _suspect(text):  # rare: redo this chunk cell by cell
+            if cells is None:
+                cells = csv.reader(io.StringIO(text, newline=""))
+            text = _render(_neutralized(cells))
+        put(text)
+
     if bom:
-        if binary:
-            cast(BinaryIO, out).write("\ufeff".encode())
-        else:
-            cast(TextIO, out).write("\ufeff")
+        put("\ufeff")
     if header is not None:
         emit(_render([header]), [header])
     written = 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -71,9 +71,9 @@ def _part_main(
                 return
             with read_snapshot(engine, snapshot) as conn:
                 pipe.send(("ready", 0))
-                pages = _reporting(
+                pages = counted(
                     store.export_csv_pages(conn, workspace_id, start=start, stop=stop, **filters),
-                    pipe,
+                    lambda done: pipe.send(("progress", done)),
                 )
                 with open(path, "ab", buffering=1024 * 1024) as out:
                     rows = write_csv_text(pages, out, header, bom=bom)
@@ -86,13 +86,16 @@ def _part_main(
         pipe.close()
 
 
-def _reporting(pages: Any, pipe: Pipe) -> Any:
+def counted(
+    pages: Iterator[tuple[str, int]], report: Callable[[int], None]
+) -> Iterator[tuple[str, int]]:
+    """Pass CSV pages through, calling `report(rows so far)` every `PROGRESS_EVERY` rows."""
     done = reported = 0
     for text, rows in pages:
         yield text, rows
         done += rows
         if done - reported >= PROGRESS_EVERY:
-            pipe.send(("progress", done - reported))
+            report(done)
             reported = done
 
 
@@ -111,7 +114,8 @@ def write_parts(
 
     `out` is created (or truncated) and, on success, holds the header then every part in number
     order. On any failure every process is stopped, the part files are removed and the error
-    raised; `out` is then incomplete and the caller removes it.
+    raised; `out` is then incomplete and the caller removes it. `progress` is called with the
+    rows written so far, all parts together.
     """
     bounds: list[str | None] = [None, *points, None]
     paths = [out] + [out.with_name(f"{out.name}.part{i}") for i in range(1, len(bounds) - 1)]
@@ -171,6 +175,7 @@ def _collect(pipes: list[Pipe], until: str, progress: Callable[[int], None] | No
     A part's messages after `until` stay in its pipe for the next call.
     """
     waiting = {id(pipe): pipe for pipe in pipes}
+    written: dict[int, int] = {}  # rows so far, by part
     rows = 0
     while waiting:
         found = wait(list(waiting.values()), timeout=None if until == "done" else READY_TIMEOUT)
@@ -185,7 +190,8 @@ def _collect(pipes: list[Pipe], until: str, progress: Callable[[int], None] | No
             if kind == "error":
                 raise PartFailed(f"An export part failed: {value}")
             if kind == "progress" and progress is not None:
-                progress(value)
+                written[id(pipe)] = value
+                progress(sum(written.values()))
             if kind == "done":
                 rows += value
             if kind == until:

@@ -34,7 +34,6 @@ from stopline.store.db import read, read_snapshot, write
 
 KIND = "export"
 KEEP_DAYS = 7
-PROGRESS_EVERY = 200_000
 # Below this many opt-outs one process writes the export: starting more costs more than it saves.
 PARALLEL_MIN_ROWS = 400_000
 HEADER = list(store.EXPORT_COLUMNS)
@@ -101,18 +100,8 @@ def write_export(
     """Write the CSV (UTF-8 with a BOM, so spreadsheets read accents) and return the row count."""
     pages = _export_pages(engine, workspace_id, flt)
     if progress is not None:
-        pages = _counting(pages, progress)
+        pages = export_parts.counted(pages, progress)
     return write_csv_text(pages, out, HEADER, bom=True)
-
-
-def _counting(pages: Iterator[tuple[str, int]], progress: Any) -> Iterator[tuple[str, int]]:
-    done = reported = 0
-    for text, rows in pages:
-        yield text, rows
-        done += rows
-        if done - reported >= PROGRESS_EVERY:
-            progress(done)
-            reported = done
 
 
 def start_export(
@@ -172,13 +161,6 @@ def run_export(
         if points:
             if progress is not None:
                 progress(0, total)  # the whole list; a filtered export may write fewer rows
-            done = 0
-
-            def advance(rows: int) -> None:
-                nonlocal done
-                done += rows
-                progress(done)
-
             rows = export_parts.write_parts(
                 engine,
                 workspace_id,
@@ -186,7 +168,7 @@ def run_export(
                 points,
                 partial,
                 HEADER,
-                progress=advance if progress is not None else None,
+                progress=progress,
             )
         else:
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -45,7 +45,7 @@ from stopline.services.consent import ChangeResult, change_consent, now_utc
 from stopline.store import inbound as store
 from stopline.store import ledger
 from stopline.store import workspaces as workspace_channels
-from stopline.store.db import is_sqlite, write
+from stopline.store.db import driver_connection, is_sqlite, write
 
 if TYPE_CHECKING:
     from stopline.domain.keywords import Classification, KeywordConfig, ListKeywords
@@ -875,8 +875,7 @@ class GroupCommit:
         conn: Connection, work: Callable[[Connection], Any]
     ) -> tuple[Any, BaseException | None]:
         # Driver-level savepoints: cheaper than SQLAlchemy's, and invisible to it.
-        driver = conn.connection.driver_connection
-        assert driver is not None
+        driver = driver_connection(conn)
         for attempt in (1, 2):
             driver.execute("SAVEPOINT stopline_inbound")
             try:

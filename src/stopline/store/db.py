@@ -72,6 +72,14 @@ def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def driver_connection(conn: Connection) -> Any:
+    """The driver's own connection under `conn` (sqlite3 or psycopg), for statements that skip
+    SQLAlchemy's per-statement work; in `conn`'s transaction."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return driver
+
+
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back whole on any error."""
@@ -94,8 +102,7 @@ def bulk_write(engine: Engine) -> Iterator[Connection]:
             yield conn
         return
     with engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        assert driver is not None
+        driver = driver_connection(conn)
         every = driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         driver.execute("PRAGMA wal_autocheckpoint=0")
         try:
@@ -121,9 +128,7 @@ def _checkpoint_soon(engine: Engine) -> None:
 def _checkpoint(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            driver_connection(conn).execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     except Exception:  # the next commit's own checkpoint copies it instead
         log.warning("background WAL checkpoint failed", exc_info=True)
 
@@ -158,8 +163,7 @@ def read_snapshot(engine: Engine, snapshot: str | None = None) -> Iterator[Conne
             conn.exec_driver_sql("SELECT 1 FROM workspaces LIMIT 1").all()
             yield conn
         return
-    options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
-    with engine.connect().execution_options(**options) as conn, conn.begin():
+    with _pg_repeatable_read(engine) as conn:
         if snapshot is not None:
             if not _PG_SNAPSHOT_ID.fullmatch(snapshot):
                 raise ValueError(f"not a PostgreSQL snapshot id: {snapshot!r}")
@@ -182,6 +186,12 @@ def shared_snapshot(engine: Engine) -> Iterator[str | None]:
         with write(engine):
             yield None
         return
+    with _pg_repeatable_read(engine) as conn:
+        yield str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+
+
+@contextmanager
+def _pg_repeatable_read(engine: Engine) -> Iterator[Connection]:
     options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
     with engine.connect().execution_options(**options) as conn, conn.begin():
-        yield str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+        yield conn

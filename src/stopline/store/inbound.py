@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.engine import Row
 
-from stopline.store.db import is_sqlite
+from stopline.store.db import driver_connection, is_sqlite
 from stopline.store.tables import (
     channels,
     conversations,
@@ -222,9 +222,7 @@ _LISTS_SQL = _Sql(
 
 
 def _run(conn: Connection, sql: _Sql, params: dict[str, Any], fetch: str) -> Any:
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    cursor = driver.cursor()
+    cursor = driver_connection(conn).cursor()
     try:
         cursor.execute(sql.sqlite if is_sqlite(conn) else sql.pg, params)
         if fetch == "one":

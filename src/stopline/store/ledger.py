@@ -18,7 +18,7 @@ from stopline.domain.consent import (
     Scope,
     utc,
 )
-from stopline.store.db import is_sqlite
+from stopline.store.db import driver_connection, is_sqlite
 from stopline.store.tables import (
     blocks,
     consent_events,
@@ -205,8 +205,7 @@ _STATE_SQL_PG = _STATE_SQL.replace(":ws", "%(ws)s").replace(":n", "%(n)s")
 
 def load_state(conn: Connection, workspace_id: int, number: str) -> NumberState:
     """A number's current consent: one round trip over the three projection tables."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
+    driver = driver_connection(conn)
     sql = _STATE_SQL_SQLITE if is_sqlite(conn) else _STATE_SQL_PG
     cursor = driver.cursor()
     try:
@@ -344,9 +343,7 @@ def _processed(conn: Connection, column: Any, value: Any) -> Any:
 
 
 def _driver_cursor(conn: Connection) -> Any:
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    return driver.cursor()
+    return driver_connection(conn).cursor()
 
 
 def _copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Any) -> None:

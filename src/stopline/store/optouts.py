@@ -10,7 +10,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import Row
 
 from stopline.files.csv_export import csv_field, sql_csv_field
-from stopline.store.db import is_sqlite
+from stopline.store.db import driver_connection, is_sqlite
 from stopline.store.tables import blocks, contact_numbers, contacts
 
 
@@ -148,8 +148,7 @@ def export_csv_pages(
     )
     contacts_sql = _CONTACTS.format(p=p, s=s)
     blocks_sql = _BLOCKS.format(p=p, s=s)
-    driver = conn.connection.driver_connection
-    assert driver is not None
+    driver = driver_connection(conn)
     while True:
         rows = _fetch(driver, sql, params)
         if not rows:
@@ -178,15 +177,13 @@ def export_csv_pages(
 def export_split_points(conn: Connection, workspace_id: int, parts: int) -> tuple[int, list[str]]:
     """The workspace's opt-out count, and up to `parts - 1` numbers that cut its list into
     parts of about equal size (counted on the primary key index, filters aside)."""
+    mark = "?" if is_sqlite(conn) else "%s"
     total = int(
         conn.exec_driver_sql(
-            "SELECT count(*) FROM opt_outs WHERE workspace_id = "
-            + ("?" if is_sqlite(conn) else "%s"),
-            (workspace_id,),
+            f"SELECT count(*) FROM opt_outs WHERE workspace_id = {mark}", (workspace_id,)
         ).scalar_one()
     )
     points: list[str] = []
-    mark = "?" if is_sqlite(conn) else "%s"
     for i in range(1, parts):
         found = conn.exec_driver_sql(
             f"SELECT number FROM opt_outs WHERE workspace_id = {mark}"
