@@ -155,10 +155,19 @@ def edit(
     reason: Annotated[str | None, typer.Option(help="The new reason.")] = None,
     scope: Annotated[str, typer.Option(help="Which opt-out: its scope.")] = "workspace",
     scope_key: Annotated[str, typer.Option(help="Channel id or type, for scoped ones.")] = "",
+    consent_note: Annotated[
+        str | None,
+        typer.Option(help="How the old number's owner consented (policy with_consent_note)."),
+    ] = None,
+    keep_old: Annotated[
+        bool, typer.Option(help="Keep the old number opted out too (policy recipient_only).")
+    ] = False,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Correct an opt-out's number or reason (recorded as ledger events, never edited in place)."""
+    """Correct an opt-out's number or reason (recorded as ledger events, never edited in place).
+
+    A corrected number releases the old one, which follows the re-subscribe policy."""
     if new_number is None and reason is None:
         raise InvalidInput("Give --number and/or --reason.", code="nothing_to_edit")
     with writing() as conn:
@@ -170,6 +179,8 @@ def edit(
             reason=reason,
             scope=scope,
             scope_key=scope_key,
+            consent_note=consent_note,
+            keep_old=keep_old,
         )
     emit(
         result.as_dict(),

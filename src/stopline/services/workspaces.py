@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from stopline import security
+from stopline.domain import consent as consent_rules
 from stopline.domain import numbers
 from stopline.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stopline.domain.policy import Policy
@@ -21,7 +22,7 @@ from stopline.store import ledger
 from stopline.store import workspaces as store
 
 PROVIDERS = ("twilio", "telnyx", "vonage", "generic", "console")
-CHANNEL_TYPES = ("sms", "mms", "whatsapp", "rcs")
+CHANNEL_TYPES = consent_rules.CHANNEL_TYPES
 ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
 
 
