@@ -245,7 +245,10 @@ def update_settings(conn: Connection, principal: Principal, changes: dict[str, A
     policy = workspace.policy.updated(changes)
     from stopline.domain.keywords import KeywordConfig
 
-    KeywordConfig.from_settings(policy.keyword_sets, list(policy.custom_keywords))
+    config = KeywordConfig.from_settings(policy.keyword_sets, list(policy.custom_keywords))
+    from stopline.services.lists import check_lists_against
+
+    check_lists_against(conn, principal.workspace_id, config)
     store.set_settings(conn, principal.workspace_id, policy.to_dict())
     return policy
 
