@@ -456,7 +456,17 @@ def number_state(conn: Connection, workspace_id: int, raw_number: str) -> tuple[
     return number, ledger.load_state(conn, workspace_id, number)
 
 
-def state_dict(number: str, state: NumberState) -> dict[str, Any]:
+def number_view(conn: Connection, workspace_id: int, raw_number: str) -> dict[str, Any]:
+    """A number's records and, per channel, the gate's decision: what every display shows."""
+    from stopline.services.checks import channel_decisions
+
+    number, state = number_state(conn, workspace_id, raw_number)
+    return state_dict(number, state, channel_decisions(conn, workspace_id, number, state))
+
+
+def state_dict(
+    number: str, state: NumberState, channels: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     def record(r: Record) -> dict[str, Any]:
         return {
             "method": r.method.value,
@@ -478,4 +488,6 @@ def state_dict(number: str, state: NumberState) -> dict[str, Any]:
         "list_opt_outs": [
             {"list_id": list_id, **record(r)} for list_id, r in sorted(state.list_opt_outs.items())
         ],
+        # Per channel: may a normal message go now (the gate's own answer, not a re-derivation).
+        "channels": channels if channels is not None else [],
     }

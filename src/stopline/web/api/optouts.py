@@ -127,10 +127,9 @@ def add_opt_out(request: Request, principal: Principal, data: AddOptOut) -> dict
     operation_id="optOuts_get_opt_out",
 )
 def get_opt_out(request: Request, principal: Principal, number: str) -> dict[str, Any]:
-    """A number's opt-outs, block and list opt-outs."""
+    """A number's opt-outs, block and list opt-outs, and per channel the gate's decision."""
     with read(runtime_of(request.app.state).engine) as conn:
-        e164, state = optouts.number_state(conn, principal.workspace_id, number)
-    return optouts.state_dict(e164, state)
+        return optouts.number_view(conn, principal.workspace_id, number)
 
 
 @patch(
