@@ -453,6 +453,63 @@ def project(events: Iterable[ConsentEvent]) -> dict[str, NumberState]:
 # --- verification ---------------------------------------------------------------------------
 
 
+def _columns(record: Record, *, channel: bool) -> tuple[Any, ...]:
+    return (
+        record.method.value,
+        record.reason,
+        record.actor,
+        utc(record.created_at),
+        record.event_seq,
+        record.channel_id if channel else None,
+    )
+
+
+def stored_view(state: NumberState) -> tuple[Any, ...]:
+    """Every column of a number's state rows, as the tables hold them: what `ledger verify`
+    compares with the projection of the events (the gate reads the scopes, the block and the
+    list opt-outs; the Opt-Outs page and the number correction read method and reason)."""
+    return (
+        {(s.value, k): _columns(r, channel=True) for (s, k), r in state.opt_outs.items()},
+        _columns(state.block, channel=False) if state.block is not None else None,
+        {i: _columns(r, channel=False) for i, r in state.list_opt_outs.items()},
+    )
+
+
+def rule_violations(events: Iterable[ConsentEvent]) -> list[ChainProblem]:
+    """Events the rules could never have allowed, found by replaying each number's history
+    (events in chain order): an edited row or a forged event that the hash chain alone cannot
+    tell from a real one, if it was written with its hash recomputed behind stopline's back."""
+    problems: list[ChainProblem] = []
+    states: dict[str, NumberState] = {}
+    for event in events:
+        state = states.get(event.number, EMPTY)
+        why = _violation(state, event)
+        if why is not None:
+            problems.append(ChainProblem(event.seq, "rule_violation", f"{event.number}: {why}"))
+        states[event.number] = apply(state, event)
+    return problems
+
+
+def _violation(state: NumberState, event: ConsentEvent) -> str | None:
+    action = event.action
+    blocked = state.block is not None
+    if action in (Action.OPT_IN, Action.LIST_OPT_IN) and blocked:
+        return "an opt-in while the number was blocked"
+    if action in (Action.OPT_IN, Action.LIST_OPT_IN) and event.method not in RECIPIENT_METHODS:
+        if not (event.consent_note or "").strip():
+            return "a re-subscribe by a member with no consent note"
+    if action is Action.RETRACT:
+        record = state.opt_outs.get(_target(_as_change(event)))
+        if blocked:
+            return "an opt-out moved while the number was blocked"
+        if record is not None and record.method in RECIPIENT_METHODS:
+            return f"a {record.method.value!r} opt-out (the recipient's own) retracted"
+    if event.method is Method.REPLY and action in (Action.OPT_IN, Action.OPT_OUT):
+        if event.inbound_text is None:
+            return "a 'reply' change with no inbound text behind it"
+    return None
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     seq: int
