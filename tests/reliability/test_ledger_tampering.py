@@ -461,3 +461,29 @@ def test_a_re_subscribe_with_no_consent_note_is_a_rule_violation(cli, engine, ws
         ConsentChange(number=number, action=Action.OPT_IN, method=Method.API, actor="intruder"),
     )
     _assert_broken(cli, engine, ws, {"rule_violation"})
+
+
+def test_a_list_member_inserted_behind_the_ledger_is_shown(cli, engine, ws) -> None:
+    """A campaign reaches list members: one added by SQL, with no event, is reported (and one
+    removed the same way)."""
+    from stopline.services import lists
+    from stopline.store.tables import list_members
+
+    kept, removed, invented = unique_number(), unique_number(), unique_number()
+    with write(engine) as conn:
+        offers = lists.create_list(conn, _principal(ws), name="Offers")
+        lists.add_members(conn, _principal(ws), offers.id, [kept, removed])
+    assert _verify_cli(cli, ws)[0] == 0
+    with write(engine) as conn:
+        conn.execute(
+            sa.insert(list_members).values(
+                list_id=offers.id,
+                number=invented,
+                workspace_id=ws.id,
+                subscribed_at=datetime.now(UTC),
+            )
+        )
+        conn.execute(sa.delete(list_members).where(list_members.c.number == removed))
+    _assert_broken(cli, engine, ws, {"state_mismatch"})
+    details = " ".join(p["detail"] for p in _report(engine, ws)["problems"])
+    assert invented in details and removed in details and kept not in details

@@ -39,6 +39,10 @@ class Action(StrEnum):
     LIST_OPT_IN = "list_opt_in"
     AMEND = "amend"  # a new reason for an existing opt-out: never an in-place edit
     RETRACT = "retract"  # an opt-out entered on a wrong number, replaced by the corrected one
+    # List membership (who a campaign reaches): not consent, but the gate reads it, so it is
+    # recorded in the chain like consent and `ledger verify` can tell an invented member.
+    LIST_SUBSCRIBE = "list_subscribe"
+    LIST_UNSUBSCRIBE = "list_unsubscribe"
 
 
 class Method(StrEnum):
@@ -283,6 +287,9 @@ def check_change(
         if change.method not in RECIPIENT_METHODS:
             _check_resubscribe(policy, change)
         return change.list_id in state.list_opt_outs
+    if action in (Action.LIST_SUBSCRIBE, Action.LIST_UNSUBSCRIBE):
+        _require_list(change)
+        return True  # the caller knows the current members; see `project_memberships`
     if action in (Action.AMEND, Action.RETRACT):
         target = _target(change)
         if target not in state.opt_outs:
@@ -439,7 +446,20 @@ def apply(state: NumberState, event: ConsentEvent) -> NumberState:
     if action is Action.RETRACT:
         target = _target(_as_change(event))
         return replace(state, opt_outs={k: v for k, v in state.opt_outs.items() if k != target})
-    return state  # pragma: no cover
+    return state  # list memberships: folded by `project_memberships`
+
+
+def project_memberships(events: Iterable[ConsentEvent]) -> set[tuple[str, int]]:
+    """(number, list id) of every current list member, folded from the membership events."""
+    members: set[tuple[str, int]] = set()
+    for event in events:
+        if event.list_id is None:
+            continue
+        if event.action is Action.LIST_SUBSCRIBE:
+            members.add((event.number, event.list_id))
+        elif event.action is Action.LIST_UNSUBSCRIBE:
+            members.discard((event.number, event.list_id))
+    return members
 
 
 def project(events: Iterable[ConsentEvent]) -> dict[str, NumberState]:

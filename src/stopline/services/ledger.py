@@ -14,11 +14,13 @@ from stopline.domain.consent import (
     ChainReport,
     ConsentEvent,
     project,
+    project_memberships,
     rule_violations,
     stored_view,
     verify_chain,
 )
 from stopline.store import ledger
+from stopline.store import lists as lists_store
 
 
 def verify(conn: Connection, workspace_id: int) -> ChainReport:
@@ -31,6 +33,7 @@ def verify(conn: Connection, workspace_id: int) -> ChainReport:
     )
     problems = state_mismatches(conn, workspace_id)
     problems += rule_violations(ledger.iter_events_by_number(conn, workspace_id))
+    problems += membership_mismatches(conn, workspace_id)
     if not problems:
         return report
     problems.sort(key=lambda p: p.seq)
@@ -68,6 +71,22 @@ def state_mismatches(conn: Connection, workspace_id: int) -> list[ChainProblem]:
                     seq, "state_mismatch", f"{number}: the state tables do not match its events"
                 )
             )
+    return problems
+
+
+def membership_mismatches(conn: Connection, workspace_id: int) -> list[ChainProblem]:
+    """List members the events do not add up to: a row inserted into `list_members` behind
+    the ledger (a campaign would reach that number) or one deleted."""
+    expected = project_memberships(ledger.iter_events(conn, workspace_id))
+    actual = lists_store.all_memberships(conn, workspace_id)
+    problems = [
+        ChainProblem(0, "state_mismatch", f"{n}: a member of list {i} with no event behind it")
+        for n, i in sorted(actual - expected)
+    ]
+    problems += [
+        ChainProblem(0, "state_mismatch", f"{n}: its events make it a member of list {i}")
+        for n, i in sorted(expected - actual)
+    ]
     return problems
 
 

@@ -22,7 +22,12 @@ from stopline.domain.consent import Action, ConsentChange, Method, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.keywords import KeywordConfig, shadowed_keyword, shadowing_error
 from stopline.domain.numbers import normalize
-from stopline.services.consent import ChangeResult, change_consent, now_utc
+from stopline.services.consent import (
+    ChangeResult,
+    change_consent,
+    change_memberships,
+    now_utc,
+)
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import lists as store
 
@@ -301,6 +306,16 @@ def delete_list(conn: Connection, principal: Principal, list_id: int) -> None:
         )
     try:
         with conn.begin_nested():
+            # Its members leave it in the ledger too, so the chain's memberships stay the table's.
+            change_memberships(
+                conn,
+                principal.workspace_id,
+                list_id,
+                store.member_numbers(conn, principal.workspace_id, list_id),
+                subscribe=False,
+                actor=principal.actor,
+                source="list deleted",
+            )
             store.delete_list(conn, principal.workspace_id, list_id)
     except IntegrityError:
         raise Conflict(
@@ -326,10 +341,11 @@ def add_members(
     principal.require("member")
     get_list(conn, principal.workspace_id, list_id)
     numbers = _numbers(conn, principal.workspace_id, raw_numbers)
-    present = store.present_members(conn, principal.workspace_id, list_id, numbers)
-    added = [n for n in numbers if n not in present]
-    store.insert_members(conn, principal.workspace_id, list_id, added, now_utc())
-    return MembershipChange(added=added, already=[n for n in numbers if n in present])
+    added = change_memberships(
+        conn, principal.workspace_id, list_id, numbers, subscribe=True, actor=principal.actor
+    )
+    new = set(added)
+    return MembershipChange(added=added, already=[n for n in numbers if n not in new])
 
 
 def remove_members(
@@ -339,9 +355,10 @@ def remove_members(
     principal.require("member")
     get_list(conn, principal.workspace_id, list_id)
     numbers = _numbers(conn, principal.workspace_id, raw_numbers)
-    return MembershipChange(
-        removed=store.delete_members(conn, principal.workspace_id, list_id, numbers)
+    removed = change_memberships(
+        conn, principal.workspace_id, list_id, numbers, subscribe=False, actor=principal.actor
     )
+    return MembershipChange(removed=len(removed))
 
 
 def members(

@@ -92,6 +92,26 @@ def present_members(
     return found
 
 
+def member_numbers(conn: Connection, workspace_id: int, list_id: int) -> list[str]:
+    return list(
+        conn.execute(
+            select(list_members.c.number)
+            .where(list_members.c.workspace_id == workspace_id, list_members.c.list_id == list_id)
+            .order_by(list_members.c.number)
+        ).scalars()
+    )
+
+
+def all_memberships(conn: Connection, workspace_id: int) -> set[tuple[str, int]]:
+    """(number, list id) of every list member of the workspace (for `ledger verify`)."""
+    rows = conn.execute(
+        select(list_members.c.number, list_members.c.list_id).where(
+            list_members.c.workspace_id == workspace_id
+        )
+    )
+    return {(r.number, int(r.list_id)) for r in rows}
+
+
 def insert_members(
     conn: Connection, workspace_id: int, list_id: int, numbers: Sequence[str], now: datetime
 ) -> None:
