@@ -29,6 +29,7 @@ from litestar.testing import TestClient
 
 from stopline.providers.base import InboundMessage
 from stopline.services import campaigns, inbound, optouts, sending, sessions, workspaces
+from stopline.services.inbound_context import InboundChannel
 from stopline.services.workspaces import Principal
 from stopline.store.db import read, write
 from stopline.store.tables import api_keys, ledger_heads, members, metadata
@@ -116,7 +117,7 @@ def build_world(engine: sa.Engine, keyring: Any, label: str) -> World:
             numbers=[number],
             note=f"{marker} requested opt-out on Sept 2",
         )
-        channel_in = inbound.InboundChannel(
+        channel_in = InboundChannel(
             id=channel.id,
             workspace_id=ws.id,
             address=channel.address,
