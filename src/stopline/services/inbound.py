@@ -655,10 +655,10 @@ def _send_reply(ctx: InboundContext) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """
     if ctx.reply is None or ctx.number is None:
         return (), ()
-    from stopline.services import sending
+    from stopline.services import queueing
 
     if ctx.reply_inline:
-        recorded = sending.record_inline_reply_to(
+        recorded = queueing.record_inline_reply_to(
             ctx.conn,
             ctx.workspace_id,
             ctx.channel,
@@ -671,7 +671,7 @@ def _send_reply(ctx: InboundContext) -> tuple[tuple[str, ...], tuple[int, ...]]:
             now=ctx.now,
         )
         return ((ctx.reply.body,) if recorded is not None else ()), ()
-    queued = sending.enqueue(
+    queued = queueing.enqueue(
         ctx.conn,
         ctx.workspace_id,
         channel_id=ctx.channel.id,
@@ -945,9 +945,9 @@ def receive_status(
 ) -> StatusOutcome:
     """A provider's report on a message we sent: its status moves forward, and a carrier-reported
     opt-out (Twilio 21610, Telnyx 40300, ...) records an opt-out with method `carrier`."""
-    from stopline.services import sending
+    from stopline.services import provider_outcomes
 
-    message = sending.apply_status_update(
+    message = provider_outcomes.apply_status_update(
         conn,
         channel.workspace_id,
         provider=channel.provider,
