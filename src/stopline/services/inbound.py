@@ -38,13 +38,13 @@ from stopline.domain.consent import (
 )
 from stopline.domain.errors import InvalidInput, NotFound, StoplineError
 from stopline.domain.list_replies import list_confirmation
-from stopline.domain.numbers import channel_address, normalize
+from stopline.domain.numbers import normalize
 from stopline.domain.policy import OptOutScope, Policy, RevocationMode
 from stopline.providers.base import InboundMessage, StatusUpdate
+from stopline.services import recipients
 from stopline.services.consent import ChangeResult, change_consent, now_utc
 from stopline.store import inbound as store
 from stopline.store import ledger
-from stopline.store import workspaces as workspace_channels
 from stopline.store.db import driver_connection, is_sqlite, write
 
 if TYPE_CHECKING:
@@ -53,10 +53,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Providers that send numbers as E.164 digits without the "+" (Vonage's documented format).
-_DIGITS_WITHOUT_PLUS = frozenset({"vonage"})
-# Message-address prefixes of chat channels (Twilio's "whatsapp:+1415...").
-_ADDRESS_PREFIXES = ("whatsapp:", "rcs:", "messenger:", "sms:")
+_DIGITS_WITHOUT_PLUS = recipients.DIGITS_WITHOUT_PLUS
+_ADDRESS_PREFIXES = recipients.ADDRESS_PREFIXES
 
 
 @dataclass(frozen=True)
@@ -359,22 +357,21 @@ def blocked_sender(ctx: InboundContext) -> bool:
 def resolve_channel(ctx: InboundContext) -> bool:
     """The receiving address names the channel: a webhook URL shared by several of the
     workspace's numbers (one provider account) still files each message under its own channel.
-    The workspace never changes: it is the one whose credentials verified the webhook."""
-    to = (ctx.message.to_address or "").strip()
-    if not to or to == ctx.channel.address:
-        return False
-    to = to.removeprefix("whatsapp:")
-    if ctx.channel.provider in _DIGITS_WITHOUT_PLUS and to.isdigit() and len(to) > 6:
-        to = "+" + to  # Vonage's E.164 without "+"; short codes (5-6 digits) stay as they are
-    try:
-        address = channel_address(to, ctx.policy.default_region)
-    except InvalidInput:
-        return False
-    if address == ctx.channel.address:
-        return False
-    row = workspace_channels.workspace_channel_by_address(ctx.conn, ctx.workspace_id, address)
-    if row is not None and row.provider == ctx.channel.provider:
-        ctx.channel = InboundChannel(row.id, row.workspace_id, row.address, row.provider, row.type)
+    The workspace never changes: it is the one whose credentials verified the webhook, and a
+    message to an address that is none of its channels is refused (`recipients`)."""
+    other = recipients.receiving_channel(
+        ctx.conn,
+        workspace_id=ctx.workspace_id,
+        address=ctx.channel.address,
+        provider=ctx.channel.provider,
+        message=ctx.message,
+        region=ctx.policy.default_region,
+    )
+    if other is not None:
+        channel_id, address, channel_type = other
+        ctx.channel = InboundChannel(
+            channel_id, ctx.workspace_id, address, ctx.channel.provider, channel_type
+        )
     return False
 
 
