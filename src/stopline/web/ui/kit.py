@@ -166,7 +166,7 @@ def _flash_from(request: Request) -> dict[str, str] | None:
     try:
         data = json.loads(urllib.parse.unquote(raw))
         return {"kind": str(data["kind"]), "text": str(data["text"])}
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # the cookie is the client's
         return None
 
 
