@@ -29,7 +29,8 @@ PRODUCT inbound rules 1-3. How a text is read, in order:
    A whole-message keyword inside a sentence is still no keyword: "para mañana está bien".
 6. Spaced letters: ``S T O P``, ``s.t.o.p`` read as ``stop`` when nothing else matched.
 7. A leading STOP used as an ordinary verb ("Stop by tomorrow?", "Stop at the front desk when
-   you arrive?") is no opt-out but a possible revocation named ``STOP used as a verb``: it goes
+   you arrive?") or noun ("Stop light on Main is out") is no opt-out but a possible revocation
+   named ``STOP used as an ordinary word`` (``STOP_AS_VERB``): it goes
    to review with the legal deadline (10 business days), where a person decides. It stays
    safe: the text is flagged, not ignored; nothing is sent to the number meanwhile unless a
    person dismisses the item; and a workspace that opts possible revocations out automatically
@@ -618,11 +619,13 @@ def _without_politeness(whole: str) -> str | None:
 
 #: The rule for a leading STOP used as an ordinary verb (item 7 above): its name in the review
 #: queue and its pattern over the text from STOP on (case folded).
-STOP_AS_VERB = "STOP used as a verb"
+STOP_AS_VERB = "STOP used as an ordinary word"
 _STOP_AS_VERB = re.compile(
     r"stop\s+(?:by|at(?!\s+(?:once|all|last)\b)|in(?!\s+(?:the\s+name|caps)\b)|into|over|off"
     r"|past|around|round|on\s+(?:your|the|my|ur)\s+way|for\s+(?:a|an|the|some|lunch|coffee|gas"
-    r"|dinner|breakfast|drinks?|groceries|a\s+bit))\b"
+    r"|dinner|breakfast|drinks?|groceries|a\s+bit)"
+    # the noun: "Stop sign on Elm is down", "Stop light on Main is out"
+    r"|signs?|lights?|lamps?)\b"
 )
 # Letters spelt one by one: "S T O P", "s.t.o.p", "S-T-O-P".
 _SPACED = re.compile(r"(?:[^\W\d_][\s.\-_*]{1,3}){2,}[^\W\d_](?![^\W\d_])")

@@ -136,7 +136,7 @@ _RULES_EN: tuple[Rule, ...] = (
         "en",
         r"(?:^|[\s,.!?])(?:<PLEASE>|(?:can|could|would|will)\s+<YOU>(?:\s+<PLEASE>)?|just|i said"
         r"|ok|okay|omg|seriously|so|no|nope|thanks|thx|enough)\s+stop"
-        r"(?:\s+(?:it|already|immediately|asap|now|<PLEASE>))*<END>",
+        r"(?:\s+(?:it|already|immediately|asap|now|<PLEASE>))*(?=\s*(?:[.!?,;]|$))",
         ("stop",),
         "'Please stop', 'I said stop', 'no thanks stop': stop as the request itself.",
     ),
@@ -159,10 +159,14 @@ _RULES_EN: tuple[Rule, ...] = (
         "en",
         r"\bremove\s+<ME>(?:\s+(?:from|off)\s+(?:of\s+)?(?:<THE>\s+)?(?:[\w-]+\s+){0,2}?"
         r"(?:lists?|database|system|records?|contacts?|texts?|messages?|texting|sms|mailing"
-        r"|subscribers?)\b|(?:\s+<PLEASE>)?<END>|\s+<PLEASE>\b)"
+        r"|subscribers?)\b|(?:\s+(?:now|asap|immediately|already|<PLEASE>))*<END>|\s+<PLEASE>\b)"
+        r"|^(?:<PLEASE>\s+)?remove(?:\s+(?:now|<PLEASE>))*\s*[.!]*$"
+        r"|\bremove\s+(?:her|his|their)\s+(?:phone\s+|cell\s+)?(?:number|#)\b"
+        r"|\b(?:delete|erase|drop)\s+<ME>\s+(?:from|off)\s+(?:of\s+)?(?:<THE>\s+)?(?:[\w-]+\s+)?"
+        r"(?:lists?|database|system|contacts?)\b"
         r"|\b(?:remove|be\s+removed|get\s+removed|been\s+removed|be\s+taken\s+off)\s+(?:from|off)\s+"
         r"(?:of\s+)?(?:<THE>\s+)?(?:[\w-]+\s+)?(?:lists?|database|texts?|messages?|texting)\b",
-        ("remov", "taken off"),
+        ("remov", "taken off", "delete", "erase", "drop"),
         "Remove me / my number (from your list); not 'remove me from the carpool'.",
     ),
     Rule(
@@ -177,9 +181,10 @@ _RULES_EN: tuple[Rule, ...] = (
         "get off this list",
         "en",
         r"\b(?:want|get|be|wanna|like|taken|removed)\s+(?:(?:to\s+)?(?:be|get)\s+)?(?:taken\s+|removed\s+)?"
-        r"off\s+(?:of\s+)?<THE>\s+(?:[\w-]+\s+)?(?:lists?|texts?|messages?)\b",
-        ("off",),
-        "I want off this list.",
+        r"off\s+(?:of\s+)?<THE>\s+(?:[\w-]+\s+)?(?:lists?|texts?|messages?)\b"
+        r"|\b(?:want|wanna|get\s+me)\s+out\s+of\s+(?:<THE>\s+)?(?:[\w-]+\s+)?(?:lists?|<TEXTS>)\b",
+        ("off", "out of"),
+        "I want off this list / out of these texts.",
     ),
     Rule(
         "unsubscribe",
@@ -202,14 +207,30 @@ _RULES_EN: tuple[Rule, ...] = (
         r"\bwrong\s+(?:number|phone(?:\s+number)?|#|person|cell)(?!\w)"
         r"|\bnot\s+the\s+right\s+(?:number|person)\b"
         r"|\b(?:doesn'?t|does not|no longer)\s+(?:have|use|own)\s+this\s+(?:number|phone|#)\b"
-        r"|\bnew\s+owner\s+of\s+this\s+(?:number|phone)\b",
-        ("wrong", "right", "this number", "this phone", "this #", "new owner"),
+        r"|\bnew\s+owner\s+of\s+this\s+(?:number|phone)\b"
+        r"|\bthis\s+(?:is\s+)?(?:not|isn'?t|is\s+no\s+longer|no\s+longer)\s+(?:\w+'?s\s+)(?:number|phone|cell)\b"
+        r"|\b(?:just|recently)\s+got\s+this\s+(?:number|phone\s+number)\b"
+        r"|\bthis\s+(?:number|phone)\s+(?:belongs|is)\s+(?:to\s+)?(?:someone|somebody)\s+else\b"
+        r"|\bthis\s+(?:is\s+not|isn'?t|is\s+no\s+longer)\s+(?:my|his|her|their)\s+(?:number|phone)\b"
+        r"|\bgot\s+this\s+(?:number|phone\s+number)\s+(?:recently|last\s+\w+|a\s+(?:few|couple))",
+        (
+            "wrong",
+            "right",
+            "this number",
+            "this phone",
+            "this #",
+            "new owner",
+            "this is",
+            "this isn",
+            "got this",
+        ),
         "Wrong number: the person who consented is not the one reading (FCC reassigned numbers).",
     ),
     Rule(
         "no more texts",
         "en",
-        r"\bno\s+more\s+(?:<TEXTS>|texting|messaging|contact|of\s+(?:these|this|your|ur|the)\b)",
+        r"\bno\s+more\s+(?:<TEXTS>|texting|messaging|contact|of\s+(?:these|this|your|ur|the)\b)"
+        r"|^no\s+more(?:\s+<PLEASE>)?\s*[.!]*$",
         ("no more",),
         "No more texts/messages.",
         negatable=False,
@@ -217,12 +238,16 @@ _RULES_EN: tuple[Rule, ...] = (
     Rule(
         "don't text me",
         "en",
-        r"\b(?:don'?t|dont|do not|don t|never|pls don'?t)\s+(?:ever\s+)?"
+        r"\b(?:don'?t|dont|do not|don t|never|pls don'?t|(?:you|u)\s+(?:please\s+)?not|no\s+need\s+to)"
+        r"\s+(?:ever\s+)?"
         r"(?:text|txt|message|msg|contact|sms|email|spam|bother)\s+<ME>\b"
         r"(?!\s+(?:back|before|after|at|until|till|between|during|on|tomorrow|today|tonight"
-        r"|later|when|if|while|first|unless|instead|here|there)\b)",
-        ("don", "do not", "never"),
-        "Don't text me (again); not 'don't text me back, I'll call'.",
+        r"|later|when|if|while|first|unless|instead|here|there)\b)"
+        r"|\b(?:don'?t|dont|do not|never)\s+send\s+(?:me|us)\s+(?:anything|any\s*more|more|these|this\s+stuff"
+        r"|<TEXTS>)\b(?!\s+(?:before|until|till|after|to|about))"
+        r"|\brather\s+not\s+(?:get|receive|be\s+sent)\s+(?:any\s+)?(?:more\s+)?<TEXTS>",
+        ("don", "do not", "never", "not", "no need", "rather"),
+        "Don't text me (again), no need to text us; not 'don't text me back, I'll call'.",
         negatable=False,
     ),
     Rule(
@@ -252,7 +277,8 @@ _RULES_EN: tuple[Rule, ...] = (
         r"(?:stop|end|block|cancel|turn\s+off|get\s+rid\s+of)\s+"
         r"(?:these|them|those|this<END>|receiving|getting|<THE>\s+(?:[\w-]+\s+)?<TEXTS>\b)"
         r"|\bhow\s+(?:do|can)\s+(?:i|we|u)\s+(?:stop|opt\s+out)<END>"
-        r"|\bhow\s+(?:do|can)\s+(?:i|we|u)\s+make\s+(?:these|them|this|it|<THE>\s+<TEXTS>)\s+stop\b",
+        r"|\bhow\s+(?:do|can)\s+(?:i|we|u)\s+(?:make|get)\s+(?:these|them|this|it|<THE>\s+<TEXTS>)\s+"
+        r"(?:to\s+)?stop\b",
         ("how",),
         "Asking how to stop the texts is a request to stop them.",
     ),
@@ -261,7 +287,9 @@ _RULES_EN: tuple[Rule, ...] = (
         "en",
         r"\b(?:don'?t|dont|do not|no longer|never)\s+(?:want|wish|need)\s+"
         r"(?:to\s+(?:receive|get|be\s+sent)\s+)?(?:(?:any\s*more|these|this|your|ur|the|any|more)\s+)*"
-        r"(?:[\w-]+\s+)?<TEXTS>\b",
+        r"(?:[\w-]+\s+)?<TEXTS>\b"
+        r"|\b(?:don'?t|dont|do not|no longer)\s+(?:want|wish)\s+to\s+be\s+(?:contacted|texted|messaged"
+        r"|bothered|reminded)\b",
         ("want", "wish", "need"),
         "I don't want (to receive) these texts.",
         negatable=False,
@@ -269,7 +297,8 @@ _RULES_EN: tuple[Rule, ...] = (
     Rule(
         "not interested",
         "en",
-        r"^(?:no[,.!]?\s+)?(?:i'?m\s+|i am\s+|we'?re\s+|we are\s+|im\s+)?(?:not|no longer|not really)"
+        r"^(?:(?:no|nope|nah)(?:\s+thanks?|\s+thank\s+you)?[,.!]*\s+)?"
+        r"(?:i'?m\s+|i am\s+|we'?re\s+|we are\s+|im\s+)?(?:not|no longer|not really)"
         r"\s+interested(?:\s+(?:anymore|any more|in\s+(?:these|this|your|ur)\s*(?:texts?|messages?"
         r"|offers?|promos?|deals?)?))?(?:\s*[,.!]*\s*(?:thanks?|thank you|thx|ty|sorry))?\s*[.!]*$",
         ("interested",),
@@ -309,11 +338,21 @@ _RULES_EN: tuple[Rule, ...] = (
         "Threatening to report or block the sender is a request to stop.",
     ),
     Rule(
+        "asked before",
+        "en",
+        r"\b(?:asked|told|requested|begged)\s+(?:you\s+|u\s+)?(?:guys\s+)?(?:to\s+|for\s+)?"
+        r"(?:be\s+|get\s+)?(?:removed|taken\s+off|unsubscribed|stop|opted\s+out|an\s+opt[\s-]?out)\b"
+        r"|\b(?:say|said|saying|tell\s+you|told\s+you)\s+(?:to\s+)?stop\b",
+        ("asked", "told", "request", "begged", "say", "said", "tell"),
+        "A complaint that an earlier request was ignored is itself a request.",
+    ),
+    Rule(
         "enough texts",
         "en",
-        r"\benough\s+(?:with\s+)?(?:the\s+|these\s+|your\s+|of\s+(?:the|these|your)\s+)?<TEXTS>\b",
-        ("enough",),
-        "Enough with the texts.",
+        r"\benough\s+(?:with\s+)?(?:the\s+|these\s+|your\s+|of\s+(?:the|these|your)\s+)?<TEXTS>\b"
+        r"|\b(?:i'?m|im|i\s+am|we'?re|we\s+are)\s+(?:so\s+)?done\s+with\s+(?:<THE>\s+)?(?:[\w-]+\s+)?<TEXTS>\b",
+        ("enough", "done"),
+        "Enough with the texts / I'm done with these texts.",
     ),
     Rule(
         "cancel please",
@@ -331,7 +370,7 @@ _RULES_FR: tuple[Rule, ...] = (
         "arrêtez de m'envoyer",
         "fr",
         r"\b(?:arr?et(?:ez|er|e|es|ons)?|cess(?:ez|er|e)|stopp?(?:ez|er|e)?)\s+(?:de\s+|d')\s*"
-        r"(?:m'|me\s+|nous\s+|m\s+)?\s*(?:envoyer|ecrire|contacter|texter|deranger|harceler"
+        r"(?:m'|me\s+|nous\s+|m\s+|m)?\s*(?:envoyer|ecrire|contacter|texter|deranger|harceler"
         r"|spammer|relancer|solliciter)\b",
         ("ret", "cess", "stop"),
         "Arrêtez de m'envoyer / cessez de m'écrire (arrête, arête: informal spellings).",
@@ -347,7 +386,7 @@ _RULES_FR: tuple[Rule, ...] = (
     Rule(
         "ne m'envoyez plus",
         "fr",
-        r"\bn(?:e\s+|')\s*(?:m'|me\s+|nous\s+)?(?:envoy|ecri|contact|text|derang|relanc|sollicit)\w*"
+        r"\bn(?:e\s+|')\s*(?:m'\s*|m\s+|me\s+|nous\s+)?(?:envoy|ecri|contact|text|derang|relanc|sollicit)\w*"
         r"(?:[\s-]+(?:moi|nous))?\s+(?:plus|pu|jamais)\b"
         r"|\bne\s+plus\s+(?:m'|me\s+|nous\s+)?(?:envoyer|ecrire|contacter|texter|deranger)\b"
         r"|\b(?:m'|me\s+)(?:envoy|ecri|contact|text)\w*\s+(?:pu|plus\s+jamais)\b",
@@ -360,7 +399,9 @@ _RULES_FR: tuple[Rule, ...] = (
         "fr",
         r"\b(?:ne\s+)?(?:veux|voudrais|souhaite|souhaiterais|desire|veut)\s+(?:plus|pu)\s+"
         r"(?:recevoir|de\s+|d'|vos|tes|ces|les|rien)"
-        r"|\bj'?\s*veux\s+pu\b|\bne\s+(?:plus|pas|pu)\s+(?:vouloir\s+)?recevoir\b",
+        r"|\bj'?\s*veux\s+pu\b|\bne\s+(?:plus|pas|pu)\s+(?:vouloir\s+)?recevoir\b"
+        r"|\b(?:veux|voudrais|souhaite|desire)\s+(?:plus|pu)\s+(?:etre\s+)?(?:contacte|sollicite|derange"
+        r"|appele|relance)",
         ("veu", "voudrais", "souhait", "desire", "recevoir"),
         "Je ne veux plus recevoir vos messages / je souhaite ne plus recevoir.",
         negatable=False,
@@ -417,8 +458,9 @@ _RULES_FR: tuple[Rule, ...] = (
         r"\b(?:mauvais|faux)\s+(?:numero|num|no|#|destinataire)\b"
         r"|\berreur\s+de\s+(?:numero|destinataire|personne)\b"
         r"|\bpas\s+(?:le\s+)?bon\s+(?:numero|num|destinataire)\b"
-        r"|\btrompes?\s+de\s+(?:numero|personne)\b",
-        ("mauvais", "faux", "erreur", "bon ", "trompe"),
+        r"|\btrompes?\s+de\s+(?:numero|personne)\b"
+        r"|\bce\s+n'?\s*est\s+(?:pas|plus)\s+(?:mon\s+numero|le\s+numero\s+de|son\s+numero)",
+        ("mauvais", "faux", "erreur", "bon ", "trompe", "numero"),
         "Mauvais numéro / vous vous êtes trompés de numéro.",
     ),
     Rule(
@@ -426,7 +468,8 @@ _RULES_FR: tuple[Rule, ...] = (
         "fr",
         r"^(?:non[,.!]?\s+)?(?:merci[,.!]?\s+)?(?:je\s+ne\s+suis\s+|j'?\s*suis\s+|je\s+suis\s+)?"
         r"(?:pas|plus)\s+interesse(?:e|s|es)?(?:[\s,.!]+(?:merci|desole|desolee|du\s+tout))*\s*[.!]*$"
-        r"|\bca\s+(?:ne\s+)?m'?\s*interesse\s+(?:pas|plus)\b",
+        r"|\bca\s+(?:ne\s+)?m'?\s*interesse\s+(?:pas|plus)\b"
+        r"|(?:^|[,.!?]\s*|\s)(?:je\s+ne\s+suis\s+|j'?\s*suis\s+)(?:pas|plus)\s+interesse(?:e|s|es)?\s*[.!]*$",
         ("interesse",),
         "A message that is only 'pas intéressé (merci)', or 'ça ne m'intéresse pas'.",
         negatable=False,
@@ -445,8 +488,9 @@ _RULES_FR: tuple[Rule, ...] = (
         "comment arrêter ces messages",
         "fr",
         r"\bcomment\s+(?:faire\s+pour\s+|je\s+fais\s+pour\s+|puis-je\s+|on\s+fait\s+pour\s+"
-        r"|je\s+peux\s+|est-ce\s+que\s+je\s+peux\s+)?(?:arreter|stopper|bloquer|ne\s+plus\s+recevoir"
-        r"|me\s+desabonner|me\s+desinscrire|se\s+desabonner|se\s+desinscrire)",
+        r"|je\s+peux\s+|est-ce\s+que\s+je\s+peux\s+)?(?:(?:arreter|stopper|bloquer)(?:\s+(?:de\s+recevoir\s+)?"
+        r"(?:ces|les|vos|tes|ca|cela)\s+(?:\w+\s+)?<FR_MSG>\b|\s*[?.!]*$|\s+(?:ca|cela)\b)"
+        r"|ne\s+plus\s+recevoir|me\s+desabonner|me\s+desinscrire|se\s+desabonner|se\s+desinscrire)",
         ("comment",),
         "Asking how to stop the messages is a request to stop them.",
     ),
@@ -454,7 +498,9 @@ _RULES_FR: tuple[Rule, ...] = (
         "arrêtez",
         "fr",
         r"^(?:<FR_POLITE>\s+)?(?:arr?etez|arr?ete|cessez|stoppez)(?:[\s,.!]+(?:<FR_POLITE>|maintenant"
-        r"|tout|ca|immediatement|s'il\s+vous\s+plait|svp|merci))*\s*[.!]*$",
+        r"|tout|ca|immediatement|s'il\s+vous\s+plait|svp|merci))*\s*[.!]*$"
+        r"|[.!?,;:]\s*(?:arr?etez|cessez|stoppez)(?:\s+<FR_POLITE>)?\s*[.!]*$"
+        r"|^(?:arr?etez|cessez)[\s,.!]+<FR_POLITE>\b",
         ("ret", "cess", "stop"),
         "'Arrêtez svp' alone: only ARRET is a keyword, its imperative is plainly a request.",
     ),
@@ -483,9 +529,11 @@ _RULES_ES: tuple[Rule, ...] = (
         r"\b(?:ya\s+)?no\s+(?:me|nos)\s+(?:envi|mand|escrib|contact|molest|llam|text)\w*\s*"
         r"(?:\w+\s+)?(?:mas|ningun|nada|otra\s+vez|nunca)\b"
         r"|\bya\s+no\s+(?:me|nos)\s+(?:envi|mand|escrib|contact|molest|text)\w*"
-        r"|\bno\s+(?:me|nos)\s+(?:vuelvan|vuelva|vuelvas)\s+a\s+(?:enviar|mandar|escribir|contactar"
-        r"|molestar|llamar)",
-        ("no me", "no nos"),
+        r"|\bno\s+(?:(?:me|nos)\s+)?(?:vuelvan|vuelva|vuelvas)\s+a\s+(?:enviar|mandar|escribir|contactar"
+        r"|molestar|llamar)"
+        r"|\bno\s+(?:me|nos)\s+(?:manden|mande|mandes|envien|envie|envies|escriban|escriba|escribas)\s+"
+        r"(?:<ES_MSG>|nada)\b",
+        ("no me", "no nos", "vuelva"),
         "No me manden más mensajes / ya no me escriban.",
         negatable=False,
     ),
@@ -505,8 +553,9 @@ _RULES_ES: tuple[Rule, ...] = (
         "es",
         r"\bdar(?:me|nos|le)?\s+de\s+baja\b|\b(?:denme|deme|dame|den|da|de)\s+de\s+baja\b"
         r"|\bme\s+(?:doy|quiero\s+dar|pueden\s+dar|puede\s+dar)\s+de\s+baja\b"
-        r"|\bbaja\s+(?:de\s+)?(?:mi\s+numero|este\s+numero|de\s+la\s+lista)\b|\bbajenme\b",
-        ("baja", "bajenme"),
+        r"|\bbaja\s+(?:de\s+)?(?:mi\s+numero|este\s+numero|de\s+la\s+lista)\b|\bbajenme\b"
+        r"|\bbaj(?:a|e|en)(?:me|nos)\s+de\s+(?:la\s+|su\s+|tu\s+|esta\s+)?(?:lista|base|sistema)\b",
+        ("baja", "bajenme", "bajame", "bajeme", "bajanos"),
         "Quiero darme de baja / denme de baja.",
     ),
     Rule(
@@ -526,8 +575,9 @@ _RULES_ES: tuple[Rule, ...] = (
         "número equivocado",
         "es",
         r"\bnumero\s+(?:equivocado|incorrecto|erroneo)\b|\bequivocad[oa]s?\s+de\s+(?:numero|persona)\b"
-        r"|\bse\s+equivoc\w*\s+de\s+(?:numero|persona)\b|\bno\s+es\s+(?:el\s+)?numero\s+correcto\b",
-        ("equivoc", "incorrecto", "erroneo", "correcto"),
+        r"|\bse\s+equivoc\w*\s+de\s+(?:numero|persona)\b|\bno\s+es\s+(?:el\s+)?numero\s+correcto\b"
+        r"|\b(?:este|ese)\s+numero\s+ya\s+no\s+es\s+de\b|\bya\s+no\s+es\s+(?:el\s+)?numero\s+de\b",
+        ("equivoc", "incorrecto", "erroneo", "correcto", "ya no es"),
         "Número equivocado: the person who consented is not the one reading.",
     ),
     Rule(
@@ -582,8 +632,10 @@ _RULES_ES: tuple[Rule, ...] = (
     Rule(
         "desuscribirme",
         "es",
-        r"\bdesu(?:b|)s?cri\w*|\bdes(?:u|)inscrib\w*|\bdesafili\w*",
-        ("desu", "desins", "desafili"),
+        r"\bdesu(?:b|)s?cri\w*|\bdes(?:u|)inscrib\w*|\bdesafili\w*"
+        r"|^(?:quiero\s+)?(?:cancelar|anular)\s+(?:la\s+|mi\s+)?suscripcion(?:\s+<ES_POLITE>)?\s*[.!]*$"
+        r"|\b(?:cancelar|anular)\s+(?:la\s+|mi\s+)?suscripcion\s+a\s+(?:los|estos|sus)\s+<ES_MSG>",
+        ("desu", "desins", "desafili", "suscripcion"),
         "Desuscribir(me) / desafiliar in any form.",
     ),
     Rule(
@@ -638,9 +690,10 @@ _RULES_PT: tuple[Rule, ...] = (
         "pt",
         r"\b<PT_NOT>\s+(?:me\s+|nos\s+)?(?:mand|envi|escrev|contat|lig|perturb|incomod)\w*\s+"
         r"(?:\w+\s+)?mais\b"
-        r"|\bnunca\s+mais\s+(?:me\s+)?(?:mand|envi|escrev|contat|lig)\w*",
-        ("mais",),
-        "Não me mande mais mensagem / nunca mais me liguem.",
+        r"|\bnunca\s+mais\s+(?:me\s+)?(?:mand|envi|escrev|contat|lig)\w*"
+        r"|\b<PT_NOT>\s+(?:me|nos)\s+(?:mandem|mande|envie|enviem|escrevam|escreva)\s+(?:<PT_MSG>|nada)\b",
+        ("mais", "mande", "envie", "escrev"),
+        "Não me mande mais mensagem / nunca mais me liguem / não me enviem mensagens.",
         negatable=False,
     ),
     Rule(
@@ -666,8 +719,9 @@ _RULES_PT: tuple[Rule, ...] = (
         "número errado",
         "pt",
         r"\bnumero\s+(?:errado|incorreto|trocado)\b|^(?:e\s+|eh\s+|foi\s+)?engano\b"
-        r"|\b(?:e|eh)\s+engano\b|\bnao\s+e\s+(?:o\s+)?(?:meu\s+numero|o\s+numero\s+certo)\b",
-        ("errado", "incorreto", "trocado", "engano", "certo", "meu numero"),
+        r"|\b(?:e|eh)\s+engano\b|\bnao\s+e\s+(?:o\s+)?(?:meu\s+numero|o\s+numero\s+certo)\b"
+        r"|\b(?:esse|este)\s+numero\s+(?:nao\s+e\s+mais|agora\s+e)\s+d",
+        ("errado", "incorreto", "trocado", "engano", "certo", "meu numero", "numero"),
         "Número errado / é engano: the person who consented is not the one reading.",
     ),
     Rule(
@@ -683,8 +737,9 @@ _RULES_PT: tuple[Rule, ...] = (
     Rule(
         "me deixem em paz",
         "pt",
-        r"\bme\s+deix(?:a|e|em)\s+em\s+paz\b|\bdeix(?:a|e|em)[\s-]*me\s+em\s+paz\b",
-        ("paz",),
+        r"\bme\s+deix(?:a|e|em)\s+em\s+paz\b|\bdeix(?:a|e|em)[\s-]*me\s+em\s+paz\b"
+        r"|^(?:sai|saia|vaza)\s+(?:fora|daqui)\b",
+        ("paz", "fora", "daqui"),
         "Me deixem em paz.",
         negatable=False,
     ),
@@ -788,7 +843,7 @@ def find(text: str) -> Rule | None:
 
 def find_folded(folded: str) -> Rule | None:
     """``find`` for a text already folded with ``domain.text.fold``."""
-    normal = squash(unquoted(folded))
+    normal = squash(unquoted(folded)).lstrip("\u00a1\u00bf")  # ¡Basta! ¿Cómo...?
     if not normal:
         return None
     tried: set[int] = set()
