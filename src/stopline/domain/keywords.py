@@ -617,16 +617,9 @@ def _without_politeness(whole: str) -> str | None:
     return core if core and core != whole else None
 
 
-#: The rule for a leading STOP used as an ordinary verb (item 7 above): its name in the review
-#: queue and its pattern over the text from STOP on (case folded).
-STOP_AS_VERB = "STOP used as an ordinary word"
-_STOP_AS_VERB = re.compile(
-    r"stop\s+(?:by|at(?!\s+(?:once|all|last)\b)|in(?!\s+(?:the\s+name|caps)\b)|into|over|off"
-    r"|past|around|round|on\s+(?:your|the|my|ur)\s+way|for\s+(?:a|an|the|some|lunch|coffee|gas"
-    r"|dinner|breakfast|drinks?|groceries|a\s+bit)"
-    # the noun: "Stop sign on Elm is down", "Stop light on Main is out"
-    r"|signs?|lights?|lamps?)\b"
-)
+#: The rule for a leading STOP used as an ordinary word (item 7 above), by name.
+STOP_AS_VERB = revocation.STOP_AS_WORD.name
+_STOP_AS_VERB = re.compile(revocation.STOP_AS_WORD.pattern)
 # Letters spelt one by one: "S T O P", "s.t.o.p", "S-T-O-P".
 _SPACED = re.compile(r"(?:[^\W\d_][\s.\-_*]{1,3}){2,}[^\W\d_](?![^\W\d_])")
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from stopline.domain.reactions import unquoted
 from stopline.domain.text import fold, squash
 
-__all__ = ["PHRASES", "RULES", "Rule", "detect", "find"]
+__all__ = ["PHRASES", "RULES", "STOP_AS_WORD", "Rule", "detect", "find", "rule_named"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -782,6 +782,32 @@ _RULES_PT: tuple[Rule, ...] = (
 
 #: Every rule, in the order tried: English, French, Spanish, Portuguese.
 RULES: tuple[Rule, ...] = _RULES_EN + _RULES_FR + _RULES_ES + _RULES_PT
+
+#: Tried by keyword classification (``domain.keywords``), not here: a leading STOP keyword whose
+#: next words make it an ordinary verb or noun goes to review instead of opting out. The pattern
+#: is matched at the start of the case-folded text, from STOP on.
+STOP_AS_WORD = Rule(
+    "STOP used as an ordinary word",
+    "en",
+    r"stop\s+(?:by|at(?!\s+(?:once|all|last)\b)|in(?!\s+(?:the\s+name|caps)\b)|into|over|off"
+    r"|past|around|round|on\s+(?:your|the|my|ur)\s+way|for\s+(?:a|an|the|some|lunch|coffee|gas"
+    r"|dinner|breakfast|drinks?|groceries|a\s+bit)"
+    r"|signs?|lights?|lamps?)\b",
+    ("stop",),
+    "A leading STOP followed by by/at/in/over/on your way (a verb: 'Stop by tomorrow?') or "
+    "sign/light (a noun) is not sure to be a request: a person decides before the legal "
+    "deadline, instead of an automatic opt-out. 'STOP at once' and 'STOP, by the way' still opt "
+    "out.",
+)
+
+_BY_NAME = {rule.name: rule for rule in (*RULES, STOP_AS_WORD)}
+
+
+def rule_named(name: str | None) -> Rule | None:
+    """The rule with this name (as stored on a review item), or None if there is none now."""
+    return _BY_NAME.get(name) if name else None
+
+
 #: The rule names ``detect`` can return, in the order they are tried.
 PHRASES: tuple[str, ...] = tuple(rule.name for rule in RULES)
 
