@@ -216,7 +216,9 @@ def test_spanish_accents_fold() -> None:
 
 
 def test_portuguese_is_off_by_default() -> None:
-    assert intent("SAIR") == Intent.NONE
+    # Not a keyword then, but still a plain Portuguese request to stop: a person reviews it.
+    assert intent("SAIR") == Intent.POSSIBLE_OPT_OUT
+    assert classify("SAIR", DEFAULT).language == "pt"
     assert intent("AJUDA") == Intent.NONE
 
 

@@ -116,6 +116,28 @@ def test_bad_opt_out_input_gets_a_clear_error(api) -> None:
     assert api.get("/api/v1/opt-outs", params={"limit": 5000}).status_code == 400
 
 
+@pytest.mark.parametrize("method", ["link", "carrier", "reply"])
+def test_the_api_cannot_claim_the_recipient_asked(api, engine, created, method) -> None:
+    """Issue 11, hole 9: `link` and `carrier` say the recipient asked (the link page, the
+    provider's report); an app may not record that for them. Refused, and nothing stored."""
+    from tests.inbound_kit import events_of, opt_out_rows
+
+    number = numbers(1, seed=140)[0]
+    response = api.post("/api/v1/opt-outs", json={"number": number, "method": method})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] in ("method_reserved", "reply_method_reserved")
+    assert opt_out_rows(engine, created.workspace.id, number) == []
+    assert events_of(engine, created.workspace.id, number) == []
+
+
+@pytest.mark.parametrize("method", ["manual", "api", "import"])
+def test_the_api_may_state_the_methods_of_people_and_apps(api, method) -> None:
+    number = numbers(1, seed=141)[0]
+    response = api.post("/api/v1/opt-outs", json={"number": number, "method": method})
+    assert response.status_code == 201
+    assert api.get(f"/api/v1/opt-outs/{number}").json()["opted_out"] is True
+
+
 def test_blocks(api) -> None:
     number = numbers(1, seed=102)[0]
     assert api.post("/api/v1/blocks", json={"number": number, "reason": "spam"}).status_code == 201

@@ -27,17 +27,38 @@ from stopline.store import ledger
 from stopline.store import optouts as optout_store
 from stopline.store.tables import blocks, contact_numbers, contacts, opt_outs
 
-MANUAL_METHODS = {m.value for m in Method} - {"reply"}
+# The methods a member, an app or an import may state. `reply` is recorded only by an inbound
+# keyword, `link` only by the opt-out link page, `carrier` only by a provider's report: each
+# claims the recipient asked, so no one may claim it for them (issue 11).
+MANUAL_METHODS = frozenset({Method.MANUAL.value, Method.API.value, Method.IMPORT.value})
+_RECORDED_BY = {
+    Method.REPLY: "an inbound keyword",
+    Method.LINK: "the opt-out link page",
+    Method.CARRIER: "a provider's report",
+}
+
+
+def parse_method(value: str | Method) -> Method:
+    """Any method, as a filter names it; 422 `method_unknown` for a word that is none."""
+    try:
+        return Method(value)
+    except ValueError:
+        raise InvalidInput(
+            f"Unknown method {value!r}; use one of {', '.join(m.value for m in Method)}.",
+            code="method_unknown",
+        ) from None
 
 
 def _method(value: str | Method) -> Method:
-    try:
-        method = Method(value)
-    except ValueError:
+    """A method a person or app may state for an opt-out; 422 for any other."""
+    method = parse_method(value)
+    if method.value not in MANUAL_METHODS:
         raise InvalidInput(
-            f"Unknown method {value!r}; use one of {', '.join(sorted(MANUAL_METHODS))}.",
-            code="method_unknown",
-        ) from None
+            f"A {method.value!r} opt-out is only ever recorded by {_RECORDED_BY[method]}; use "
+            f"one of {', '.join(sorted(MANUAL_METHODS))}.",
+            code="method_reserved" if method is not Method.REPLY else "reply_method_reserved",
+            method=method.value,
+        )
     return method
 
 
@@ -63,13 +84,42 @@ def add_opt_out(
     source: str | None = None,
     occurred_at: datetime | None = None,
 ) -> ChangeResult:
-    """Any member may opt a number out (seed 003); the number need not belong to a contact."""
+    """Any member may opt a number out (seed 003); the number need not belong to a contact.
+
+    `method` is what the member or app states: manual, api or import (`_method`)."""
+    return record_opt_out(
+        conn,
+        principal,
+        raw_number,
+        reason=reason,
+        method=_method(method),
+        scope=scope,
+        scope_key=scope_key,
+        source=source,
+        occurred_at=occurred_at,
+    )
+
+
+def record_opt_out(
+    conn: Connection,
+    principal: Principal,
+    raw_number: str,
+    *,
+    method: Method,
+    reason: str | None = None,
+    scope: Scope | None = None,
+    scope_key: str = "",
+    source: str | None = None,
+    occurred_at: datetime | None = None,
+) -> ChangeResult:
+    """An opt-out with any method but `reply`: for the code that observed the event itself
+    (the demo's sample history); people and apps go through `add_opt_out`."""
     policy = get_workspace(conn, principal.workspace_id).policy
     number = normalize(raw_number, policy.default_region)
     change = ConsentChange(
         number=number,
         action=Action.OPT_OUT,
-        method=_method(method),
+        method=method,
         scope=scope or Scope.WORKSPACE,
         scope_key=scope_key,
         reason=(reason or "").strip() or None,
@@ -191,7 +241,7 @@ def list_opt_outs(
             raise InvalidInput("Search by number needs digits.", code="search_invalid")
         conditions.append(opt_outs.c.number.contains(digits, autoescape=True))
     if method:
-        conditions.append(opt_outs.c.method == _method(method).value)
+        conditions.append(opt_outs.c.method == parse_method(method).value)
     if scope:
         conditions.append(opt_outs.c.scope == parse_scope(scope).value)
     joined = opt_outs.outerjoin(

@@ -17,8 +17,10 @@ from stopline.web.deps import runtime_of
 
 @dataclass
 class AddOptOut:
-    """`number` may be national (read in the workspace's region). `method` defaults to `api`;
-    `reply` is refused: only an inbound keyword creates a reply opt-out."""
+    """`number` may be national (read in the workspace's region). `method` is `api` (the
+    default), `manual` or `import`; `reply`, `link` and `carrier` are refused (422): they say the
+    recipient asked, and only an inbound keyword, the opt-out link page or a provider's report
+    records them."""
 
     number: str
     reason: str | None = None
