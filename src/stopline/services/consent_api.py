@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from stopline.domain import limits
 from stopline.domain.consent import (
     EMPTY,
     GENESIS_HASH,
@@ -148,8 +149,8 @@ def _change(
         channel = workspace_channel_by_address(conn, workspace_id, address) if address else None
         if channel is None:
             raise _ItemError("INVALID_SENDER_ID", f"{sender!r} is not a channel of this workspace.")
-    note = _text(item, "consent_note", 1000)
-    reason = _text(item, "reason", 500)
+    note = _text(item, "consent_note", limits.limit_of("consent_note"))
+    reason = _text(item, "reason", limits.limit_of("reason"))
     action = STATUSES[status]
     when = f", consent given {occurred:%Y-%m-%d %H:%M} UTC" if occurred else ""
     scope, scope_key = Scope.WORKSPACE, ""

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from stopline.domain import limits
 from stopline.domain.consent import NumberState, Record, Scope, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.gate import Outbound, Refuse, decide
@@ -29,7 +30,7 @@ from stopline.store.workspaces import list_channels
 
 STATUSES = store.STATUSES
 LABELS = ("mobile", "home", "work", "other")
-MAX_NOTE = 2000
+MAX_NOTE = limits.limit_of("note")
 MAX_NUMBERS = 20
 
 

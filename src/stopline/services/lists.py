@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from stopline.domain import limits
 from stopline.domain.consent import Action, ConsentChange, Method, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.keywords import KeywordConfig, shadowed_keyword, shadowing_error
@@ -33,7 +34,7 @@ from stopline.store import lists as store
 
 INTENTS = ("opt_out", "opt_in", "help")
 MAX_KEYWORDS = 20  # per intent: more is a sign of a mistake, and slows every inbound text
-MAX_HELP_TEXT = 480  # three SMS segments
+MAX_HELP_TEXT = limits.limit_of("help_text")  # three SMS segments
 MAX_MEMBERS_PER_CALL = 100_000
 
 
