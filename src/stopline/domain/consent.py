@@ -306,6 +306,13 @@ def check_change(
         if action is Action.RETRACT:
             # Taking an opt-out off a number lets texts reach it again: a re-subscribe, under
             # the same policy as any other (hole: a number correction there and back lifted it).
+            if policy.resubscribe_policy is ResubscribePolicy.RECIPIENT_ONLY:
+                raise Forbidden(
+                    f"Moving this opt-out would let texts reach {change.number} again, and only "
+                    "the recipient can opt back in (re-subscribe policy 'recipient_only'): keep "
+                    "the old number opted out too.",
+                    code="resubscribe_recipient_only",
+                )
             _check_resubscribe(policy, change)
         return True
     raise InvalidInput(f"Unknown action {action!r}.", code="action_unknown")  # pragma: no cover
