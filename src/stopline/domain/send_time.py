@@ -107,6 +107,7 @@ class SendTimeDecision:
     rule: str | None = None  # the rule that holds or refuses it
     source: str | None = None
     zone: str | None = None  # the zone whose local time the rule was read in
+    covered: bool = False  # some window, cap or closure applied to it (worth recording)
 
     @property
     def allowed(self) -> bool:
@@ -254,12 +255,12 @@ def decide_send_time(
             if rules.over_cap is OverCap.REFUSE:
                 return SendTimeDecision(Verdict.REFUSE, cat, at, location,
                                         reason=HoldReason.FREQUENCY_CAP, rule=rule,
-                                        source=tightest.source)  # fmt: skip
+                                        source=tightest.source, covered=True)  # fmt: skip
             earliest = release
             held = (HoldReason.FREQUENCY_CAP, rule, tightest.source, None)
     closed = _closed_by(earliest, cat, location, limits, rules)
     if closed is None and held is None:
-        return SendTimeDecision(Verdict.ALLOW, cat, at, location)
+        return SendTimeDecision(Verdict.ALLOW, cat, at, location, covered=True)
     until = earliest if closed is None else None
     if until is None:
         for candidate in _openings(earliest, location, limits):
@@ -284,9 +285,9 @@ def decide_send_time(
     zone = zone or (location.zones[0] if location.zones else None)
     if until is None:
         return SendTimeDecision(Verdict.REFUSE, cat, at, location, reason=HoldReason.NO_SEND_WINDOW,
-                                rule=rule, source=source, zone=zone)  # fmt: skip
+                                rule=rule, source=source, zone=zone, covered=True)  # fmt: skip
     return SendTimeDecision(Verdict.DEFER, cat, at, location, until=until, reason=reason,
-                            rule=rule, source=source, zone=zone)  # fmt: skip
+                            rule=rule, source=source, zone=zone, covered=True)  # fmt: skip
 
 
 def _cap_in_force(limit: _Limit, at: datetime, location: Location) -> bool:

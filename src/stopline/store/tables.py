@@ -388,8 +388,13 @@ messages = Table(
     # When the sender asked for it to go (scheduled sends); available_at moves with retries.
     Column("scheduled_at", Timestamp, nullable=True),
     # conversational | informational | marketing: decides the send-time rules (issue 14).
-    Column("category", String(16), nullable=False, default="informational",
-           server_default="informational"),  # fmt: skip
+    Column(
+        "category",
+        String(16),
+        nullable=False,
+        default="informational",
+        server_default="informational",
+    ),  # fmt: skip
     # Why a message waits (quiet_hours, frequency_cap) and the send-time decision explained:
     # the rule, the recipient's location and zone and how they were found.
     Column("hold_reason", String(16), nullable=True),
