@@ -72,10 +72,15 @@ def send(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Retrying with the same key never sends twice.")
     ] = None,
+    category: Annotated[
+        str | None,
+        typer.Option(help="conversational, informational (default) or marketing."),
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Queue one message. Exit 1 if the gate refuses it (the reason is printed)."""
+    """Queue one message. Exit 1 if the gate refuses it (the reason is printed); a message
+    outside its recipient's window is queued `scheduled` for its next opening."""
     with writing() as conn:
         principal = operator(conn, workspace)
         channel_id = queueing.default_channel_id(conn, principal.workspace_id, channel)
@@ -89,6 +94,7 @@ def send(
             sent_by=principal.actor,
             scheduled_at=parse_at(at),
             idempotency_key=idempotency_key,
+            category=category,
         )
     emit(message.as_dict(), as_json, _message_line(message))
     if message.refused:

@@ -121,7 +121,7 @@ class SendTimeDecision:
     def explain(self) -> str:
         where = self.location.describe()
         if self.verdict is Verdict.ALLOW:
-            return f"{self.category.value} message allowed now; recipient in {where}"
+            return f"{self.category.value} message allowed at {self.at.isoformat()}; recipient in {where}"
         if self.verdict is Verdict.REFUSE:
             return (
                 f"{self.category.value} message refused ({self.reason}): {self.rule}; "
