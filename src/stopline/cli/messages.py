@@ -219,11 +219,15 @@ def campaigns_preview(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """How many a campaign to these lists would reach now, and how many would be suppressed."""
+    """How many a campaign to these lists would reach, how many would be suppressed, and how
+    many go now, later (when the last goes) or are over a frequency cap."""
     with reading() as conn:
         ws = workspaces.resolve_workspace(conn, workspace)
         counts = campaigns.preview_audience(conn, ws.id, list_ids=list_ids, channel_id=channel)
-    emit(counts, as_json, lambda: table(["", "count"], [[k, v] for k, v in counts.items()]))
+    timing = counts.get("send_time", {})
+    rows = [[k, v] for k, v in counts.items() if k != "send_time"]
+    rows += [[f"send_time.{k}", v] for k, v in timing.items()]
+    emit(counts, as_json, lambda: table(["", "count"], rows))
 
 
 @campaigns_app.command("list")

@@ -11,9 +11,21 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from stopline.domain.policy import Policy
-from stopline.domain.recipient_location import Location, contact_location, number_location
+from stopline.domain.recipient_location import (
+    Location,
+    area_code_location,
+    contact_location,
+    number_location,
+)
 from stopline.domain.send_rules import RULES, Category, category
-from stopline.domain.send_time import CAP_PERIOD, SendTimeDecision, decide_send_time
+from stopline.domain.send_time import (
+    CAP_PERIOD,
+    HoldReason,
+    SendTimeDecision,
+    Verdict,
+    decide_send_time,
+)
+from stopline.services.consent import now_utc
 from stopline.store import send_time as store
 
 # Categories some rule may cap, per workspace policy: the only ones whose history is read.
@@ -117,3 +129,74 @@ def parse_category(value: str | Category | None, default: Category) -> Category:
 def decision_record(decision: SendTimeDecision) -> Mapping[str, object]:
     """What is stored with a message about its send-time decision."""
     return decision.as_dict()
+
+
+# Every NANP area code's place key; planning decides each once per campaign, not per member.
+AREA_CODES = tuple(str(npa) for npa in range(200, 1000))
+
+
+def plan_by_area_code(policy: Policy, cat: Category, at: datetime) -> dict[str, SendTimeDecision]:
+    """ "+1NPA" -> the send-time decision for a message of `cat` at `at` (caps aside: they
+    depend on each recipient's history and are the hand-off's)."""
+    rules = policy.send_time_rules
+    return {
+        f"+1{npa}": decide_send_time(cat, area_code_location(npa), rules, at) for npa in AREA_CODES
+    }
+
+
+def openings(plan: Mapping[str, SendTimeDecision]) -> list[tuple[str, datetime]]:
+    """The area codes whose members must wait, and until when."""
+    return sorted(
+        (key, d.until) for key, d in plan.items() if d.verdict is Verdict.DEFER and d.until
+    )
+
+
+def own_place_changes(
+    conn: Connection,
+    workspace_id: int,
+    policy: Policy,
+    cat: Category,
+    at: datetime,
+    lo: str | None,
+    hi: str | None,
+) -> list[dict[str, object]]:
+    """For members in `lo < number <= hi` whose contact gives a zone or ZIP code: their own
+    status and time (a campaign chunk planned by area code is corrected for them)."""
+    places = store.contact_places_between(conn, workspace_id, lo, hi)
+    changes: list[dict[str, object]] = []
+    for number, (zone, postal) in places.items():
+        where = contact_location(number_location(number), time_zone=zone, postal_code=postal)
+        decision = decide_send_time(cat, where, policy.send_time_rules, at)
+        waits = decision.verdict is Verdict.DEFER and decision.until is not None
+        changes.append(
+            {
+                "number": number,
+                "status": "scheduled" if waits or at > now_utc() else "queued",
+                "available_at": decision.until if waits else at,
+                "hold_reason": decision.reason.value if waits and decision.reason else None,
+            }
+        )
+    return changes
+
+
+def capped_members(
+    conn: Connection, workspace_id: int, policy: Policy, list_ids: Sequence[int], at: datetime
+) -> int:
+    """How many of the lists' members already had as many marketing messages in the 24 hours
+    before `at` as the tightest cap on them allows (a campaign now would wait or be refused)."""
+    since = at - CAP_PERIOD
+    rules = policy.send_time_rules
+    count = 0
+    for number, sent in store.recent_counts_in_lists(
+        conn, workspace_id, list_ids, Category.MARKETING.value, since
+    ):
+        decision = decide_send_time(
+            Category.MARKETING,
+            number_location(number),
+            rules,
+            at,
+            [at - timedelta(seconds=1)] * int(sent),
+        )
+        if decision.reason is HoldReason.FREQUENCY_CAP:
+            count += 1
+    return count
