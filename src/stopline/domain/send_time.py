@@ -267,8 +267,9 @@ def decide_send_time(
             if _closed_by(candidate, cat, location, limits, rules) is None:
                 until = candidate
                 break
-        # Name the window that held it last: the one closed just before it opens.
-        if until is not None:
+        # Name the window that held it last (the one closed just before it opens), unless a
+        # holiday closes the day it was asked for.
+        if until is not None and not (closed is not None and isinstance(closed[0], str)):
             closed = (
                 _closed_by(until - timedelta(seconds=1), cat, location, limits, rules) or closed
             )
