@@ -16,13 +16,14 @@ from stopline.domain.recipient_location import (
     contact_location,
     number_location,
 )
-from stopline.domain.send_rules import RULES, US_REGIONS, Category
+from stopline.domain.send_rules import RULES, Category
 from stopline.domain.send_time import (
     HoldReason,
     SendTimeRules,
     Verdict,
     decide_send_time,
 )
+from tests.send_time_oracle import open_by_table
 
 DEFAULTS = SendTimeRules()
 # Single- and multi-zone area codes in every state with a rule, and others.
@@ -40,24 +41,6 @@ NUMBERS = [
     "+18085550100",  # Hawaii
 ]
 ZONES = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"]
-
-
-def open_by_table(at: datetime, where: Location, cat: Category) -> bool:
-    """The oracle: read the rule table directly, in every zone the recipient may be in."""
-    for name in where.zones:
-        local = at.astimezone(ZoneInfo(name))
-        for rule in RULES:
-            reaches = where.country in US_REGIONS and (
-                rule.state is None or rule.state in where.states
-            )
-            if not reaches or cat not in rule.categories or rule.window is None:
-                continue
-            if rule.effective is not None and local.date() < rule.effective:
-                continue
-            hours = rule.window.days[local.weekday()]
-            if hours is None or not hours[0] <= local.time() < hours[1]:
-                return False
-    return True
 
 
 def at(text: str) -> datetime:

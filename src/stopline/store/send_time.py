@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, text
 
+from stopline.domain.consent import utc
 from stopline.store.db import among, is_sqlite
 from stopline.store.tables import contact_numbers, contacts, list_members, messages
 
@@ -79,7 +80,7 @@ def recent_hand_offs(
     found: dict[tuple[str, str], list[datetime]] = {}
     params = {"ws": workspace_id, "numbers": wanted, "categories": list(categories), "since": since}
     for number, cat, at in conn.execute(_RECENT, params):
-        found.setdefault((number, cat), []).append(at)
+        found.setdefault((number, cat), []).append(utc(at))
     return found
 
 
