@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from stopline.domain.deadlines import revocation_deadline
-from stopline.services import inbound, optouts, queueing
+from stopline.services import inbox, optouts, queueing
 from stopline.services import messages as messages_service
 from stopline.store.db import read, write
 from stopline.web.webhooks.base import CHANNELS
@@ -161,8 +161,8 @@ def test_inbound_from_a_blocked_number_never_appears_in_the_inbox(engine, ws, li
     stored = inbound_from(engine, ws.id, sender)
     assert [m.hidden for m in stored] == [False, True]  # kept, never lost
     with read(engine) as conn:
-        visible = inbound.visible_messages(conn, ws.id, stored[0].conversation_id)
-        assert inbound.hidden_inbound_count(conn, ws.id, sender) == 1  # counted
+        visible = inbox.visible_messages(conn, ws.id, stored[0].conversation_id)
+        assert inbox.hidden_inbound_count(conn, ws.id, sender) == 1  # counted
     assert [m.body for m in visible] == ["Hello, is this the shop?"]
 
 

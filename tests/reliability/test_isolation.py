@@ -30,6 +30,7 @@ from litestar.testing import TestClient
 from stopline.providers.base import InboundMessage
 from stopline.services import campaigns, inbound, optouts, queueing, sessions, workspaces
 from stopline.services import messages as messages_service
+from stopline.services.inbound_context import InboundChannel
 from stopline.services.workspaces import Principal
 from stopline.store.db import read, write
 from stopline.store.tables import api_keys, ledger_heads, members, metadata
@@ -117,7 +118,7 @@ def build_world(engine: sa.Engine, keyring: Any, label: str) -> World:
             numbers=[number],
             note=f"{marker} requested opt-out on Sept 2",
         )
-        channel_in = inbound.InboundChannel(
+        channel_in = InboundChannel(
             id=channel.id,
             workspace_id=ws.id,
             address=channel.address,

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from stopline.providers.base import InboundMessage
 from stopline.security import Keyring
 from stopline.services import campaigns, contacts, inbound, optouts, queueing, workspaces
+from stopline.services.inbound_context import InboundChannel
 from stopline.services.workspaces import Principal
 from stopline.store.db import make_engine, write
 from stopline.store.migrate import upgrade
@@ -79,7 +80,7 @@ def _seed(engine: sa.Engine) -> dict[str, Any]:
             conn, owner, name=f"Campaign {PAYLOADS[3]}", body=f"Body {P}", list_ids=[the_list.id]
         )
         queueing.enqueue(conn, ws.id, channel_id=channel.id, to="+14155550111", body=f"Out {P}")
-        where = inbound.InboundChannel(channel.id, ws.id, channel.address, "console", "sms")
+        where = InboundChannel(channel.id, ws.id, channel.address, "console", "sms")
         for sender, text in (
             ("+14155550114", f"Hello {P}"),
             ("+14155550115", f"please stop texting me {P}"),

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from stopline.domain import consent
 from stopline.domain.consent import Scope
 from stopline.providers.base import InboundMessage, StatusUpdate
-from stopline.services import inbound, optouts, queueing, workspaces
+from stopline.services import delivery_status, inbound, inbox, optouts, queueing, workspaces
 from stopline.services import lists as lists_service
 from stopline.services import messages as messages_service
-from stopline.services.inbound import InboundChannel, InboundOutcome
+from stopline.services.inbound_context import InboundChannel, InboundOutcome
 from stopline.store import ledger
 from stopline.store.db import read, write
 from stopline.store.tables import conversations, lists, messages
@@ -366,7 +366,7 @@ def test_the_conversation_stays_open_after_stop(engine, ws, channel):
                 conversations.c.workspace_id == ws.id, conversations.c.number == sender
             )
         ).one()
-        visible = inbound.visible_messages(conn, ws.id, convo.id)
+        visible = inbox.visible_messages(conn, ws.id, convo.id)
     assert convo.status == "open"
     assert [m.body for m in visible if m.direction == "in"] == ["hello", "STOP"]
     assert outcome.message_id in {m.id for m in visible}
@@ -382,8 +382,8 @@ def test_a_blocked_numbers_message_is_kept_hidden_counted_and_not_in_the_inbox(e
     [kept] = [m for m in inbound_from(engine, ws.id, sender) if m.id == outcome.message_id]
     assert kept.hidden and kept.body == "buy my stuff STOP"
     with read(engine) as conn:
-        assert inbound.hidden_inbound_count(conn, ws.id, sender) == 1
-        visible = inbound.visible_messages(conn, ws.id, kept.conversation_id)
+        assert inbox.hidden_inbound_count(conn, ws.id, sender) == 1
+        visible = inbox.visible_messages(conn, ws.id, kept.conversation_id)
     assert outcome.message_id not in {m.id for m in visible}
     assert outbound_to(engine, ws.id, sender) == []
 
@@ -467,7 +467,7 @@ def test_a_status_callback_saying_opted_out_records_a_carrier_opt_out(
         error_code=code,
         recipient_opted_out=True,
     )
-    result = inbound.process_status(engine, channel, update)
+    result = delivery_status.process_status(engine, channel, update)
     assert result.message_id == queued.id and result.status == "failed"
     [row] = opt_out_rows(engine, ws.id, to)
     assert row.method == "carrier"
@@ -475,7 +475,7 @@ def test_a_status_callback_saying_opted_out_records_a_carrier_opt_out(
 
 def test_a_status_callback_for_an_unknown_message_changes_nothing(engine, ws, channel):
     update = StatusUpdate("generic", "nope-" + uuid.uuid4().hex, "delivered")
-    assert inbound.process_status(engine, channel, update).message_id is None
+    assert delivery_status.process_status(engine, channel, update).message_id is None
 
 
 # --- concurrency: the same webhook delivered five times at once ----------------------------------

@@ -169,3 +169,17 @@ def reply(conn: Connection, principal: Principal, conversation_id: int, body: st
 
 def counts(conn: Connection, workspace_id: int) -> dict[str, int]:
     return store.status_counts(conn, workspace_id)
+
+
+def hidden_inbound_count(conn: Connection, workspace_id: int, number: str | None = None) -> int:
+    """How many messages from blocked numbers were kept out of the inbox (rule 9: counted)."""
+    from stopline.store.inbound import hidden_inbound_count as count
+
+    return count(conn, workspace_id, number)
+
+
+def visible_messages(conn: Connection, workspace_id: int, conversation_id: int) -> list[Any]:
+    """The stored rows of a conversation the inbox shows (a blocked number's stay hidden)."""
+    from stopline.store.inbound import visible_messages as rows
+
+    return rows(conn, workspace_id, conversation_id)
