@@ -121,9 +121,15 @@ def event_from_row(row: Any) -> ConsentEvent:
 
 
 def iter_events(
-    conn: Connection, workspace_id: int, *, number: str | None = None, batch: int = 5000
+    conn: Connection,
+    workspace_id: int,
+    *,
+    number: str | None = None,
+    through: int | None = None,
+    batch: int = 5000,
 ) -> Iterator[ConsentEvent]:
-    """A workspace's events in chain order (optionally one number's), read in batches."""
+    """A workspace's events in chain order (optionally one number's, or up to seq `through`),
+    read in batches."""
     last = 0
     while True:
         query = (
@@ -134,6 +140,8 @@ def iter_events(
         )
         if number is not None:
             query = query.where(consent_events.c.number == number)
+        if through is not None:
+            query = query.where(consent_events.c.seq <= through)
         rows = conn.execute(query).all()
         if not rows:
             return

@@ -266,6 +266,23 @@ ledger_heads = Table(
     Column("hash", String(64), nullable=False),
 )
 
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    # Signed chain heads (domain/checkpoint.py), kept here to put in evidence packets; the
+    # copies that prove anything are the ones written to files and sent elsewhere.
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("document", Text, nullable=False),  # the signed JSON, as written out
+)
+Index(
+    "ix_ledger_checkpoints_workspace_seq",
+    ledger_checkpoints.c.workspace_id,
+    ledger_checkpoints.c.seq,
+)
+
 opt_outs = Table(
     "opt_outs",
     metadata,
