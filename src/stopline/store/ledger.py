@@ -673,3 +673,21 @@ def iter_states(
         if complete or not grouped:
             return
         after = max(grouped)
+
+
+def has_correlated_event(
+    conn: Connection, workspace_id: int, number: str, action: Action, correlation_id: str
+) -> bool:
+    """Whether the number already has an event of this action with this correlation id (an API
+    record sent again)."""
+    query = (
+        select(consent_events.c.seq)
+        .where(
+            consent_events.c.workspace_id == workspace_id,
+            consent_events.c.number == number,
+            consent_events.c.action == action.value,
+            consent_events.c.correlation_id == correlation_id,
+        )
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
