@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import Connection
 
 from stopline.domain import checkpoint as checkpoint_rules
 from stopline.domain import evidence_packet as rules
-from stopline.domain.optin_evidence import STRENGTH_LABELS, strength
+from stopline.domain.optin_evidence import STRENGTH_LABELS, Strength, strength
 from stopline.security import Keyring, ed25519_verifies
 from stopline.services import checkpoints, consent_api
 from stopline.services import ledger as ledger_service
@@ -141,3 +142,40 @@ def packet(
             "checkpoint_formula": rules.CHECKPOINT_FORMULA,
         },
     }
+
+
+@dataclass(frozen=True)
+class OptIn:
+    """One recorded opt-in of a number and how well it is evidenced (the contact page shows
+    these, weak ones marked)."""
+
+    seq: int
+    list_id: int | None
+    occurred_at: datetime
+    strength: Strength
+    label: str
+    version: str | None
+
+    @property
+    def weak(self) -> bool:
+        return self.strength in (Strength.NONE, Strength.PARTIAL)
+
+
+def opt_ins(conn: Connection, workspace_id: int, number: str) -> list[OptIn]:
+    found = []
+    for event in ledger_service.history(conn, workspace_id, number):
+        level = strength(event.action.value, event.method.value, event.detail)
+        if level is None:
+            continue
+        evidence = (event.detail or {}).get("evidence") or {}
+        found.append(
+            OptIn(
+                event.seq,
+                event.list_id,
+                event.occurred_at,
+                level,
+                STRENGTH_LABELS[level],
+                evidence.get("consent_version"),
+            )
+        )
+    return found
