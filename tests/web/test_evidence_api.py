@@ -86,3 +86,38 @@ def test_another_workspace_gets_only_its_own_empty_packet(api, stranger) -> None
     theirs = stranger.get(f"/api/v1/consents/{number}/evidence.json").json()
     assert theirs["events"] == [] and theirs["messages"] == []
     assert stranger.get(f"/api/v1/consents/{number}/evidence.pdf").status_code == 200
+
+
+def test_a_list_member_import_records_each_opt_in_with_its_evidence(api, engine, created) -> None:
+    from stopline.services import ledger
+
+    a, b, left = numbers(3, seed=304)
+    made = api.post("/api/v1/lists", json={"name": "Deals"}).json()
+    assert api.post(f"/api/v1/lists/{made['id']}/opt-outs", json={"number": left}).status_code < 300
+    evidence = {
+        "source": "spring fair sign-up sheet",
+        "consent_version": "paper-2026-03",
+        "captured_at": "2026-03-14T15:00:00Z",
+        "reference_url": "https://acme.example/scans/fair-2026.pdf",
+    }
+    body = {"numbers": [a, b, left], "evidence": evidence}
+    result = api.post(f"/api/v1/lists/{made['id']}/members", json=body).json()
+    assert sorted(result["added"]) == sorted([a, b, left])
+    # The number that opted out of the list is added but not re-subscribed.
+    assert result["consent_recorded"] == 2
+
+    packet = api.get(f"/api/v1/consents/{a}/evidence.json").json()
+    [event] = packet["events"]
+    assert (event["action"], event["method"], event["list_name"]) == ("list_opt_in", "import", "Deals")
+    assert event["evidence"]["consent_version"] == "paper-2026-03"
+    assert event["evidence_strength"] == "documented" and packet["verification"]["verified"]
+    with engine.connect() as conn:  # the bulk-hashed events chain like any other
+        assert ledger.verify(conn, created.workspace.id).ok
+
+    bad = api.post(
+        f"/api/v1/lists/{made['id']}/members",
+        json={"numbers": [numbers(1, seed=305)[0]], "evidence": {"ip": "nope"}},
+    )
+    assert bad.status_code in (400, 422) and "ip" in bad.text
+    members = api.get(f"/api/v1/lists/{made['id']}/members").json()
+    assert members["total"] == 3  # nothing half-written

@@ -95,6 +95,23 @@ def append_events(conn: Connection, events: Sequence[ConsentEvent]) -> None:
         conn.execute(_INSERT_EVENT, [_event_row(e) for e in events])
 
 
+def append_uniform_events(
+    conn: Connection,
+    workspace_id: int,
+    items: Sequence[tuple[int, str, str, str]],
+    template: ConsentEvent,
+) -> None:
+    """Events equal to `template` but for (seq, number, prev_hash, hash) of each item, in chain
+    order (a bulk of consent records; the caller hashed them)."""
+    base = _event_row(template)
+    rows = [
+        {**base, "seq": seq, "number": number, "prev_hash": prev, "hash": digest}
+        for seq, number, prev, digest in items
+    ]
+    for start in range(0, len(rows), 5000):
+        conn.execute(_INSERT_EVENT, rows[start : start + 5000])
+
+
 def event_from_row(row: Any) -> ConsentEvent:
     return ConsentEvent(
         workspace_id=row.workspace_id,

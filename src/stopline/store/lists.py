@@ -92,6 +92,25 @@ def present_members(
     return found
 
 
+def list_opted_out(
+    conn: Connection, workspace_id: int, list_id: int, numbers: Sequence[str]
+) -> set[str]:
+    """Which of `numbers` opted out of this list."""
+    found: set[str] = set()
+    for start in range(0, len(numbers), 900):
+        part = list(numbers[start : start + 900])
+        found.update(
+            conn.execute(
+                select(list_opt_outs.c.number).where(
+                    list_opt_outs.c.workspace_id == workspace_id,
+                    list_opt_outs.c.list_id == list_id,
+                    list_opt_outs.c.number.in_(part),
+                )
+            ).scalars()
+        )
+    return found
+
+
 def insert_members(
     conn: Connection, workspace_id: int, list_id: int, numbers: Sequence[str], now: datetime
 ) -> None:
