@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from stopline.files.evidence_pdf import render
 from stopline.providers.base import InboundMessage
-from stopline.services import checkpoints, consent_api, inbound, sending
+from stopline.services import checkpoints, consent_api, inbound, queueing
 from stopline.services import evidence as evidence_service
 from stopline.store.db import read, write
 from stopline.store.tables import consent_events
@@ -66,7 +66,7 @@ def story(engine, ws, keyring, tmp_path):
     receive(engine, inbound_channel, who, "ARRÊT")
     Worker(engine, keyring).drain()  # hands the confirmation to the (console) provider
     with write(engine) as conn:
-        refused = sending.enqueue(conn, ws.id, channel_id=channel.id, to=who, body="Promo!")
+        refused = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=who, body="Promo!")
     Worker(engine, keyring).drain()
     checkpoints.write_checkpoint(engine, keyring, data_dir=tmp_path, workspace_id=ws.id)
     receive(engine, inbound_channel, who, "START")
