@@ -96,6 +96,7 @@ class Policy:
     custom_keywords: tuple[Mapping[str, str], ...] = ()  # inbound rule 2: workspace additions
     confirmations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # overrides
     opt_out_rate_warning: float = 0.02  # dashboard: warn above 2% opt-outs per campaign
+    double_opt_in_hours: int = 24  # proof of consent: how long a join waits for its YES
 
     def confirmation_text(self, kind: str, language: str) -> str:
         """The confirmation for `kind` (opt_out/opt_in/help) in `language`, English if absent."""
@@ -190,6 +191,10 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "review_deadline_business_days":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60:
             raise _bad(key, value, "must be a whole number of days from 1 to 60")
+        return value
+    if key == "double_opt_in_hours":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 720:
+            raise _bad(key, value, "must be a whole number of hours from 1 to 720")
         return value
     if key == "opt_out_rate_warning":
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from stopline.providers.base import get_provider
 from stopline.security import Keyring
-from stopline.services import checkpoints, hand_off, jobs, provider_outcomes
+from stopline.services import checkpoints, hand_off, jobs, joins, provider_outcomes
 from stopline.services import consent as consent_service
 from stopline.store.db import wait_for_checkpoints
 
@@ -141,11 +141,14 @@ class Worker:
         return job is not None
 
     def checkpoint_if_due(self) -> None:
-        """The daily signed ledger checkpoint (looked for once a minute, not on every poll)."""
-        if self.checkpoint is None or time.monotonic() - self._checkpoint_checked < 60:
+        """Once a minute: expire unanswered double opt-ins, and write the daily signed ledger
+        checkpoint when it is due."""
+        if time.monotonic() - self._checkpoint_checked < 60:
             return
         self._checkpoint_checked = time.monotonic()
-        checkpoints.write_if_due(self.engine, self.keyring, self.checkpoint, self.clock())
+        joins.expire_due(self.engine, self.clock())
+        if self.checkpoint is not None:
+            checkpoints.write_if_due(self.engine, self.keyring, self.checkpoint, self.clock())
 
     def loop(self, stop: threading.Event, step: Callable[[], Any]) -> None:
         """Repeat `step` until `stop` is set; idle for `poll_interval` when it found nothing."""
