@@ -3,13 +3,16 @@ the window subscribes with both texts as evidence; no YES, nothing; STOP always 
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from pypdf import PdfReader
 
 from stopline.domain.errors import InvalidInput
+from stopline.files.evidence_pdf import render
 from stopline.providers.base import InboundMessage
 from stopline.services import evidence as evidence_service
 from stopline.services import inbound, joins, lists
@@ -93,6 +96,11 @@ def test_join_then_yes_subscribes_with_both_texts_as_evidence(engine, ws, keyrin
     assert packet["events"][0]["evidence_strength"] == "double_opt_in"
     assert packet["verification"]["verified"]
     assert row["status"] == "confirmed" and row["event_seq"] == event.seq
+    pdf = PdfReader(io.BytesIO(render(packet)))
+    flat = " ".join(" ".join(p.extract_text() for p in pdf.pages).split())
+    assert "double opt-in: the number confirmed by text" in flat
+    assert "Double opt-in requests (1)" in flat and "confirmed: list" in flat
+    assert "reply_text yes" in flat and "join_text Join!" in flat
 
 
 def test_an_unanswered_join_expires_and_subscribes_nothing(engine, ws, world) -> None:

@@ -215,6 +215,22 @@ def render(packet: Mapping[str, Any]) -> bytes:
         if message.get("while_opted_out"):
             w.text(f"    sent while opted out; allowed because: {message['why_allowed']}", size=8.5)
 
+    requests = packet.get("join_requests") or []
+    if requests:
+        w.heading(f"Double opt-in requests ({len(requests)})")
+        for item in requests:
+            answered = f", answered {item['answered_at']}" if item.get("answered_at") else ""
+            w.subheading(
+                f"{item['status']}: list {item['list_id']} via {item['via']}, "
+                f"requested {item['requested_at']}{answered}"
+            )
+            w.field("Request texted", item["request_text"])
+            w.field("Expires", item["expires_at"])
+            if item.get("event_seq"):
+                w.field("Recorded as event", f"#{item['event_seq']}")
+            for key, value in (item.get("evidence") or {}).items():
+                w.field(f"  {key}", value, mono=key.endswith("hash"))
+
     w.heading("Verification")
     w.field("Result", "VERIFIED" if verification["verified"] else "NOT VERIFIED")
     w.field(

@@ -21,7 +21,7 @@ from stopline.domain import checkpoint as checkpoint_rules
 from stopline.domain import evidence_packet as rules
 from stopline.domain.optin_evidence import STRENGTH_LABELS, Strength, strength
 from stopline.security import Keyring, ed25519_verifies
-from stopline.services import checkpoints, consent_api
+from stopline.services import checkpoints, consent_api, joins
 from stopline.services import ledger as ledger_service
 from stopline.services.consent import now_utc
 from stopline.services.workspaces import get_workspace
@@ -134,6 +134,7 @@ def packet(
                 e["seq"] for e in report["events"] if e["checkpoint"] is None
             ],
         },
+        "join_requests": joins.requests_of(conn, workspace_id, number),
         "checkpoints": list(covering.values()),
         "public_key": key.as_dict(),
         "how_to_verify": {
