@@ -77,8 +77,9 @@ def story(engine, ws, keyring, tmp_path):
 def test_packet_json_has_each_event_its_evidence_and_messages(engine, ws, keyring, story) -> None:
     who, _refused = story
     with read(engine) as conn:
-        packet = evidence_service.packet(conn, ws.id, who, keyring)
+        packet = evidence_service.packet(conn, ws.id, who, keyring, full_chain=True)
     assert packet["verification"]["verified"] is True
+    assert packet["verification"]["chain_checked"] and packet["verification"]["chain_ok"]
     assert packet["workspace"]["id"] == ws.id and packet["number"] == who
     events = packet["events"]
     assert [(e["action"], e["method"]) for e in events] == [
@@ -141,7 +142,9 @@ def test_a_deleted_event_shows_as_not_verified(engine, ws, keyring, story) -> No
             )
         )
     with read(engine) as conn:
-        packet = evidence_service.packet(conn, ws.id, who, keyring)
+        quick = evidence_service.packet(conn, ws.id, who, keyring)
+        packet = evidence_service.packet(conn, ws.id, who, keyring, full_chain=True)
+    assert quick["verification"]["verified"] is False  # the neighbour checks catch it too
     assert packet["verification"]["verified"] is False
     flat = " ".join(
         " ".join(p.extract_text() for p in PdfReader(io.BytesIO(render(packet))).pages).split()

@@ -21,6 +21,9 @@ def evidence(
         Path | None,
         typer.Option(help="Write the packet here: a PDF, or JSON when the name ends in .json."),
     ] = None,
+    full_chain: Annotated[
+        bool, typer.Option(help="Also recompute the workspace's whole chain (slower).")
+    ] = True,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -32,7 +35,7 @@ def evidence(
     rt = runtime()
     with reading() as conn:
         ws = workspaces.resolve_workspace(conn, workspace)
-        packet = evidence_service.packet(conn, ws.id, number, rt.keyring)
+        packet = evidence_service.packet(conn, ws.id, number, rt.keyring, full_chain=full_chain)
     if out is not None:
         if out.suffix.lower() == ".json":
             out.write_text(json.dumps(packet, indent=2, ensure_ascii=False) + "\n", "utf-8")

@@ -7,6 +7,7 @@ YES), carrying the evidence of the whole exchange, and adds the number to the li
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,8 +60,6 @@ def _settings(conn: Connection, row: Any) -> JoinSettings:
     text = store.latest_text(conn, int(row.workspace_id), int(row.list_id))
     keywords = row.keywords
     if isinstance(keywords, str):
-        import json
-
         keywords = json.loads(keywords)
     return JoinSettings(
         list_id=int(row.list_id),
@@ -172,6 +171,22 @@ def join_error(message: str, code: str) -> Exception:
     return InvalidInput(message, code=code)
 
 
+_parsed: dict[Any, frozenset[str]] = {}
+
+
+def _words(stored: Any) -> frozenset[str]:
+    """A stored keyword list as a set, parsed once per distinct stored value."""
+    key = stored if isinstance(stored, str) else json.dumps(stored)
+    found = _parsed.get(key)
+    if found is None:
+        raw = json.loads(stored) if isinstance(stored, str) else stored
+        found = frozenset(str(w) for w in raw or ())
+        if len(_parsed) > 10_000:
+            _parsed.clear()
+        _parsed[key] = found
+    return found
+
+
 def list_for_word(
     conn: Connection, workspace_id: int, text: str
 ) -> tuple[str, JoinSettings] | None:
@@ -179,9 +194,10 @@ def list_for_word(
     word = join.reading(text)
     if not word or len(word) > 20 or " " in word:
         return None  # cheap: most texts are not one short word
-    for row in store.joins_of(conn, workspace_id):
-        if word in (row.keywords or []):
-            return word, _settings(conn, row)
+    for list_id, stored in store.join_words(conn, workspace_id):
+        if word in _words(stored):
+            row = store.get_join(conn, workspace_id, list_id)
+            return (word, _settings(conn, row)) if row is not None else None
     return None
 
 

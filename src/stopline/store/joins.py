@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.engine import Row
 
+from stopline.store.db import driver_connection, is_sqlite
 from stopline.store.tables import consent_text_versions, list_joins, lists, optin_requests
 
 _JOIN = select(
@@ -36,6 +37,21 @@ def joins_of(conn: Connection, workspace_id: int) -> list[Row[Any]]:
     return list(
         conn.execute(_JOIN.where(list_joins.c.workspace_id == workspace_id).order_by(lists.c.id))
     )
+
+
+_WORDS_SQL = "SELECT list_id, keywords FROM list_joins WHERE workspace_id = {}"
+
+
+def join_words(conn: Connection, workspace_id: int) -> list[tuple[int, Any]]:
+    """(list id, stored keywords) of the workspace's joinable lists: every one-word inbound
+    text asks, so this goes straight to the driver (one round trip, no statement building)."""
+    sql = _WORDS_SQL.format("?" if is_sqlite(conn) else "%s")
+    cursor = driver_connection(conn).cursor()
+    try:
+        cursor.execute(sql, (workspace_id,))
+        return [(int(row[0]), row[1]) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
 
 
 def save_join(conn: Connection, workspace_id: int, list_id: int, **values: Any) -> None:

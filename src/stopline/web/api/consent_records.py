@@ -93,13 +93,21 @@ def evidence(
     sync_to_thread=True,
     operation_id="consents_evidence_packet_json",
 )
-def evidence_packet_json(request: Request, principal: Principal, number: str) -> dict[str, Any]:
+def evidence_packet_json(
+    request: Request,
+    principal: Principal,
+    number: str,
+    full_chain: bool = Parameter(default=False, query="full_chain"),
+) -> dict[str, Any]:
     """The number's evidence packet: every consent event with its opt-in evidence, the messages
     around it, hashes, the whole chain's verification, the signed checkpoint covering each
-    event, and how to re-verify it (the formulas and the deployment's public key)."""
+    event, and how to re-verify it (the formulas and the deployment's public key).
+    `full_chain=true` also recomputes the whole ledger's chain (slow for long ledgers)."""
     rt = runtime_of(request.app.state)
     with read(rt.engine) as conn:
-        return evidence_service.packet(conn, principal.workspace_id, number, rt.keyring)
+        return evidence_service.packet(
+            conn, principal.workspace_id, number, rt.keyring, full_chain=full_chain
+        )
 
 
 @get(
@@ -109,11 +117,18 @@ def evidence_packet_json(request: Request, principal: Principal, number: str) ->
     operation_id="consents_evidence_packet_pdf",
     media_type="application/pdf",
 )
-def evidence_packet_pdf(request: Request, principal: Principal, number: str) -> Response[bytes]:
-    """The evidence packet as a PDF that stands on its own."""
+def evidence_packet_pdf(
+    request: Request,
+    principal: Principal,
+    number: str,
+    full_chain: bool = Parameter(default=False, query="full_chain"),
+) -> Response[bytes]:
+    """The evidence packet as a PDF that stands on its own (`full_chain` as for .json)."""
     rt = runtime_of(request.app.state)
     with read(rt.engine) as conn:
-        packet = evidence_service.packet(conn, principal.workspace_id, number, rt.keyring)
+        packet = evidence_service.packet(
+            conn, principal.workspace_id, number, rt.keyring, full_chain=full_chain
+        )
     return pdf_response(packet)
 
 
