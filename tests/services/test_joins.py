@@ -154,3 +154,13 @@ def test_a_join_word_belongs_to_one_list(engine, ws, world) -> None:
     with pytest.raises(InvalidInput) as refused, write(engine) as conn:
         joins.save_settings(conn, owner(ws), other.id, keywords=["deals"])
     assert refused.value.code == "keyword_taken"
+
+
+def test_a_list_keyword_cannot_take_a_join_word(engine, ws, world) -> None:
+    from stopline.domain.errors import Conflict
+
+    with write(engine) as conn:
+        other = lists.create_list(conn, owner(ws), name=f"Other {uuid.uuid4().hex[:4]}")
+    with pytest.raises(Conflict) as refused, write(engine) as conn:
+        lists.update_list(conn, owner(ws), other.id, keywords={"opt_in": ["DEALS"]})
+    assert refused.value.code == "keyword_taken"

@@ -88,8 +88,10 @@ def by_slug(conn: Connection, slug: str) -> tuple[int, JoinSettings] | None:
 
 
 def _meaning(conn: Connection, workspace_id: int, policy: Policy) -> Any:
-    """What the inbound classifier already reads a word as, with the other lists' keywords."""
-    from stopline.domain.keywords import classify
+    """What the inbound classifier already reads a word as: trust-core's list-keyword rule
+    first (a word an enabled set uses, folded, or begins), then the classifier itself with every
+    list's keywords, opted out or not (same-intent words, YES, revocation phrases)."""
+    from stopline.domain.keywords import Intent, Keyword, classify, shadowed_keyword
     from stopline.services.inbound_config import keyword_config, keywords_of_lists
     from stopline.store import inbound as inbound_store
 
@@ -97,6 +99,9 @@ def _meaning(conn: Connection, workspace_id: int, policy: Policy) -> Any:
     others = keywords_of_lists(inbound_store.keyword_lists(conn, workspace_id))
 
     def means(word: str) -> str | None:
+        shadowed = shadowed_keyword(Keyword(word, Intent.OPT_IN, set_name="list"), config)
+        if shadowed is not None:
+            return f"{shadowed.intent.value.replace('_', '-')} ({shadowed.word})"
         for opted_out in (False, True):
             found = classify(word, config, opted_out=opted_out, list_keywords=others)
             intent = str(getattr(found.intent, "value", found.intent))
