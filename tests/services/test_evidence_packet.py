@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,24 +11,13 @@ import sqlalchemy as sa
 from pypdf import PdfReader
 
 from stopline.files.evidence_pdf import render
-from stopline.providers.base import InboundMessage
 from stopline.services import checkpoints, consent_api, inbound, queueing
 from stopline.services import evidence as evidence_service
 from stopline.store.db import read, write
 from stopline.store.tables import consent_events
 from stopline.worker.runner import Worker
+from tests.inbound_kit import text_in as receive
 from tests.outbound import add_channel, number, owner
-
-
-def receive(engine, channel, sender: str, text: str) -> None:
-    message = InboundMessage(
-        provider=channel.provider,
-        provider_message_id=uuid.uuid4().hex,
-        from_number=sender,
-        to_address=channel.address,
-        body=text,
-    )
-    inbound.process_inbound(engine, channel, message, reply_inline=False)
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ from pypdf import PdfReader
 
 from stopline.domain.errors import InvalidInput
 from stopline.files.evidence_pdf import render
-from stopline.providers.base import InboundMessage
 from stopline.services import evidence as evidence_service
 from stopline.services import inbound, joins, lists
 from stopline.services.consent import now_utc
 from stopline.store.db import read, write
 from stopline.store.tables import consent_events, list_members
 from tests.inbound_kit import outbound_to
+from tests.inbound_kit import text_in as text
 from tests.outbound import add_channel, number, owner
 
 REQUEST = "Acme: Reply YES to get Acme deals, up to 4 msgs/month. Msg&data rates may apply. Reply STOP to cancel."
@@ -35,17 +35,6 @@ def world(engine, ws, keyring):
         )
         in_channel = inbound.channel_for(conn, channel.id)[0]
     return in_channel, deals
-
-
-def text(engine, channel, sender: str, body: str):
-    message = InboundMessage(
-        provider=channel.provider,
-        provider_message_id=uuid.uuid4().hex,
-        from_number=sender,
-        to_address=channel.address,
-        body=body,
-    )
-    return inbound.process_inbound(engine, channel, message, reply_inline=False)
 
 
 def members_of(engine, list_id: int) -> set[str]:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from stopline.cli.main import JsonOpt, WorkspaceOpt, app, emit, reading, runtime, table
+from stopline.cli.main import (
+    JsonOpt,
+    WorkspaceOpt,
+    app,
+    emit,
+    read_json,
+    reading,
+    runtime,
+    table,
+)
 from stopline.domain.errors import InvalidInput
 from stopline.domain.numbers import normalize
 from stopline.services import checkpoints, ledger, workspaces
@@ -62,12 +70,7 @@ def verify(
 def _verify_checkpoint(
     path: Path, public_key: str | None, workspace: str | None, as_json: bool
 ) -> None:
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(
-            f"{path} is not a readable checkpoint file: {exc}", code="checkpoint_invalid"
-        ) from None
+    content = read_json(path, "checkpoint", "checkpoint_invalid")
     trusted = public_key or checkpoints.public_key(runtime().keyring).text
     with reading() as conn:
         ws_id = workspaces.resolve_workspace(conn, workspace).id if workspace else None

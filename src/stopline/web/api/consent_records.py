@@ -103,11 +103,7 @@ def evidence_packet_json(
     around it, hashes, the whole chain's verification, the signed checkpoint covering each
     event, and how to re-verify it (the formulas and the deployment's public key).
     `full_chain=true` also recomputes the whole ledger's chain (slow for long ledgers)."""
-    rt = runtime_of(request.app.state)
-    with read(rt.engine) as conn:
-        return evidence_service.packet(
-            conn, principal.workspace_id, number, rt.keyring, full_chain=full_chain
-        )
+    return _packet(request, principal, number, full_chain)
 
 
 @get(
@@ -124,12 +120,15 @@ def evidence_packet_pdf(
     full_chain: bool = Parameter(default=False, query="full_chain"),
 ) -> Response[bytes]:
     """The evidence packet as a PDF that stands on its own (`full_chain` as for .json)."""
+    return pdf_response(_packet(request, principal, number, full_chain))
+
+
+def _packet(request: Request, principal: Principal, number: str, full: bool) -> dict[str, Any]:
     rt = runtime_of(request.app.state)
     with read(rt.engine) as conn:
-        packet = evidence_service.packet(
-            conn, principal.workspace_id, number, rt.keyring, full_chain=full_chain
+        return evidence_service.packet(
+            conn, principal.workspace_id, number, rt.keyring, full_chain=full
         )
-    return pdf_response(packet)
 
 
 def pdf_response(packet: dict[str, Any]) -> Response[bytes]:
