@@ -138,7 +138,28 @@ async def webhook(request: Request, provider_name: str, endpoint: str) -> Respon
     body = await request.body()  # the exact bytes: signatures cover them
     if len(body) > MAX_WEBHOOK_BYTES:
         return _error(413, "webhook_too_large", "The webhook body is too large.")
-    channel_id = int(request.path_params["channel_id"])
+    return await process_webhook(
+        runtime,
+        provider_name,
+        endpoint,
+        int(request.path_params["channel_id"]),
+        public_url(request, runtime.config.public_url),
+        dict(request.headers),
+        body,
+    )
+
+
+async def process_webhook(
+    runtime: Runtime,
+    provider_name: str,
+    endpoint: str,
+    channel_id: int,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+) -> Response[Any]:
+    """`webhook` once the request is read: also how the web app's "text this workspace as a
+    customer" delivers its signed texts, so they pass the same verification."""
     found = CHANNELS.peek(runtime, channel_id)
     if found is None:
         try:
@@ -151,8 +172,6 @@ async def webhook(request: Request, provider_name: str, endpoint: str) -> Respon
             404, "channel_not_found", f"Channel {channel_id} is not a {provider_name} channel."
         )
     provider: Provider = get_provider(provider_name)
-    url = public_url(request, runtime.config.public_url)
-    headers = dict(request.headers)
     try:
         if endpoint == "status":
             events = provider.verify_and_parse_status(url, headers, body, credentials)
