@@ -257,7 +257,10 @@ def channels_add(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a sending identity with its provider credentials (stored encrypted)."""
+    """Add a sending identity with its provider credentials (stored encrypted), and print the
+    webhook URLs to paste at the provider."""
+    from stopline.services import channels
+
     given = {
         "account_sid": account_sid,
         "auth_token": auth_token,
@@ -267,47 +270,50 @@ def channels_add(
         "signature_secret": signature_secret,
         "secret": secret,
     }
-    credentials = {k: v for k, v in given.items() if v}
-    required = {
-        "twilio": ("account_sid", "auth_token"),
-        "telnyx": ("api_key", "public_key"),
-        "vonage": ("api_key", "api_secret", "signature_secret"),
-        "generic": ("secret",),
-        "console": (),
-    }.get(provider, ())
-    missing = [k for k in required if k not in credentials]
+    missing = [k for k in channels.REQUIRED_CREDENTIALS.get(provider, ()) if not given.get(k)]
     if missing:
         fail(
             f"a {provider} channel needs " + ", ".join("--" + m.replace("_", "-") for m in missing),
             "credentials_missing",
             as_json,
         )
+    rt = runtime()
     with writing() as conn:
-        ws = workspaces.resolve_workspace(conn, workspace)
-        channel = workspaces.add_channel(
+        channel = channels.create_channel(
             conn,
-            ws.id,
-            runtime().keyring,
+            operator(conn, workspace),
+            rt.keyring,
             address=address,
             provider=provider,
             type=type,
             location=location,
             name=name,
-            credentials=credentials or None,
+            credentials=given,
             base_url=base_url,
         )
-    data = {
-        "id": channel.id,
-        "address": channel.address,
-        "provider": channel.provider,
-        "type": channel.type,
-        "location": channel.location,
-    }
-    emit(
-        data,
-        as_json,
-        f"channel {channel.id}: {channel.address} ({channel.provider}, {channel.type})",
-    )
+    site = rt.config.public_url or "http://127.0.0.1:8000"
+    data = channel.as_dict(site)
+    webhooks = channels.webhook_urls(site, channel)
+
+    def human() -> None:
+        console.print(
+            f"channel {channel.id}: {channel.address} ({channel.provider}, {channel.type})",
+            highlight=False,
+            markup=False,
+        )
+        for hook in webhooks:
+            console.print(f"  {hook.label}: {hook.url}", highlight=False, markup=False)
+        console.print(channel.instruction, highlight=False, markup=False, soft_wrap=True)
+        if not rt.config.public_url:
+            console.print(
+                "(Set STOPLINE_PUBLIC_URL to the address providers reach stopline at; "
+                "these URLs assume http://127.0.0.1:8000.)",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+
+    emit(data, as_json, human)
 
 
 @channels_app.command("list")
@@ -376,6 +382,11 @@ def serve(
                 markup=False,
                 soft_wrap=True,
             )
+    from stopline.services.channels import ensure_console_secrets
+
+    with writing() as conn:
+        # Console channels made before they had a secret: simulated texts must verify.
+        ensure_console_secrets(conn, rt.keyring)
     application = create_app(rt, run_worker=worker)
     console.print(
         f"stopline on http://{host}:{port}/ (API docs: /api/docs)", highlight=False, soft_wrap=True

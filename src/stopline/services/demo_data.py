@@ -63,8 +63,8 @@ CONVERSATIONS: list[tuple[str, str, list[tuple[float, str, str]]]] = [
         "+14155550190",
         "Tom O'Brien",
         [
-            (0.5, "in", "Is <b>this</b> safe? <script>alert('hi')</script>"),
-            (0.4, "out", "Hi Tom, yes: we only show your text, we never run it."),
+            (0.5, "in", "Is it OK to eat before my filling tomorrow?"),
+            (0.4, "out", "Hi Tom, yes: a light meal is fine. See you at 3:30."),
         ],
     ),
     (

@@ -103,8 +103,15 @@ def public_url(request: Request, configured: str | None) -> str:
     query = scope.get("query_string") or b""
     if query:
         path += "?" + query.decode("latin-1")
+    return site_root(request, configured) + path
+
+
+def site_root(request: Request, configured: str | None) -> str:
+    """This site's address as the outside world sees it, without a trailing slash: what
+    webhook URLs shown to a user start with, and what a provider's signature covers."""
+    scope = request.scope
     if configured:
-        return configured.rstrip("/") + path
+        return configured.rstrip("/")
     headers = request.headers
     proto = (headers.get("x-forwarded-proto") or "").split(",")[0].strip()
     host = (headers.get("x-forwarded-host") or "").split(",")[0].strip()
@@ -114,7 +121,7 @@ def public_url(request: Request, configured: str | None) -> str:
         if not host:
             server = scope.get("server") or ("localhost", None)
             host = server[0] if server[1] in (None, 80, 443) else f"{server[0]}:{server[1]}"
-    return f"{scheme}://{host}{path}"
+    return f"{scheme}://{host}"
 
 
 def _error(status: int, code: str, message: str) -> Response[Any]:
