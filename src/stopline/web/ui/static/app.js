@@ -27,6 +27,10 @@
       try { if (document.execCommand("copy")) done(); } catch (e) { /* selected: Ctrl-C works */ }
     }
   });
+  // A thread refreshed by htmx stays scrolled to its newest message.
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("[data-scroll-end]").forEach(function (el) { el.scrollTop = el.scrollHeight; });
+  });
   // Workspace switcher submits when changed with the keyboard or mouse; the button remains for no-JS.
   document.addEventListener("DOMContentLoaded", function () {
     var thread = document.querySelector("[data-scroll-end]");
