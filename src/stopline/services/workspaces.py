@@ -299,9 +299,6 @@ def add_channel(
         )
     region = get_workspace(conn, workspace_id).policy.default_region
     canonical = numbers.channel_address(address, region)
-    if provider == "console" and not (credentials or {}).get("secret"):
-        # Simulated customer texts are signed with it, so they verify like a provider's.
-        credentials = {**(credentials or {}), "secret": secrets.token_urlsafe(32)}
     try:
         with conn.begin_nested():
             channel_id = store.insert_channel(
