@@ -152,6 +152,11 @@ def list_channels(conn: Connection, workspace_id: int, keyring: Keyring) -> list
     return [_view(r, keyring) for r in store.list_channels(conn, workspace_id)]
 
 
+def channel_names(conn: Connection, workspace_id: int) -> dict[int, str]:
+    """Every channel's name (disabled ones too), for pages that mention channels."""
+    return {int(r.id): r.name or r.address for r in store.list_channels(conn, workspace_id)}
+
+
 def get_channel(
     conn: Connection, workspace_id: int, keyring: Keyring, channel_id: int
 ) -> ChannelView:
