@@ -18,7 +18,8 @@ from stopline.domain.gate import Decision, Refuse
 from stopline.domain.segments import SegmentCount, count_segments
 from stopline.services.checks import check_number
 from stopline.services.consent import now_utc
-from stopline.services.sending import QueuedMessage, enqueue
+from stopline.services.messages import QueuedMessage
+from stopline.services.queueing import enqueue
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import inbox as inbox_store
 from stopline.store import workspaces as channel_store
@@ -77,13 +78,6 @@ def send_new(
     now = now or now_utc()
     if channel_id is None:
         raise InvalidInput("Choose the channel to send from.", code="channel_required")
-    row = channel_store.get_channel(conn, principal.workspace_id, channel_id)
-    if row is None:
-        raise InvalidInput(f"No channel {channel_id} in this workspace.", code="channel_not_found")
-    if row.disabled_at is not None:
-        raise InvalidInput(
-            f"{row.name} is disabled; choose another channel.", code="channel_disabled"
-        )
     if not (to or "").strip():
         raise InvalidInput("Say who the message is to.", code="to_required")
     if scheduled_at is not None:

@@ -15,7 +15,7 @@ from stopline.domain.segments import count_segments
 from stopline.services import campaign_report, campaigns, channels, compose
 from stopline.services.compose import Check
 from stopline.services.consent import now_utc
-from stopline.services.sending import MAX_BODY
+from stopline.services.queueing import MAX_BODY
 from stopline.web.ui.compose import parse_when
 from stopline.web.ui.kit import (
     Viewer,
