@@ -93,9 +93,10 @@ def _page(
 
 def _answer_text(answer: compose.Check, policy: Any) -> str:
     if answer.refusal is not None:
-        return refusal_text(
+        text = refusal_text(
             answer.refusal.code.value, answer.number or "", policy, answer.refusal.detail
         )
+        return text.replace("Not sent", "Would not be sent", 1)  # nothing was sent yet
     if answer.number is not None:
         return f"Can be sent: {answer.number} has not opted out and is not blocked."
     return ""
