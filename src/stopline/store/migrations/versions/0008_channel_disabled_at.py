@@ -1,7 +1,7 @@
 """channels can be disabled
 
 Revision ID: 0008
-Revises: 0001
+Revises: 0005
 Create Date: 2026-12-03 08:45:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0008'
-down_revision: str | None = '0001'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
