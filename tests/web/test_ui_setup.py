@@ -311,6 +311,10 @@ def test_a_campaign_is_previewed_with_its_skips_then_sent_and_followed(client, e
 
 
 def test_a_campaign_needs_a_list_and_can_be_canceled(client, engine, ui_app):
+    from datetime import timedelta
+
+    from stopline.services.consent import now_utc
+
     created = new_workspace(engine)
     channel = _console(engine, ui_app, created)
     with write(engine) as conn:
@@ -330,7 +334,7 @@ def test_a_campaign_needs_a_list_and_can_be_canceled(client, engine, ui_app):
         channel_id=str(channel.id),
         list_ids=str(the_list.id),
         schedule="later",
-        when="2099-05-01T10:00",
+        when=f"{now_utc() + timedelta(days=7):%Y-%m-%d}T10:00",
     )
     assert made.status_code == 303
     campaign_id = int(made.headers["location"].rsplit("/", 1)[1])

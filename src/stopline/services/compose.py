@@ -57,6 +57,20 @@ def check(
     return Check(number, decision, segments)
 
 
+def check_send_time(scheduled_at: datetime, now: datetime) -> None:
+    """A time a member chose to send at (a message or a campaign): later than now, and not
+    absurdly far (a typo in the year)."""
+    if scheduled_at <= now:
+        raise InvalidInput(
+            "The scheduled time has passed; choose a later one or send now.",
+            code="schedule_in_past",
+        )
+    if (scheduled_at - now).days > MAX_SCHEDULE_DAYS:
+        raise InvalidInput(
+            f"A time can be at most {MAX_SCHEDULE_DAYS} days ahead.", code="schedule_too_far"
+        )
+
+
 @dataclass(frozen=True)
 class Composed:
     message: QueuedMessage
@@ -81,16 +95,7 @@ def send_new(
     if not (to or "").strip():
         raise InvalidInput("Say who the message is to.", code="to_required")
     if scheduled_at is not None:
-        if scheduled_at <= now:
-            raise InvalidInput(
-                "The scheduled time has passed; choose a later one or send now.",
-                code="schedule_in_past",
-            )
-        if (scheduled_at - now).days > MAX_SCHEDULE_DAYS:
-            raise InvalidInput(
-                f"A message can be scheduled at most {MAX_SCHEDULE_DAYS} days ahead.",
-                code="schedule_too_far",
-            )
+        check_send_time(scheduled_at, now)
     message = enqueue(
         conn,
         principal.workspace_id,

@@ -140,11 +140,7 @@ def _validated(values: dict[str, Any]) -> datetime | None:
     when = parse_when(values["when"])
     if when is None:
         raise InvalidInput("Choose when to send it, or send it now.", code="schedule_required")
-    if when <= now_utc():
-        raise InvalidInput(
-            "The scheduled time has passed; choose a later one or send now.",
-            code="schedule_in_past",
-        )
+    compose.check_send_time(when, now_utc())
     return when
 
 
