@@ -41,6 +41,15 @@ def audience(
     }
 
 
+def is_live(campaign: campaigns.Campaign, now: datetime) -> bool:
+    """Whether its page should keep refreshing: being prepared or sent, not waiting for a
+    scheduled time."""
+    if campaign.status not in LIVE:
+        return False
+    waiting_for_time = campaign.scheduled_at is not None and campaign.scheduled_at > now
+    return not (waiting_for_time and campaign.status == "sending")
+
+
 @dataclass(frozen=True)
 class Progress:
     recipients: int  # messages stored so far (one per member reached or skipped)

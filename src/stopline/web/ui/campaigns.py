@@ -234,7 +234,7 @@ def campaign_page(
         nav="campaigns",
         campaign=campaign,
         progress=progress,
-        live=campaign.status in campaign_report.LIVE,
+        live=campaign_report.is_live(campaign, now_utc()),
         rate=rate,
         recipients=rows,
         total=total,
