@@ -152,6 +152,8 @@ channels = Table(
     Column("credentials", Text, nullable=True),
     Column("base_url", String(500), nullable=True),
     Column("created_at", Timestamp, nullable=False),
+    # A disabled channel sends nothing new; its webhooks still land, so no STOP is ever lost.
+    Column("disabled_at", Timestamp, nullable=True),
     # A receiving number identifies exactly one workspace for inbound routing.
     UniqueConstraint("provider", "address", name="uq_channels_provider_address"),
     _enum_check("provider", ("twilio", "telnyx", "vonage", "generic", "console"), "provider"),
