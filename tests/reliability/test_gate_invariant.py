@@ -51,6 +51,7 @@ from stopline.services import (
     consent_api,
     hand_off,
     inbound,
+    inbound_config,
     lists,
     messages,
     optouts,
@@ -60,7 +61,6 @@ from stopline.services import (
 )
 from stopline.services import ledger as ledger_service
 from stopline.services.checks import check_number
-from stopline.services.inbound_config import keyword_config
 from stopline.services.workspaces import Principal
 from stopline.store.db import read, write
 
@@ -331,7 +331,7 @@ class GateInvariant(RuleBasedStateMachine):
         ch = self.inbound_channels[self.channels[channel].id]
         with read(self.engine) as conn:
             policy = workspaces.get_workspace(conn, self.ws.id).policy
-        config = keyword_config(policy)
+        config = inbound_config.keyword_config(policy)
         message = InboundMessage(
             provider="console",
             provider_message_id=uuid.uuid4().hex,

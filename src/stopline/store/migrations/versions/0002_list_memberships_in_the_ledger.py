@@ -1,7 +1,7 @@
 """list memberships in the ledger
 
 Revision ID: 0002
-Revises: 0001
+Revises: 0008
 Create Date: 2026-12-03 09:00:00
 
 The gate reads list memberships (a campaign goes only to members), so membership changes are
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002"
-down_revision: str | None = "0001"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
