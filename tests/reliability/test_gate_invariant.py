@@ -456,6 +456,21 @@ class GateInvariant(RuleBasedStateMachine):
                 self.sent += message.status == "sent"
         self.pending = []
 
+    def teardown(self) -> None:
+        """Leave no message due: other tests' workers claim whatever is due in the database."""
+        self.deliver()
+        from stopline.store.tables import messages as messages_table
+
+        with write(self.engine) as conn:
+            conn.execute(
+                sa.update(messages_table)
+                .where(
+                    messages_table.c.workspace_id == self.ws.id,
+                    messages_table.c.status.in_(("queued", "scheduled", "sending")),
+                )
+                .values(status="canceled")
+            )
+
     # --- the invariant -----------------------------------------------------------------------
 
     def _touch(self, raw: str) -> None:

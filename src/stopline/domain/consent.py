@@ -285,6 +285,11 @@ def check_change(
         return True
     if action is Action.LIST_OPT_IN:
         _require_list(change)
+        if state.block is not None:  # rule 5, for a list's opt-in as for the workspace's
+            raise Forbidden(
+                "This number is blocked; it cannot opt back in until it is unblocked.",
+                code="blocked",
+            )
         lifts = change.list_id in state.list_opt_outs
         if change.method not in RECIPIENT_METHODS and (lifts or not records_consent(change)):
             _check_resubscribe(policy, change)

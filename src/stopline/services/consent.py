@@ -135,18 +135,8 @@ def change_memberships(
         seq += 1
         prev, digest = digest, digest_of(seq, number, digest)
         items.append((seq, number, prev, digest))
-    for start in range(0, len(items), 50_000):
-        ledger.append_bulk_events(
-            conn,
-            workspace_id,
-            items[start : start + 50_000],
-            action=action,
-            method=method,
-            list_id=list_id,
-            actor=actor,
-            source=source,
-            now=now,
-        )
+    sample = consent.make_event(workspace_id, 0, "", replace(template, number=changed[0]), now)
+    ledger.append_uniform_events(conn, workspace_id, items, sample)
     if subscribe:
         lists_store.insert_members(conn, workspace_id, list_id, changed, now)
     else:

@@ -486,46 +486,6 @@ def append_bulk_opt_outs(
     _insert_many(conn, "opt_outs", _OPT_OUT_COLUMNS, rows)
 
 
-def append_bulk_events(
-    conn: Connection,
-    workspace_id: int,
-    items: Sequence[tuple[int, str, str, str]],
-    *,
-    action: Action,
-    method: Method,
-    list_id: int | None,
-    actor: str,
-    source: str | None,
-    now: datetime,
-) -> None:
-    """Append events that differ only in seq and number (list memberships), through the
-    driver's bulk path; `items` as for `append_bulk_opt_outs`, hashed by the caller with
-    `services.consent.bulk_hasher` (scope workspace, no reason, no detail)."""
-    if not items:
-        return
-    c = consent_events.c
-    stamp = _processed(conn, c.occurred_at, now)
-    tail = (
-        action.value,
-        method.value,
-        Scope.WORKSPACE.value,
-        "",
-        list_id,
-        None,
-        None,
-        actor,
-        None,
-        source,
-        None,
-        None,
-        _processed(conn, c.detail, None),
-        stamp,
-        stamp,
-    )
-    rows = [(workspace_id, seq, number, prev, digest, *tail) for seq, number, prev, digest in items]
-    _insert_many(conn, "consent_events", _EVENT_COLUMNS, rows)
-
-
 _STAGE_EVENTS = "stopline_stage_events"
 
 
