@@ -73,6 +73,8 @@ workspaces = Table(
     Column("slug", String(64), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
     Column("settings", JSON, nullable=False, default=dict),
+    # The workspace's SMTP account (password included), encrypted like provider credentials.
+    Column("smtp", Text, nullable=True),
     # Twilio-compatible API identity: the SID is public, the token only stored hashed.
     Column("account_sid", String(34), nullable=False, unique=True),
     Column("auth_token_hash", String(128), nullable=False),
@@ -87,6 +89,8 @@ users = Table(
     Column("name", String(200), nullable=False, default=""),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # The person's own time zone for the web UI; NULL: the workspace's.
+    Column("time_zone", String(64), nullable=True),
 )
 
 members = Table(
@@ -397,6 +401,21 @@ Index("ix_messages_claim", messages.c.status, messages.c.available_at)
 Index("ix_messages_ws_to_status", messages.c.workspace_id, messages.c.to_number, messages.c.status)
 Index("ix_messages_conversation", messages.c.conversation_id, messages.c.id)
 Index("ix_messages_campaign", messages.c.campaign_id, messages.c.status)
+# The live inbox asks "anything changed since?" every second: the newest update is one seek.
+Index("ix_messages_ws_updated", messages.c.workspace_id, messages.c.updated_at)
+
+conversation_reads = Table(
+    "conversation_reads",
+    metadata,
+    # Per member read markers: the newest message each person has seen in a conversation.
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("conversation_id", ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", BigInteger, nullable=False),
+)
+Index(
+    "ix_conversation_reads_ws_user", conversation_reads.c.workspace_id, conversation_reads.c.user_id
+)
 
 disclosures = Table(
     "disclosures",
@@ -439,6 +458,8 @@ review_items = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("resolved_at", Timestamp, nullable=True),
     Column("resolved_by", String(200), nullable=True),
+    # Why it was resolved when no reviewer did (the number opted out by another way).
+    Column("resolution_note", Text, nullable=True),
     _enum_check("status", ("pending", "opted_out", "dismissed"), "status"),
 )
 Index("ix_review_items_ws_status", review_items.c.workspace_id, review_items.c.status)
