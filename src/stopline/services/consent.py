@@ -23,7 +23,8 @@ from stopline.domain.consent import (
 from stopline.domain.errors import InvalidInput
 from stopline.domain.numbers import first_not_e164, is_e164
 from stopline.domain.policy import Policy
-from stopline.store import ledger, outbox
+from stopline.store import inbound, ledger, outbox
+from stopline.store.workspaces import list_channels
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,39 @@ def change_consent(
     ledger.write_state_diff(conn, workspace_id, change.number, before, after)
     ledger.set_head(conn, workspace_id, event.seq, event.hash)
     canceled = _cancel_for(conn, workspace_id, event, now)
+    _resolve_reviews_for(conn, workspace_id, event, now)
     return ChangeResult(True, event, before, after, canceled)
+
+
+def _resolve_reviews_for(
+    conn: Connection, workspace_id: int, event: ConsentEvent, now: datetime
+) -> None:
+    """A possible revocation waiting for review is settled once the number opts out (or is
+    blocked) by another way, in the same transaction, recording who did it and how."""
+    if event.action not in (Action.OPT_OUT, Action.BLOCK):
+        return
+    channel_ids: list[int] | None = None
+    if event.action is Action.OPT_OUT and event.scope is Scope.CHANNEL:
+        channel_ids = [int(event.scope_key)] if event.scope_key.isdigit() else []
+    elif event.action is Action.OPT_OUT and event.scope is Scope.CHANNEL_TYPE:
+        channel_ids = [
+            int(c.id) for c in list_channels(conn, workspace_id) if c.type == event.scope_key
+        ]
+    inbound.resolve_pending_reviews(
+        conn,
+        workspace_id,
+        [event.number],
+        channel_ids=channel_ids,
+        resolved_by=event.actor,
+        note=resolution_note(event.action, event.method, event.reason),
+        now=now,
+    )
+
+
+def resolution_note(action: Action, method: Method, reason: str | None) -> str:
+    how = "blocked" if action is Action.BLOCK else f"opted out ({method.value})"
+    note = f"Resolved automatically: the number was {how} another way"
+    return f"{note}: {reason[:200]}" if reason else f"{note}."
 
 
 def _cancel_for(conn: Connection, workspace_id: int, event: ConsentEvent, now: datetime) -> int:
@@ -276,6 +309,16 @@ def _write(conn: Connection, plan: PreparedBulk, chunk: int) -> BulkResult:
                 outbox.cancel_pending_many(conn, workspace_id, due, now=plan.now)
     last = plan.items[-1]
     ledger.set_head(conn, workspace_id, last[0], last[3])
+    waiting = inbound.pending_review_numbers(conn, workspace_id).intersection(plan.added)
+    inbound.resolve_pending_reviews(
+        conn,
+        workspace_id,
+        sorted(waiting),
+        channel_ids=None,
+        resolved_by=plan.actor,
+        note=resolution_note(Action.OPT_OUT, plan.method, plan.reason),
+        now=plan.now,
+    )
     return result
 
 

@@ -45,6 +45,7 @@ class ReviewItem:
     resolved_at: datetime | None
     resolved_by: str | None
     overdue: bool
+    resolution_note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class ReviewItem:
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
             "resolved_by": self.resolved_by,
             "overdue": self.overdue,
+            "resolution_note": self.resolution_note,
         }
 
 
@@ -80,6 +82,7 @@ def _item(row: Any, today: date) -> ReviewItem:
         resolved_at=utc(row.resolved_at) if row.resolved_at else None,
         resolved_by=row.resolved_by,
         overdue=row.status == "pending" and deadline < today,
+        resolution_note=getattr(row, "resolution_note", None),
     )
 
 

@@ -346,3 +346,43 @@ def overdue_count(conn: Connection, workspace_id: int, today: date) -> int:
             )
         ).scalar_one()
     )
+
+
+def pending_review_numbers(conn: Connection, workspace_id: int) -> set[str]:
+    """Numbers with a pending review item (a handful): a bulk opt-out resolves only those."""
+    return set(
+        conn.execute(
+            select(review_items.c.number).where(
+                review_items.c.workspace_id == workspace_id, review_items.c.status == "pending"
+            )
+        ).scalars()
+    )
+
+
+def resolve_pending_reviews(
+    conn: Connection,
+    workspace_id: int,
+    numbers: Sequence[str],
+    *,
+    channel_ids: Sequence[int] | None,
+    resolved_by: str,
+    note: str,
+    now: datetime,
+) -> int:
+    """Resolve the pending items of `numbers` as opted out (those of `channel_ids` only, if
+    given): the number opted out by another way, so nobody has to decide any more."""
+    if not numbers:
+        return 0
+    query = update(review_items).where(
+        review_items.c.workspace_id == workspace_id,
+        review_items.c.status == "pending",
+        review_items.c.number.in_(list(numbers)),
+    )
+    if channel_ids is not None:
+        query = query.where(review_items.c.channel_id.in_(list(channel_ids)))
+    result = conn.execute(
+        query.values(
+            status="opted_out", resolved_by=resolved_by, resolved_at=now, resolution_note=note
+        )
+    )
+    return int(result.rowcount or 0)
