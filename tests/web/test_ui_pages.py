@@ -300,7 +300,7 @@ def test_the_review_queue_honours_a_request_with_its_deadline_shown(client, engi
     outcome = _text(engine, channel, number, "please stop texting me")
     csrf = sign_in(client, created.owner_email)
     page = client.get("/review").text
-    assert "please stop texting me" in page and outcome.deadline.strftime("%b %-d %Y") in page
+    assert "please stop texting me" in page and outcome.deadline.strftime("%b %-d, %Y") in page
     response = post(client, f"/review/{outcome.review_item_id}", csrf, resolution="opt_out")
     assert response.status_code == 303
     with read(engine) as conn:

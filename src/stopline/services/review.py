@@ -200,5 +200,22 @@ def resolve_review_item(
     return ResolveResult(item, event_seq, canceled)
 
 
+def pending_for_number(
+    conn: Connection, workspace_id: int, number: str, today: date | None = None
+) -> list[ReviewItem]:
+    """The possible revocations of one number still waiting, soonest deadline first."""
+    today = today or now_utc().date()
+    return [_item(r, today) for r in store.pending_review_for(conn, workspace_id, number)]
+
+
+def numbers_pending(conn: Connection, workspace_id: int) -> set[str]:
+    return store.pending_review_numbers(conn, workspace_id)
+
+
+def pending_count(conn: Connection, workspace_id: int) -> int:
+    _rows, total = store.review_items_of(conn, workspace_id, status="pending", limit=1)
+    return total
+
+
 def overdue_count(conn: Connection, workspace_id: int, today: date | None = None) -> int:
     return store.overdue_count(conn, workspace_id, today or now_utc().date())

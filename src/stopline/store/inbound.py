@@ -326,10 +326,14 @@ def resolve_review_item(
 def pending_review_for(
     conn: Connection, workspace_id: int, number: str, channel_ids: Sequence[int] | None = None
 ) -> list[Row[Any]]:
-    query = select(review_items.c.id).where(
-        review_items.c.workspace_id == workspace_id,
-        review_items.c.number == number,
-        review_items.c.status == "pending",
+    query = (
+        select(review_items)
+        .where(
+            review_items.c.workspace_id == workspace_id,
+            review_items.c.number == number,
+            review_items.c.status == "pending",
+        )
+        .order_by(review_items.c.deadline, review_items.c.id)
     )
     if channel_ids is not None:
         query = query.where(review_items.c.channel_id.in_(list(channel_ids)))

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 
-from stopline.store.tables import channels, contact_numbers, contacts, conversations, messages
+from stopline.store.tables import (
+    channels,
+    contact_numbers,
+    contacts,
+    conversation_reads,
+    conversations,
+    ledger_heads,
+    messages,
+    review_items,
+)
 
 
 def _last_message_id() -> Any:
@@ -81,6 +91,9 @@ def list_conversations(
             inner,
             messages.c.body.label("last_body"),
             messages.c.direction.label("last_direction"),
+            messages.c.status.label("last_status"),
+            messages.c.kind.label("last_kind"),
+            messages.c.scheduled_at.label("last_scheduled_at"),
         )
         .outerjoin(messages, messages.c.id == inner.c.last_id)
         .order_by(
@@ -128,3 +141,109 @@ def status_counts(conn: Connection, workspace_id: int) -> dict[str, int]:
         .group_by(conversations.c.status)
     ).all()
     return {str(r[0]): int(r[1]) for r in rows}
+
+
+# --- read markers and the live inbox ------------------------------------------------------------
+
+
+def _unread(user_id: int) -> Any:
+    """A visible inbound message in the conversation newer than what this person has seen."""
+    seen = (
+        select(conversation_reads.c.message_id)
+        .where(
+            conversation_reads.c.user_id == user_id,
+            conversation_reads.c.conversation_id == conversations.c.id,
+        )
+        .scalar_subquery()
+    )
+    return exists().where(
+        messages.c.conversation_id == conversations.c.id,
+        messages.c.direction == "in",
+        messages.c.hidden.is_(False),
+        messages.c.id > func.coalesce(seen, literal(0)),
+    )
+
+
+def unread_ids(
+    conn: Connection, workspace_id: int, user_id: int, conversation_ids: list[int]
+) -> set[int]:
+    if not conversation_ids:
+        return set()
+    return set(
+        conn.execute(
+            select(conversations.c.id).where(
+                conversations.c.workspace_id == workspace_id,
+                conversations.c.id.in_(conversation_ids),
+                _unread(user_id),
+            )
+        ).scalars()
+    )
+
+
+def unread_count(conn: Connection, workspace_id: int, user_id: int) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                conversations.c.workspace_id == workspace_id, _unread(user_id)
+            )
+        ).scalar_one()
+    )
+
+
+def newest_visible_id(conn: Connection, workspace_id: int, conversation_id: int) -> int | None:
+    return conn.execute(
+        select(func.max(messages.c.id)).where(
+            messages.c.workspace_id == workspace_id,
+            messages.c.conversation_id == conversation_id,
+            messages.c.hidden.is_(False),
+        )
+    ).scalar_one_or_none()
+
+
+def mark_read(
+    conn: Connection, workspace_id: int, user_id: int, conversation_id: int, message_id: int
+) -> None:
+    """Move this person's marker forward to `message_id` (never back)."""
+    mine = (
+        conversation_reads.c.user_id == user_id,
+        conversation_reads.c.conversation_id == conversation_id,
+    )
+    conn.execute(
+        update(conversation_reads)
+        .where(*mine, conversation_reads.c.message_id < message_id)
+        .values(message_id=message_id)
+    )
+    if conn.execute(select(literal(1)).where(*mine)).first() is not None:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(conversation_reads).values(
+                    user_id=user_id,
+                    conversation_id=conversation_id,
+                    workspace_id=workspace_id,
+                    message_id=message_id,
+                )
+            )
+    except IntegrityError:  # the same person in two tabs: the other one wrote it
+        pass
+
+
+def change_stamp(conn: Connection, workspace_id: int) -> tuple[Any, ...]:
+    """What the live inbox compares: newest message and its last update, the ledger head (every
+    consent change moves it), pending reviews and conversation statuses. Each is one index seek."""
+    newest = conn.execute(
+        select(func.max(messages.c.id), func.max(messages.c.updated_at)).where(
+            messages.c.workspace_id == workspace_id
+        )
+    ).one()
+    seq = conn.execute(
+        select(ledger_heads.c.seq).where(ledger_heads.c.workspace_id == workspace_id)
+    ).scalar_one_or_none()
+    pending = conn.execute(
+        select(func.count()).where(
+            review_items.c.workspace_id == workspace_id, review_items.c.status == "pending"
+        )
+    ).scalar_one()
+    statuses = tuple(sorted(status_counts(conn, workspace_id).items()))
+    return (newest[0], str(newest[1]), seq, pending, statuses)

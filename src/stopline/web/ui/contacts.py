@@ -142,6 +142,7 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         title=contact.name,
         nav="contacts",
         contact=contact,
+        policy=policy,
         prefs_list=prefs,
         notes=notes,
         notes_available=True,
