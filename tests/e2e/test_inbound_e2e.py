@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from stopline.domain.deadlines import revocation_deadline
-from stopline.services import inbound, optouts, sending
+from stopline.services import inbox, optouts, queueing
+from stopline.services import messages as messages_service
 from stopline.store.db import read, write
 from stopline.web.webhooks.base import CHANNELS
 from tests.inbound_kit import (
@@ -160,8 +161,8 @@ def test_inbound_from_a_blocked_number_never_appears_in_the_inbox(engine, ws, li
     stored = inbound_from(engine, ws.id, sender)
     assert [m.hidden for m in stored] == [False, True]  # kept, never lost
     with read(engine) as conn:
-        visible = inbound.visible_messages(conn, ws.id, stored[0].conversation_id)
-        assert inbound.hidden_inbound_count(conn, ws.id, sender) == 1  # counted
+        visible = inbox.visible_messages(conn, ws.id, stored[0].conversation_id)
+        assert inbox.hidden_inbound_count(conn, ws.id, sender) == 1  # counted
     assert [m.body for m in visible] == ["Hello, is this the shop?"]
 
 
@@ -178,12 +179,12 @@ def test_a_stop_cancels_that_numbers_queued_messages(engine, ws, live, http, kit
     sender = number()
     with write(engine) as conn:
         queued = [
-            sending.enqueue(conn, ws.id, channel_id=kit.channel.id, to=sender, body=f"Offer {i}")
+            queueing.enqueue(conn, ws.id, channel_id=kit.channel.id, to=sender, body=f"Offer {i}")
             for i in range(3)
         ]
     text(http, live, kit, sender, "stop")
     with read(engine) as conn:
-        after = [sending.get_message(conn, ws.id, m.id) for m in queued]
+        after = [messages_service.get_message(conn, ws.id, m.id) for m in queued]
     assert [(m.status, m.refusal_code) for m in after] == [("canceled", "opted_out")] * 3
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from stopline.providers.base import InboundMessage
 from stopline.security import Keyring
 from stopline.services import campaigns, inbound, jobs, optouts, workspaces
+from stopline.services.inbound_context import InboundChannel
 from stopline.services.workspaces import Principal
 from stopline.store.db import read, write
 from stopline.store.tables import console_outbox, messages
@@ -56,8 +57,8 @@ class CampaignWorld:
         return [n for n in self.recipients if n not in excluded]
 
     @property
-    def inbound_channel(self) -> inbound.InboundChannel:
-        return inbound.InboundChannel(
+    def inbound_channel(self) -> InboundChannel:
+        return InboundChannel(
             id=self.channel.id,
             workspace_id=self.workspace.id,
             address=self.channel.address,

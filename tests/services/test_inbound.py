@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from stopline.domain import consent
 from stopline.domain.consent import Scope
 from stopline.providers.base import InboundMessage, StatusUpdate
-from stopline.services import inbound, optouts, sending, workspaces
+from stopline.services import delivery_status, inbound, inbox, optouts, queueing, workspaces
 from stopline.services import lists as lists_service
-from stopline.services.inbound import InboundChannel, InboundOutcome
+from stopline.services import messages as messages_service
+from stopline.services.inbound_context import InboundChannel, InboundOutcome
 from stopline.store import ledger
 from stopline.store.db import read, write
 from stopline.store.tables import conversations, lists, messages
@@ -164,14 +165,14 @@ def test_no_confirmation_when_the_setting_is_off_but_help_is_still_answered(engi
 def test_stop_cancels_that_numbers_queued_messages(engine, ws, channel):
     sender, other = number(), number()
     with write(engine) as conn:
-        queued = sending.enqueue(conn, ws.id, channel_id=channel.id, to=sender, body="Sale!")
-        kept = sending.enqueue(conn, ws.id, channel_id=channel.id, to=other, body="Sale!")
+        queued = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=sender, body="Sale!")
+        kept = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=other, body="Sale!")
     outcome = receive(engine, channel, sender, "stop")
     assert outcome.canceled_messages == 1
     with read(engine) as conn:
-        assert sending.get_message(conn, ws.id, queued.id).status == "canceled"
-        assert sending.get_message(conn, ws.id, queued.id).refusal_code == "opted_out"
-        assert sending.get_message(conn, ws.id, kept.id).status == "queued"
+        assert messages_service.get_message(conn, ws.id, queued.id).status == "canceled"
+        assert messages_service.get_message(conn, ws.id, queued.id).refusal_code == "opted_out"
+        assert messages_service.get_message(conn, ws.id, kept.id).status == "queued"
 
 
 @pytest.mark.parametrize(
@@ -195,12 +196,12 @@ def test_channel_scoped_stop_cancels_only_that_channels_messages(engine, ws, cha
     other_channel = add_channel(engine, ws, keyring, "generic")
     sender = number()
     with write(engine) as conn:
-        here = sending.enqueue(conn, ws.id, channel_id=channel.id, to=sender, body="a")
-        there = sending.enqueue(conn, ws.id, channel_id=other_channel.id, to=sender, body="b")
+        here = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=sender, body="a")
+        there = queueing.enqueue(conn, ws.id, channel_id=other_channel.id, to=sender, body="b")
     receive(engine, channel, sender, "STOP")
     with read(engine) as conn:
-        assert sending.get_message(conn, ws.id, here.id).status == "canceled"
-        assert sending.get_message(conn, ws.id, there.id).status == "queued"
+        assert messages_service.get_message(conn, ws.id, here.id).status == "canceled"
+        assert messages_service.get_message(conn, ws.id, there.id).status == "queued"
 
 
 # --- rules 5 and 6: opt-in and HELP --------------------------------------------------------------
@@ -365,7 +366,7 @@ def test_the_conversation_stays_open_after_stop(engine, ws, channel):
                 conversations.c.workspace_id == ws.id, conversations.c.number == sender
             )
         ).one()
-        visible = inbound.visible_messages(conn, ws.id, convo.id)
+        visible = inbox.visible_messages(conn, ws.id, convo.id)
     assert convo.status == "open"
     assert [m.body for m in visible if m.direction == "in"] == ["hello", "STOP"]
     assert outcome.message_id in {m.id for m in visible}
@@ -381,8 +382,8 @@ def test_a_blocked_numbers_message_is_kept_hidden_counted_and_not_in_the_inbox(e
     [kept] = [m for m in inbound_from(engine, ws.id, sender) if m.id == outcome.message_id]
     assert kept.hidden and kept.body == "buy my stuff STOP"
     with read(engine) as conn:
-        assert inbound.hidden_inbound_count(conn, ws.id, sender) == 1
-        visible = inbound.visible_messages(conn, ws.id, kept.conversation_id)
+        assert inbox.hidden_inbound_count(conn, ws.id, sender) == 1
+        visible = inbox.visible_messages(conn, ws.id, kept.conversation_id)
     assert outcome.message_id not in {m.id for m in visible}
     assert outbound_to(engine, ws.id, sender) == []
 
@@ -453,7 +454,7 @@ def test_a_status_callback_saying_opted_out_records_a_carrier_opt_out(
     channel = add_channel(engine, ws, keyring, provider)
     to = number()
     with write(engine) as conn:
-        queued = sending.enqueue(conn, ws.id, channel_id=channel.id, to=to, body="hi")
+        queued = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=to, body="hi")
         conn.execute(  # what the hand-off records when the provider accepts it
             sa.update(messages)
             .where(messages.c.id == queued.id)
@@ -466,7 +467,7 @@ def test_a_status_callback_saying_opted_out_records_a_carrier_opt_out(
         error_code=code,
         recipient_opted_out=True,
     )
-    result = inbound.process_status(engine, channel, update)
+    result = delivery_status.process_status(engine, channel, update)
     assert result.message_id == queued.id and result.status == "failed"
     [row] = opt_out_rows(engine, ws.id, to)
     assert row.method == "carrier"
@@ -474,7 +475,7 @@ def test_a_status_callback_saying_opted_out_records_a_carrier_opt_out(
 
 def test_a_status_callback_for_an_unknown_message_changes_nothing(engine, ws, channel):
     update = StatusUpdate("generic", "nope-" + uuid.uuid4().hex, "delivered")
-    assert inbound.process_status(engine, channel, update).message_id is None
+    assert delivery_status.process_status(engine, channel, update).message_id is None
 
 
 # --- concurrency: the same webhook delivered five times at once ----------------------------------

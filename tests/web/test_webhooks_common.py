@@ -141,13 +141,14 @@ def test_a_replayed_webhook_answers_without_a_second_confirmation(client, engine
 def test_a_status_callback_reporting_an_opt_out_records_a_carrier_opt_out(client, engine, ws, kit):
     import sqlalchemy as sa
 
-    from stopline.services import sending
+    from stopline.services import messages as messages_service
+    from stopline.services import queueing
     from stopline.store.db import write
     from stopline.store.tables import messages
 
     to = number()
     with write(engine) as conn:
-        queued = sending.enqueue(conn, ws.id, channel_id=kit.channel.id, to=to, body="Deal!")
+        queued = queueing.enqueue(conn, ws.id, channel_id=kit.channel.id, to=to, body="Deal!")
         conn.execute(
             sa.update(messages)
             .where(messages.c.id == queued.id)
@@ -164,19 +165,20 @@ def test_a_status_callback_reporting_an_opt_out_records_a_carrier_opt_out(client
     [row] = opt_out_rows(engine, ws.id, to)
     assert row.method == "carrier"
     with write(engine) as conn:
-        assert sending.get_message(conn, ws.id, queued.id).status == "failed"
+        assert messages_service.get_message(conn, ws.id, queued.id).status == "failed"
 
 
 def test_a_delivered_status_moves_the_message_forward(client, engine, ws, kit):
     import sqlalchemy as sa
 
-    from stopline.services import sending
+    from stopline.services import messages as messages_service
+    from stopline.services import queueing
     from stopline.store.db import read, write
     from stopline.store.tables import messages
 
     to = number()
     with write(engine) as conn:
-        queued = sending.enqueue(conn, ws.id, channel_id=kit.channel.id, to=to, body="Hi")
+        queued = queueing.enqueue(conn, ws.id, channel_id=kit.channel.id, to=to, body="Hi")
         conn.execute(
             sa.update(messages)
             .where(messages.c.id == queued.id)
@@ -185,7 +187,7 @@ def test_a_delivered_status_moves_the_message_forward(client, engine, ws, kit):
     response = post(client, kit.status(BASE, f"pm-{queued.id}", "delivered", to=to))
     assert response.status_code in (200, 204)
     with read(engine) as conn:
-        assert sending.get_message(conn, ws.id, queued.id).status == "delivered"
+        assert messages_service.get_message(conn, ws.id, queued.id).status == "delivered"
 
 
 @pytest.mark.parametrize("provider", ["telnyx", "vonage", "generic"])

@@ -193,9 +193,9 @@ def _inbound(
 def _outbound(
     conn: Connection, workspace_id: int, channel: Any, number: str, text: str, at: datetime
 ) -> None:
-    from stopline.services import sending
+    from stopline.services import queueing
 
-    sending.enqueue(
+    queueing.enqueue(
         conn,
         workspace_id,
         channel_id=channel.id,

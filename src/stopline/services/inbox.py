@@ -152,12 +152,12 @@ def set_status(conn: Connection, principal: Principal, conversation_id: int, sta
 
 def reply(conn: Connection, principal: Principal, conversation_id: int, body: str) -> Any:
     """Queue a reply in the conversation; a refused one comes back with its `refusal_code`."""
-    from stopline.services import sending
+    from stopline.services import queueing
 
     conversation = get_conversation(conn, principal.workspace_id, conversation_id)
     if not body.strip():
         raise InvalidInput("Write a message first.", code="body_required")
-    return sending.enqueue(
+    return queueing.enqueue(
         conn,
         principal.workspace_id,
         channel_id=conversation.channel_id,
@@ -170,6 +170,20 @@ def reply(conn: Connection, principal: Principal, conversation_id: int, body: st
 
 def counts(conn: Connection, workspace_id: int) -> dict[str, int]:
     return store.status_counts(conn, workspace_id)
+
+
+def hidden_inbound_count(conn: Connection, workspace_id: int, number: str | None = None) -> int:
+    """How many messages from blocked numbers were kept out of the inbox (rule 9: counted)."""
+    from stopline.store.inbound import hidden_inbound_count as count
+
+    return count(conn, workspace_id, number)
+
+
+def visible_messages(conn: Connection, workspace_id: int, conversation_id: int) -> list[Any]:
+    """The stored rows of a conversation the inbox shows (a blocked number's stay hidden)."""
+    from stopline.store.inbound import visible_messages as rows
+
+    return rows(conn, workspace_id, conversation_id)
 
 
 # --- read markers and the live inbox ------------------------------------------------------------

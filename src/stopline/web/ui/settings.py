@@ -213,9 +213,9 @@ def keyword_test(
     if module is not None and text:
         with viewer.reading() as conn:
             policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
-        inbound = optional_service("stopline.services.inbound")
-        if inbound is not None and hasattr(inbound, "keyword_config"):
-            config = inbound.keyword_config(policy)
+        inbound_config = optional_service("stopline.services.inbound_config")
+        if inbound_config is not None and hasattr(inbound_config, "keyword_config"):
+            config = inbound_config.keyword_config(policy)
         else:
             config = module.KeywordConfig.from_settings(
                 policy.keyword_sets, list(policy.custom_keywords)

@@ -36,8 +36,9 @@ from stopline.providers.base import (
     get_provider,
 )
 from stopline.runtime import Runtime
-from stopline.services import inbound
-from stopline.services.inbound import InboundChannel
+from stopline.services import delivery_status, inbound
+from stopline.services.group_commit import submit_write
+from stopline.services.inbound_context import InboundChannel
 from stopline.store.db import read
 
 T = TypeVar("T")
@@ -175,7 +176,7 @@ async def webhook(request: Request, provider_name: str, endpoint: str) -> Respon
             summary.append({"message": event.provider_message_id, "action": outcome.action})
         elif isinstance(event, StatusUpdate):
             status = await _run(
-                runtime, partial(inbound.receive_status, channel=channel, update=event)
+                runtime, partial(delivery_status.receive_status, channel=channel, update=event)
             )
             summary.append({"message": event.provider_message_id, "status": status.status})
     if inline:
@@ -190,5 +191,5 @@ async def webhook(request: Request, provider_name: str, endpoint: str) -> Respon
 
 async def _run(runtime: Runtime, work: Callable[..., T]) -> T:
     """Run `work(conn)` in a write transaction without blocking the event loop."""
-    future = inbound.submit_write(runtime.engine, lambda conn: work(conn))
+    future = submit_write(runtime.engine, lambda conn: work(conn))
     return await asyncio.wrap_future(future)

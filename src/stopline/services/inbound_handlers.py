@@ -1,0 +1,231 @@
+"""The inbound handlers, in order (CommCare-style): each looks at the message and either takes it
+("mine": the chain stops) or passes it on (inbound rules 3-9).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from stopline.domain import deadlines
+from stopline.domain.consent import (
+    Action,
+    Method,
+    Scope,
+)
+from stopline.domain.errors import StoplineError
+from stopline.domain.list_replies import list_confirmation
+from stopline.domain.policy import OptOutScope, Policy, RevocationMode
+from stopline.services.consent import ChangeResult
+from stopline.services.inbound_config import keyword_config, keywords_of_lists
+from stopline.services.inbound_context import InboundChannel, InboundContext, Step
+from stopline.store import inbound as store
+
+if TYPE_CHECKING:
+    from stopline.domain.keywords import Classification
+
+
+# --- handlers: each takes the message ("mine") or passes ---------------------------------------
+
+
+def blocked_sender(ctx: InboundContext) -> bool:
+    """Rule 9: a blocked number's message is kept hidden and counted; nothing else happens."""
+    if ctx.state.block is not None:
+        ctx.action = "blocked"
+        return True
+    return False
+
+
+def carrier_report(ctx: InboundContext) -> bool:
+    """The provider already handled a keyword (Twilio Advanced Opt-Out's OptOutType).
+
+    The provider has blocked or unblocked the number at its end and sent its own reply, so we
+    record the change with method `carrier` and send no second confirmation.
+    """
+    kind = (ctx.message.opt_out_type or "").strip().upper()
+    if kind == "STOP":
+        ctx.action = "carrier_opt_out"
+        ctx.change(ctx.consent_change(Action.OPT_OUT, Method.CARRIER, **_scope(ctx)))
+        return True
+    if kind == "START":
+        ctx.action = "carrier_opt_in"
+        _opt_in(ctx, Method.CARRIER)
+        return True
+    if kind == "HELP":
+        ctx.action = "carrier_help"
+        return True
+    return False
+
+
+def classify_text(ctx: InboundContext) -> bool:
+    """Rules 1-3: the lists' own keywords, then the workspace's sets, then possible revocations
+    (the classifier's precedence); takes nothing itself, the handlers below act on it."""
+    from stopline.domain.keywords import classify
+
+    config = keyword_config(ctx.policy)
+    rows = store.keyword_lists(ctx.conn, ctx.workspace_id)
+    ctx.lists = {row.id: row for row in rows}
+    list_keywords = keywords_of_lists(rows)
+    ctx.classification = classify(
+        ctx.text,
+        config,
+        opted_out=ctx.opted_out_here(),
+        list_keywords=list_keywords,
+    )
+    return False
+
+
+def list_keyword(ctx: InboundContext) -> bool:
+    """A list's own keyword (seed 001): it acts on that list only."""
+    c = ctx.classification
+    if c is None or c.list_id is None or c.list_id not in ctx.lists:
+        return False
+    row = ctx.lists[c.list_id]
+    intent = intent_of(c)
+    if intent == "help":
+        ctx.action = "list_help"
+        ctx.confirm(
+            "help", list_confirmation(ctx.policy, "help", ctx.language, row.name, row.help_text)
+        )
+        return True
+    if intent == "opt_out":
+        ctx.action = "list_opt_out"
+        result = ctx.change(ctx.consent_change(Action.LIST_OPT_OUT, Method.REPLY, list_id=row.id))
+        if result.changed:
+            ctx.confirm("opt_out", list_confirmation(ctx.policy, "opt_out", ctx.language, row.name))
+        return True
+    if intent == "opt_in":
+        ctx.action = "list_opt_in"
+        try:
+            result = ctx.change(
+                ctx.consent_change(Action.LIST_OPT_IN, Method.REPLY, list_id=row.id)
+            )
+        except StoplineError as exc:
+            ctx.refused = exc.code
+            return True
+        if result.changed:
+            ctx.confirm("opt_in", list_confirmation(ctx.policy, "opt_in", ctx.language, row.name))
+        return True
+    return False
+
+
+def help_request(ctx: InboundContext) -> bool:
+    """Rule 6: HELP is answered with the workspace's help text, even while opted out."""
+    if ctx.classification is None or intent_of(ctx.classification) != "help":
+        return False
+    ctx.action = "help"
+    ctx.confirm("help")
+    return True
+
+
+def opt_in(ctx: InboundContext) -> bool:
+    """Rule 5: START (YES only while opted out) lifts the opt-outs that cover this channel."""
+    if ctx.classification is None or intent_of(ctx.classification) != "opt_in":
+        return False
+    ctx.action = "opt_in"
+    result = _opt_in(ctx, Method.REPLY)
+    if result is not None and result.changed:
+        ctx.confirm("opt_in")
+    return True
+
+
+def opt_out(ctx: InboundContext) -> bool:
+    """Rule 4: an opt-out keyword records an opt-out in the workspace's scope, and confirms."""
+    if ctx.classification is None or intent_of(ctx.classification) != "opt_out":
+        return False
+    ctx.action = "opt_out"
+    result = ctx.change(ctx.consent_change(Action.OPT_OUT, Method.REPLY, **_scope(ctx)))
+    if result.changed:
+        ctx.confirm("opt_out")
+    return True
+
+
+def possible_revocation(ctx: InboundContext) -> bool:
+    """Rule 3: a plain-language request to stop goes to review with its deadline, or opts out."""
+    c = ctx.classification
+    if c is None or intent_of(c) != "possible_opt_out":
+        return False
+    if ctx.opted_out_here():
+        ctx.action = "revocation_already_opted_out"
+        return True
+    if ctx.policy.revocation_mode is RevocationMode.AUTO_OPT_OUT:
+        ctx.action = "revocation_opt_out"
+        result = ctx.change(ctx.consent_change(Action.OPT_OUT, Method.REPLY, **_scope(ctx)))
+        if result.changed:
+            ctx.confirm("opt_out")
+        return True
+    ctx.action = "revocation_review"
+    assert ctx.number is not None
+    ctx.deadline = deadlines.revocation_deadline(
+        ctx.received_at, ctx.policy.review_deadline_business_days
+    )
+    ctx.review_item_id = store.insert_review_item(
+        ctx.conn,
+        workspace_id=ctx.workspace_id,
+        number=ctx.number,
+        message_id=ctx.message_id,
+        channel_id=ctx.channel.id,
+        body=ctx.text,
+        phrase=(getattr(c, "phrase", None) or None) and str(c.phrase)[:200],
+        deadline=ctx.deadline,
+        status="pending",
+        created_at=ctx.now,
+    )
+    return True
+
+
+def any_inbound_opts_in(ctx: InboundContext) -> bool:
+    """Rule 7 (off by default): any other message from an opted-out number opts it back in."""
+    if not ctx.policy.any_inbound_opts_in or not ctx.opted_out_here():
+        return False
+    ctx.action = "any_inbound_opt_in"
+    result = _opt_in(ctx, Method.REPLY)
+    if result is not None and result.changed:
+        ctx.confirm("opt_in")
+    return True
+
+
+HANDLERS: tuple[Step, ...] = (
+    blocked_sender,
+    carrier_report,
+    classify_text,
+    list_keyword,
+    help_request,
+    opt_in,
+    opt_out,
+    possible_revocation,
+    any_inbound_opts_in,
+)
+
+
+def intent_of(c: Classification) -> str:
+    intent = c.intent
+    return str(getattr(intent, "value", intent))
+
+
+def _scope(ctx: InboundContext) -> dict[str, Any]:
+    return scope_for(ctx.policy, ctx.channel)
+
+
+def scope_for(policy: Policy, channel: InboundChannel) -> dict[str, Any]:
+    """The workspace's opt-out scope for a message on this channel (outbound rule 3):
+    `channel_type` is keyed by the channel's type, `channel` by its id."""
+    if policy.opt_out_scope is OptOutScope.CHANNEL_TYPE:
+        return {"scope": Scope.CHANNEL_TYPE, "scope_key": channel.type}
+    if policy.opt_out_scope is OptOutScope.CHANNEL:
+        return {"scope": Scope.CHANNEL, "scope_key": str(channel.id)}
+    return {"scope": Scope.WORKSPACE, "scope_key": ""}
+
+
+def _opt_in(ctx: InboundContext, method: Method) -> ChangeResult | None:
+    """Lift the opt-outs covering this channel (and list opt-outs, per setting); refused if
+    blocked."""
+    lifts = [[s.value, k] for (s, k) in sorted(ctx.state.opt_outs) if ctx.covers_channel((s, k))]
+    detail: dict[str, Any] = {"lifts": lifts}
+    if ctx.policy.opt_in_clears_list_opt_outs:
+        detail["lifts_lists"] = sorted(ctx.state.list_opt_outs)
+    try:
+        return ctx.change(ctx.consent_change(Action.OPT_IN, method, detail=detail))
+    except StoplineError as exc:  # blocked: a blocked number cannot opt in (rule 5)
+        ctx.refused = exc.code
+        ctx.action = f"{ctx.action}_refused"
+        return None
