@@ -152,6 +152,7 @@ class KeywordList(NamedTuple):
     name: str
     keywords: Any  # JSON: a dict (or its text on SQLite)
     help_text: str | None
+    replies: Any = None  # JSON: the list's own opt_out / opt_in confirmations, if any
 
 
 def keyword_lists(conn: Connection, workspace_id: int) -> list[KeywordList]:
@@ -217,7 +218,7 @@ _APPEND_SQL = _Sql(
     "WHERE id = :id"
 )
 _LISTS_SQL = _Sql(
-    "SELECT id, name, keywords, help_text FROM lists WHERE workspace_id = :ws ORDER BY id"
+    "SELECT id, name, keywords, help_text, replies FROM lists WHERE workspace_id = :ws ORDER BY id"
 )
 
 

@@ -207,6 +207,8 @@ lists = Table(
     # List keywords and HELP text (seed 001): {"opt_out": [...], "opt_in": [...], "help": [...]}.
     Column("keywords", JSON, nullable=False, default=dict),
     Column("help_text", Text, nullable=True),
+    # The list's own confirmation texts, {"opt_out": ..., "opt_in": ...}; unset: the defaults.
+    Column("replies", JSON, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     UniqueConstraint("workspace_id", "name", name="uq_lists_workspace_name"),
 )

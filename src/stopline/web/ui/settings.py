@@ -211,17 +211,21 @@ def keyword_test(
     outcome = ""
     intent_label = ""
     if module is not None and text:
+        from stopline.services.inbound_config import keyword_config, keywords_of_lists
+        from stopline.store.inbound import keyword_lists
+
         with viewer.reading() as conn:
             policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
-        inbound_config = optional_service("stopline.services.inbound_config")
-        if inbound_config is not None and hasattr(inbound_config, "keyword_config"):
-            config = inbound_config.keyword_config(policy)
-        else:
-            config = module.KeywordConfig.from_settings(
-                policy.keyword_sets, list(policy.custom_keywords)
-            )
-        result = module.classify(text, config, opted_out=opted_out == "on")
-        outcome = _explain(result, policy, opted_out == "on")
+            rows = keyword_lists(conn, viewer.workspace_id)
+        # The same keywords a real inbound text meets: the workspace's and every list's own.
+        result = module.classify(
+            text,
+            keyword_config(policy),
+            opted_out=opted_out == "on",
+            list_keywords=keywords_of_lists(rows),
+        )
+        names = {int(r.id): r.name for r in rows}
+        outcome = _explain(result, policy, opted_out == "on", names.get(result.list_id or -1))
         intent = getattr(result.intent, "value", result.intent)
         intent_label = str(intent).replace("_", " ").capitalize()
     template = "_keyword_result.html"
@@ -251,8 +255,10 @@ def keyword_test(
     )
 
 
-def _explain(result: Any, policy: Policy, opted_out: bool) -> str:
+def _explain(result: Any, policy: Policy, opted_out: bool, list_name: str | None = None) -> str:
     intent = str(getattr(getattr(result, "intent", None), "value", getattr(result, "intent", "")))
+    if list_name is not None:
+        return _explain_list(intent, list_name, policy)
     scope = {
         "workspace": "from every channel of this workspace",
         "channel_type": "from every channel of the same type",
@@ -275,6 +281,22 @@ def _explain(result: Any, policy: Policy, opted_out: bool) -> str:
     if policy.any_inbound_opts_in and opted_out:
         return "No keyword. Because 'any inbound message opts in' is on, the number would opt in."
     return "No keyword: the message would simply appear in the inbox. Consent would not change."
+
+
+def _explain_list(intent: str, list_name: str, policy: Policy) -> str:
+    """A list's own keyword acts on that list only (seed 001): say so, not "every channel"."""
+    confirm = " and sent that list's confirmation" if policy.send_confirmations else ""
+    if intent == "opt_out":
+        return (
+            f"A keyword of the list “{list_name}”: the number would be opted out of that list "
+            f"only{confirm}. Other lists and one-to-one messages are not affected."
+        )
+    if intent == "opt_in":
+        return (
+            f"A keyword of the list “{list_name}”: the number's opt-out of that list would be "
+            f"lifted{confirm}. A workspace opt-out or a block stays."
+        )
+    return f"A keyword of the list “{list_name}”: its HELP reply would be sent. Consent unchanged."
 
 
 # --- members and API keys ---------------------------------------------------------------------

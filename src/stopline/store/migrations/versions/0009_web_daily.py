@@ -1,4 +1,4 @@
-"""web daily tool: read markers, time zones, workspace SMTP, review resolution notes
+"""web daily tool: read markers, time zones, workspace SMTP, review notes, list replies
 
 Revision ID: 0009
 Revises: 0001
@@ -56,9 +56,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("smtp", sa.Text(), nullable=True))
     with op.batch_alter_table("review_items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("resolution_note", sa.Text(), nullable=True))
+    with op.batch_alter_table("lists", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("replies", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("lists", schema=None) as batch_op:
+        batch_op.drop_column("replies")
     with op.batch_alter_table("review_items", schema=None) as batch_op:
         batch_op.drop_column("resolution_note")
     with op.batch_alter_table("workspaces", schema=None) as batch_op:
