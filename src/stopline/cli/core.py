@@ -42,6 +42,12 @@ def init(
     region: Annotated[
         str, typer.Option(help="Default region for numbers without +country.")
     ] = "US",
+    timezone: Annotated[
+        str,
+        typer.Option(
+            "--timezone", help="The workspace's time zone for people, e.g. America/New_York."
+        ),
+    ] = "UTC",
     as_json: JsonOpt = False,
 ) -> None:
     """Create the database (if needed), a workspace, its owner and an API key; print them."""
@@ -50,11 +56,17 @@ def init(
     clear_password = password or secrets.token_urlsafe(12)
     with writing() as conn:
         created = workspaces.create_workspace(
-            conn, name=name, owner_email=email, owner_password=clear_password, region=region
+            conn,
+            name=name,
+            owner_email=email,
+            owner_password=clear_password,
+            region=region,
+            time_zone=timezone,
         )
     data = {
         "workspace": created.workspace.slug,
         "workspace_id": created.workspace.id,
+        "time_zone": created.workspace.policy.time_zone,
         "owner_email": created.owner_email,
         "owner_password": clear_password if password is None else None,
         "api_key": created.api_key,

@@ -79,6 +79,7 @@ def create_workspace(
     owner_email: str,
     owner_password: str,
     region: str = "US",
+    time_zone: str = "UTC",
     slug: str | None = None,
     now: datetime | None = None,
 ) -> CreatedWorkspace:
@@ -87,7 +88,9 @@ def create_workspace(
     name = name.strip()
     if not name:
         raise InvalidInput("A workspace needs a name.", code="name_required")
-    policy = Policy.from_dict({"default_region": region, "brand_name": name})
+    policy = Policy.from_dict(
+        {"default_region": region, "brand_name": name, "time_zone": time_zone}
+    )
     base = slug or slugify(name)
     slug = base
     while store.slug_taken(conn, slug):

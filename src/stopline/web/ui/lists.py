@@ -202,7 +202,7 @@ async def _upload_text(form: FormMultiDict) -> tuple[bytes, str] | None:
     return data, upload.filename
 
 
-@post("/lists/{list_id:int}/members", sync_to_thread=False)
+@post("/lists/{list_id:int}/members")
 async def add_members(
     request: Request, viewer: Viewer, form: FormMultiDict, list_id: int
 ) -> Response[Any]:

@@ -37,6 +37,8 @@ def opt_outs_page(
     total = 0
     if method and method not in METHODS:
         method = ""
+    with viewer.reading() as conn:
+        policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
     try:
         with viewer.reading() as conn:
             rows, total = optouts.list_opt_outs(
@@ -65,6 +67,7 @@ def opt_outs_page(
         pages=max(1, -(-total // PAGE_SIZE)),
         methods=METHODS,
         error=error,
+        policy=policy,
         can_edit=has(optouts, "edit_opt_out"),
         can_import=imports is not None,
         can_export=exports is not None,

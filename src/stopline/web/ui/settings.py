@@ -16,6 +16,7 @@ from litestar.response import Redirect
 from stopline.domain.errors import Forbidden, InvalidInput, StoplineError
 from stopline.domain.policy import DEFAULT_CONFIRMATIONS, Policy
 from stopline.services import members, workspaces
+from stopline.services.consent import now_utc
 from stopline.web.ui.kit import (
     Viewer,
     form_list,
@@ -96,6 +97,7 @@ def _changes_from(form: FormMultiDict) -> dict[str, Any]:
         "help_contact": form_str(form, "help_contact"),
         "default_region": form_str(form, "default_region"),
         "disclosure_text": form_str(form, "disclosure_text"),
+        "time_zone": form_str(form, "time_zone"),
     }
     for flag in (
         "send_confirmations",
@@ -123,7 +125,11 @@ def _changes_from(form: FormMultiDict) -> dict[str, Any]:
             if text:
                 confirmations.setdefault(lang, {})[kind] = text
     changes["confirmations"] = confirmations
-    return {k: v for k, v in changes.items() if v != ""}
+    contact = form_str(form, "help_contact")  # may be emptied: then no contact is sent
+    return {
+        **{k: v for k, v in changes.items() if v != ""},
+        **({"help_contact": contact} if "help_contact" in form else {}),
+    }
 
 
 def _messaging_page(
@@ -157,7 +163,61 @@ def _messaging_page(
         sets=keyword_sets(),
         tester=keyword_module() is not None,
         editable=viewer.can("admin"),
+        zones=time_zones(),
     )
+
+
+def time_zones() -> list[str]:
+    """Every IANA zone, UTC first: the choices for the workspace's and a person's clock."""
+    import zoneinfo
+
+    names = sorted(
+        z
+        for z in zoneinfo.available_timezones()
+        if "/" in z and not z.startswith(("Etc/", "SystemV/"))
+    )
+    return ["UTC", *names]
+
+
+@get("/settings/profile", sync_to_thread=True)
+def profile(request: Request, viewer: Viewer) -> Response[Any]:
+    return _profile_page(request, viewer)
+
+
+def _profile_page(
+    request: Request, viewer: Viewer, *, error: str | None = None, status: int = 200
+) -> Response[Any]:
+    with viewer.reading() as conn:
+        workspace_zone = workspaces.get_workspace(conn, viewer.workspace_id).policy.time_zone
+    return render(
+        request,
+        viewer,
+        "settings_profile.html",
+        status=status,
+        title="Settings · My profile",
+        nav="settings",
+        tab="profile",
+        zones=time_zones(),
+        workspace_zone=workspace_zone,
+        own_zone=viewer.session.own_time_zone or "",
+        error=error,
+        now=now_utc(),
+    )
+
+
+@post("/settings/profile", sync_to_thread=True)
+def save_profile(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
+    """A person's own time zone: every time they read is shown in it (else the workspace's)."""
+    from stopline.services import sessions
+
+    zone = form_str(form, "time_zone")
+    try:
+        with viewer.writing() as conn:
+            sessions.set_own_time_zone(conn, viewer.session, zone or None)
+    except StoplineError as exc:
+        return _profile_page(request, viewer, error=exc.message, status=422)
+    said = f"Times are now shown in {zone}." if zone else "Times now follow the workspace's zone."
+    return redirect(request, "/settings/profile", flash=said)
 
 
 @get("/settings", sync_to_thread=False)
@@ -428,6 +488,8 @@ def revoke_key(request: Request, viewer: Viewer, key_id: int) -> Response[Any]:
 ROUTES = [
     ui_router(
         settings_home,
+        profile,
+        save_profile,
         messaging,
         save_messaging,
         keyword_test,
