@@ -121,12 +121,16 @@ def test_unread_counts_are_per_member(client, other_client, engine):
     sign_in(client, created.owner_email)
     sign_in(other_client, colleague)
     assert _nav_count(client.get("/inbox").text, "inbox") == "2"
-    client.get(f"/inbox/{_conversation(engine, created.workspace.id, first)}")
+    # Reading the newest conversation leaves the older one unread.
+    client.get(f"/inbox/{_conversation(engine, created.workspace.id, second)}")
     page = client.get("/inbox").text
     assert _nav_count(page, "inbox") == "1"
+    assert page.count('class="unread"') == 1 and f'data-number="{first}"' in page
     assert _nav_count(other_client.get("/inbox").text, "inbox") == "2"
+    client.get(f"/inbox/{_conversation(engine, created.workspace.id, first)}")
+    assert _nav_count(client.get("/inbox").text, "inbox") == ""
     _text(engine, channel, first, "one more thing")
-    assert _nav_count(client.get("/inbox").text, "inbox") == "2"
+    assert _nav_count(client.get("/inbox").text, "inbox") == "1"
 
 
 def test_rows_name_their_channel_and_show_failed_and_scheduled_messages(client, engine):

@@ -148,11 +148,12 @@ def status_counts(conn: Connection, workspace_id: int) -> dict[str, int]:
 
 def _unread(user_id: int) -> Any:
     """A visible inbound message in the conversation newer than what this person has seen."""
+    # Correlated to the EXISTS's own `messages` row, so it reads this conversation's marker.
     seen = (
         select(conversation_reads.c.message_id)
         .where(
             conversation_reads.c.user_id == user_id,
-            conversation_reads.c.conversation_id == conversations.c.id,
+            conversation_reads.c.conversation_id == messages.c.conversation_id,
         )
         .scalar_subquery()
     )
