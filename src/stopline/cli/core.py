@@ -20,9 +20,7 @@ from stopline.cli.main import (
     writing,
 )
 from stopline.domain import numbers
-from stopline.domain.gate import Refuse
 from stopline.services import optouts, workspaces
-from stopline.services.checks import check_number
 
 numbers_app = typer.Typer(help="Phone number tools.", no_args_is_help=True)
 channels_app = typer.Typer(
@@ -174,6 +172,10 @@ def numbers_normalize(
     emit(data, as_json, result.e164 + "".join(f"\nwarning: {w}" for w in result.warnings))
 
 
+# `stopline check` exit codes: documented in README ("Send-time rules").
+CHECK_ALLOWED, CHECK_REFUSED, CHECK_DEFERRED = 0, 1, 3
+
+
 @app.command()
 def check(
     number: Annotated[str, typer.Argument(help="The recipient's number.")],
@@ -181,26 +183,40 @@ def check(
     list_id: Annotated[
         int | None, typer.Option("--list", help="List id of a campaign send.")
     ] = None,
+    category: Annotated[
+        str | None,
+        typer.Option(help="conversational, informational (default) or marketing."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="When it would go, ISO 8601 (e.g. 2026-12-05T02:30:00Z); default now."),
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """May a message go to NUMBER now? Exit 0 if allowed, 1 if refused (reason printed)."""
+    """May a message go to NUMBER now (or --at)? Exit 0 if it may go at that moment, 1 if
+    refused (opted out, blocked, frequency_cap, ...), 3 if deferred (the time it may go is
+    printed; --json gives it as ISO 8601 with the recipient's offset)."""
+    from stopline.cli.messages import parse_at
+    from stopline.services.checks import check_send
+
     with reading() as conn:
         ws = workspaces.resolve_workspace(conn, workspace)
-        e164, decision = check_number(
+        result = check_send(
             conn,
             ws.id,
             number,
-            region=ws.policy.default_region,
+            policy=ws.policy,
+            category=category,
+            at=parse_at(at),
             channel_id=channel,
             list_id=list_id,
         )
-    data: dict[str, object] = {"number": e164, "input": number, "allowed": decision.allowed}
-    if isinstance(decision, Refuse):
-        data.update(code=decision.code.value, detail=decision.detail)
-        emit(data, as_json, f"refused: {decision.code.value} ({decision.detail})")
-        raise typer.Exit(1)
-    emit(data, as_json, f"allowed: {e164}")
+    emit(result.as_dict(), as_json, result.text())
+    if result.verdict == "refused":
+        raise typer.Exit(CHECK_REFUSED)
+    if result.verdict == "deferred":
+        raise typer.Exit(CHECK_DEFERRED)
 
 
 def _change_summary(result: optouts.ChangeResult, verb: str, number: str) -> dict[str, object]:

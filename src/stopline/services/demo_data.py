@@ -255,12 +255,13 @@ def _opt_out(
     now: datetime,
     days_ago: float,
 ) -> None:
-    optouts.add_opt_out(
+    # The demo's sample history includes link and carrier opt-outs, which no person may state.
+    optouts.record_opt_out(
         conn,
         owner,
         number,
         reason=reason,
-        method=method,
+        method=Method(method),
         source="demo",
         occurred_at=now - timedelta(days=days_ago),
     )

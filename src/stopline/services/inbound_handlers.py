@@ -149,6 +149,15 @@ def opt_out(ctx: InboundContext) -> bool:
     return True
 
 
+def reaction(ctx: InboundContext) -> bool:
+    """A reaction to our message (Liked “… Reply STOP to unsubscribe”) asks for nothing: it is
+    kept (stored with kind `reaction`) and nothing else happens, not even rule 7's opt-in."""
+    if ctx.classification is None or intent_of(ctx.classification) != "reaction":
+        return False
+    ctx.action = "reaction"
+    return True
+
+
 def possible_revocation(ctx: InboundContext) -> bool:
     """Rule 3: a plain-language request to stop goes to review with its deadline, or opts out."""
     c = ctx.classification
@@ -202,6 +211,7 @@ HANDLERS: tuple[Step, ...] = (
     help_request,
     opt_in,
     opt_out,
+    reaction,
     possible_revocation,
     any_inbound_opts_in,
 )

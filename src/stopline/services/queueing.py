@@ -23,6 +23,9 @@ from stopline.domain.errors import InvalidInput
 from stopline.domain.gate import MessageKind, Outbound, RefusalCode, Refuse
 from stopline.domain.numbers import normalize
 from stopline.domain.policy import Policy
+from stopline.domain.send_rules import Category
+from stopline.domain.send_time import SendTimeDecision, Verdict
+from stopline.services import send_time
 from stopline.services.checks import check_outbound
 from stopline.services.consent import now_utc
 from stopline.services.messages import QueuedMessage, message_from_row
@@ -110,6 +113,7 @@ def enqueue(
     scheduled_at: datetime | None = None,
     idempotency_key: str | None = None,
     status_callback: str | None = None,
+    category: str | Category | None = None,
     now: datetime | None = None,
 ) -> QueuedMessage:
     """Queue one outbound message, inside the caller's write transaction.
@@ -117,10 +121,18 @@ def enqueue(
     The gate runs now: a refused message is stored as ``failed`` with its ``refusal_code``
     and returned (not raised), so every path can tell its user at once. Malformed input (empty
     body, unknown channel or list) raises InvalidInput. Reusing an idempotency key returns
-    the message first queued with it.
+    the message first queued with it. The send-time rules run now too: a message outside its
+    recipient's window (or over a cap) is stored ``scheduled`` for its next allowed time, with
+    its ``hold_reason``; `category` defaults to informational (confirmations: conversational).
     """
     now = now or now_utc()
     message_kind = _kind(kind)
+    default = (
+        Category.CONVERSATIONAL
+        if message_kind is MessageKind.CONFIRMATION
+        else Category.INFORMATIONAL
+    )
+    cat = send_time.parse_category(category, default)
     body = _body(body)
     source = _source(source)
     key = (idempotency_key or "").strip() or None
@@ -156,9 +168,28 @@ def enqueue(
         refusal = decision if isinstance(decision, Refuse) else None
 
     when = _as_utc(scheduled_at)
+    go_at = max(when or now, now)
+    held: SendTimeDecision | None = None
+    if refusal is None and number is not None:
+        timing = send_time.decide_one(
+            conn,
+            workspace_id,
+            policy,
+            number,
+            cat,
+            go_at,
+            confirmation=message_kind is MessageKind.CONFIRMATION,
+        )
+        if timing.verdict is Verdict.REFUSE:
+            assert timing.reason is not None
+            refusal = Refuse(RefusalCode(timing.reason.value), timing.explain())
+            held = timing
+        elif timing.verdict is Verdict.DEFER:
+            assert timing.until is not None
+            held, go_at = timing, timing.until
     if refusal is not None:
         status = "failed"
-    elif when is not None and when > now:
+    elif go_at > now:
         status = "scheduled"
     else:
         status = "queued"
@@ -189,8 +220,11 @@ def enqueue(
         "hidden": False,
         "sent_by": sent_by,
         "attempts": 0,
-        "available_at": None if refusal else max(when or now, now),
+        "available_at": None if refusal else go_at,
         "scheduled_at": when,
+        "category": cat.value,
+        "hold_reason": held.reason.value if held is not None and held.reason else None,
+        "send_decision": held.as_dict() if held is not None else None,
         "created_at": now,
         "updated_at": now,
     }
@@ -308,6 +342,7 @@ def record_inline_reply_to(
         "body": body,
         "kind": message_kind.value,
         "source": "inbound_reply",
+        "category": Category.CONVERSATIONAL.value,
         "status": "sent",
         "provider": provider,
         "hidden": False,
