@@ -418,3 +418,45 @@ def test_settings_warn_until_a_real_support_contact_is_set(client, engine):
     with write(engine) as conn:
         ws_service.update_settings(conn, _owner(created), {"help_contact": "help@shop.example"})
     assert "No support contact is set" not in client.get("/settings/messaging").text
+
+
+def test_email_settings_keep_the_password_write_only_and_send_a_test(client, engine, monkeypatch):
+    from tests.smtp import smtp_server
+
+    monkeypatch.delenv("STOPLINE_SMTP_HOST", raising=False)
+    created, _channel = _shop(engine)
+    csrf = sign_in(client, created.owner_email)
+    assert "Email me when it is ready" not in client.get("/opt-outs").text
+    with smtp_server() as (port, mailbox):
+        saved = post(
+            client,
+            "/settings/email",
+            csrf,
+            host="127.0.0.1",
+            port=str(port),
+            tls="none",
+            username="",
+            password="hunter2-secret",
+            sender="desk@shop.example",
+        )
+        assert saved.status_code == 303
+        page = client.get("/settings/email").text
+        assert "hunter2-secret" not in page and "saved — type to replace" in page
+        assert post(client, "/settings/email/test", csrf).status_code == 303
+        assert "Test email sent" in client.get("/settings/email").text
+    [message] = mailbox.messages
+    assert mailbox.recipients == [[created.owner_email]]
+    assert message["Subject"] == "stopline test email"
+    assert "Email me when it is ready" in client.get("/opt-outs").text
+    bad = post(client, "/settings/email", csrf, host="127.0.0.1", port="x", tls="none")
+    assert bad.status_code == 422
+
+
+def test_members_see_the_email_settings_disabled_with_the_reason(client, engine):
+    created, _channel = _shop(engine)
+    colleague = add_person(engine, created.workspace.id, "member")
+    csrf = sign_in(client, colleague)
+    page = client.get("/settings/email").text
+    assert "Only admins can change the email settings" in page
+    assert re.search(r"<fieldset disabled", page)
+    assert post(client, "/settings/email", csrf, host="x.example").status_code == 403

@@ -117,3 +117,13 @@ def list_channels(conn: Connection, workspace_id: int) -> list[Row[Any]]:
             select(channels).where(channels.c.workspace_id == workspace_id).order_by(channels.c.id)
         )
     )
+
+
+def smtp_blob(conn: Connection, workspace_id: int) -> str | None:
+    return conn.execute(
+        select(workspaces.c.smtp).where(workspaces.c.id == workspace_id)
+    ).scalar_one_or_none()
+
+
+def set_smtp_blob(conn: Connection, workspace_id: int, blob: str | None) -> None:
+    conn.execute(update(workspaces).where(workspaces.c.id == workspace_id).values(smtp=blob))

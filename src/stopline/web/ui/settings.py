@@ -220,6 +220,93 @@ def save_profile(request: Request, viewer: Viewer, form: FormMultiDict) -> Respo
     return redirect(request, "/settings/profile", flash=said)
 
 
+def _email_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    error: str | None = None,
+    values: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response[Any]:
+    from stopline.services import mail
+
+    with viewer.reading() as conn:
+        current = mail.workspace_view(conn, viewer.rt.keyring, viewer.workspace_id)
+    return render(
+        request,
+        viewer,
+        "settings_email.html",
+        status=status,
+        title="Settings · Email",
+        nav="settings",
+        tab="email",
+        smtp=current,
+        values=values or {},
+        error=error,
+        editable=viewer.can("admin"),
+        tls_modes={
+            "starttls": "STARTTLS (port 587)",
+            "ssl": "TLS from the start (port 465)",
+            "none": "None (only on a trusted network)",
+        },
+    )
+
+
+@get("/settings/email", sync_to_thread=True)
+def email_page(request: Request, viewer: Viewer) -> Response[Any]:
+    return _email_page(request, viewer)
+
+
+@post("/settings/email", sync_to_thread=True)
+def save_email(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
+    """The workspace's SMTP account; the password is write-only (blank keeps the saved one)."""
+    from stopline.services import mail
+
+    viewer.principal.require("admin")
+    password = form.get("password")
+    fields = {k: form_str(form, k) for k in ("host", "port", "tls", "username", "sender")}
+    try:
+        with viewer.writing() as conn:
+            mail.save_workspace_settings(
+                conn,
+                viewer.rt.keyring,
+                viewer.principal,
+                host=fields["host"],
+                port=fields["port"],
+                tls=fields["tls"],
+                username=fields["username"],
+                password=password if isinstance(password, str) and password else None,
+                sender=fields["sender"],
+            )
+    except Forbidden:
+        raise
+    except StoplineError as exc:
+        return _email_page(request, viewer, error=exc.message, values=fields, status=422)
+    said = "Email settings saved." if fields["host"] else "The workspace's SMTP account is removed."
+    return redirect(request, "/settings/email", flash=said)
+
+
+@post("/settings/email/test", sync_to_thread=True)
+def test_email(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
+    """Send a test email to the signed-in admin through the settings in force."""
+    from stopline.services import mail
+
+    viewer.principal.require("admin")
+    try:
+        with viewer.reading() as conn:
+            settings = mail.require_configured_for(conn, viewer.rt.keyring, viewer.workspace_id)
+        mail.send(
+            settings,
+            viewer.session.email,
+            "stopline test email",
+            f"This is a test email from stopline for {viewer.session.workspace_name}.\n"
+            "If you can read it, exports can email you when they are ready.\n",
+        )
+    except StoplineError as exc:
+        return redirect(request, "/settings/email", flash=exc.message, kind="error")
+    return redirect(request, "/settings/email", flash=f"Test email sent to {viewer.session.email}.")
+
+
 @get("/settings", sync_to_thread=False)
 def settings_home() -> Redirect:
     return Redirect("/settings/messaging", status_code=303)
@@ -488,6 +575,9 @@ def revoke_key(request: Request, viewer: Viewer, key_id: int) -> Response[Any]:
 ROUTES = [
     ui_router(
         settings_home,
+        email_page,
+        save_email,
+        test_email,
         profile,
         save_profile,
         messaging,
