@@ -3,57 +3,21 @@ time zones, and actions shown disabled with their reason (issue 13)."""
 
 from __future__ import annotations
 
-import random
 import re
-import uuid
 
-from stopline.providers.base import InboundMessage
 from stopline.security import Keyring
-from stopline.services import inbound, inbox, lists, optouts, review
+from stopline.services import inbox, lists, optouts, review
 from stopline.services import workspaces as ws_service
 from stopline.services.workspaces import Principal
 from stopline.store import ledger
 from stopline.store.db import read, write
 from tests.web import ui_helpers
-from tests.web.ui_helpers import add_person, new_workspace, post, sign_in
+from tests.web.test_ui_pages import _conversation, _number, _shop, _text
+from tests.web.ui_helpers import add_person, post, sign_in
 
 ui_app = ui_helpers.ui_app
 client = ui_helpers.client
 other_client = ui_helpers.other_client
-
-
-def _number() -> str:
-    return f"+1415{random.randint(200, 999)}{random.randint(1000, 9999)}"
-
-
-def _shop(engine):
-    created = new_workspace(engine)
-    with write(engine) as conn:
-        channel = ws_service.add_channel(
-            conn,
-            created.workspace.id,
-            Keyring("k"),
-            address=_number(),
-            provider="console",
-            name="Front desk",
-        )
-    return created, channel
-
-
-def _text(engine, channel, number: str, body: str):
-    with write(engine) as conn:
-        in_channel = inbound.channel_for(conn, channel.id)[0]
-        return inbound.receive_inbound(
-            conn,
-            in_channel,
-            InboundMessage("console", uuid.uuid4().hex, number, channel.address, body),
-        )
-
-
-def _conversation(engine, workspace_id: int, number: str) -> int:
-    with read(engine) as conn:
-        found, _ = inbox.list_conversations(conn, workspace_id, status=None, search=number[2:])
-    return found[0].id
 
 
 def _owner(created) -> Principal:
