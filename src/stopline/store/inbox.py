@@ -146,23 +146,26 @@ def status_counts(conn: Connection, workspace_id: int) -> dict[str, int]:
 # --- read markers and the live inbox ------------------------------------------------------------
 
 
-def _unread(user_id: int) -> Any:
-    """A visible inbound message in the conversation newer than what this person has seen."""
-    # Correlated to the EXISTS's own `messages` row, so it reads this conversation's marker.
-    seen = (
-        select(conversation_reads.c.message_id)
-        .where(
+def _with_reads(user_id: int) -> tuple[Any, Any]:
+    """Conversations joined to this person's read marker, and "has an unseen inbound text".
+
+    The marker comes from the join, not a subquery inside EXISTS (that was evaluated once per
+    message): EXISTS is then one range seek on ix_messages_conversation past the marker.
+    """
+    joined = conversations.outerjoin(
+        conversation_reads,
+        and_(
+            conversation_reads.c.conversation_id == conversations.c.id,
             conversation_reads.c.user_id == user_id,
-            conversation_reads.c.conversation_id == messages.c.conversation_id,
-        )
-        .scalar_subquery()
+        ),
     )
-    return exists().where(
+    unseen = exists().where(
         messages.c.conversation_id == conversations.c.id,
+        messages.c.id > func.coalesce(conversation_reads.c.message_id, literal(0)),
         messages.c.direction == "in",
         messages.c.hidden.is_(False),
-        messages.c.id > func.coalesce(seen, literal(0)),
     )
+    return joined, unseen
 
 
 def unread_ids(
@@ -170,23 +173,37 @@ def unread_ids(
 ) -> set[int]:
     if not conversation_ids:
         return set()
+    joined, unseen = _with_reads(user_id)
     return set(
         conn.execute(
-            select(conversations.c.id).where(
+            select(conversations.c.id)
+            .select_from(joined)
+            .where(
                 conversations.c.workspace_id == workspace_id,
                 conversations.c.id.in_(conversation_ids),
-                _unread(user_id),
+                unseen,
             )
         ).scalars()
     )
 
 
+UNREAD_WINDOW = 500  # the most recently active conversations the navigation counts
+
+
 def unread_count(conn: Connection, workspace_id: int, user_id: int) -> int:
+    """Unread conversations among the UNREAD_WINDOW most recently active ones: bounded work on
+    every page, however many conversations the workspace has had."""
+    recent = (
+        select(conversations.c.id)
+        .where(conversations.c.workspace_id == workspace_id)
+        .order_by(conversations.c.last_message_at.desc())
+        .limit(UNREAD_WINDOW)
+        .scalar_subquery()
+    )
+    joined, unseen = _with_reads(user_id)
     return int(
         conn.execute(
-            select(func.count()).where(
-                conversations.c.workspace_id == workspace_id, _unread(user_id)
-            )
+            select(func.count()).select_from(joined).where(conversations.c.id.in_(recent), unseen)
         ).scalar_one()
     )
 
@@ -231,20 +248,23 @@ def mark_read(
 
 
 def change_stamp(conn: Connection, workspace_id: int) -> tuple[Any, ...]:
-    """What the live inbox compares: newest message and its last update, the ledger head (every
-    consent change moves it), pending reviews and conversation statuses. Each is one index seek."""
-    newest = conn.execute(
-        select(func.max(messages.c.id), func.max(messages.c.updated_at)).where(
-            messages.c.workspace_id == workspace_id
+    """What the live inbox compares: the newest message update (a new message, a delivery
+    status), the newest conversation activity, the ledger head (every consent change moves it)
+    and the pending reviews. One statement of index seeks: a poll must cost next to nothing."""
+    row = conn.execute(
+        select(
+            select(func.max(messages.c.updated_at))
+            .where(messages.c.workspace_id == workspace_id)
+            .scalar_subquery(),
+            select(func.max(conversations.c.last_message_at))
+            .where(conversations.c.workspace_id == workspace_id)
+            .scalar_subquery(),
+            select(ledger_heads.c.seq)
+            .where(ledger_heads.c.workspace_id == workspace_id)
+            .scalar_subquery(),
+            select(func.count())
+            .where(review_items.c.workspace_id == workspace_id, review_items.c.status == "pending")
+            .scalar_subquery(),
         )
     ).one()
-    seq = conn.execute(
-        select(ledger_heads.c.seq).where(ledger_heads.c.workspace_id == workspace_id)
-    ).scalar_one_or_none()
-    pending = conn.execute(
-        select(func.count()).where(
-            review_items.c.workspace_id == workspace_id, review_items.c.status == "pending"
-        )
-    ).scalar_one()
-    statuses = tuple(sorted(status_counts(conn, workspace_id).items()))
-    return (newest[0], str(newest[1]), seq, pending, statuses)
+    return tuple(str(v) for v in row)
