@@ -450,6 +450,7 @@ def _tab_through(page: Page, expected: int) -> set[str]:
         "/lists/1",
         "/contacts/1/edit",
         "/settings/profile",
+        "/settings/email",
     ],
 )
 def test_keyboard_reaches_every_control(page: Page, server: Server, path: str) -> None:

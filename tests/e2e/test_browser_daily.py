@@ -44,6 +44,7 @@ MAIN_PAGES = [
     ("settings-members", "/settings/members"),
     ("settings-api-keys", "/settings/api-keys"),
     ("settings-profile", "/settings/profile"),
+    ("settings-email", "/settings/email"),
 ]
 
 
