@@ -9,7 +9,7 @@ from litestar.datastructures import FormMultiDict
 from litestar.params import Parameter
 
 from stopline.domain.errors import NotFound, StoplineError
-from stopline.services import bulk, directory, preferences, workspaces
+from stopline.services import bulk, directory, evidence, preferences, workspaces
 from stopline.services import contacts as contacts_service
 from stopline.services import lists as lists_service
 from stopline.services.directory import ContactFilter
@@ -137,6 +137,7 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         ]
         notes = directory.list_notes(conn, viewer.workspace_id, contact_id)
         lists = lists_service.all_lists(conn, viewer.workspace_id)
+        opt_ins = {n: evidence.opt_ins(conn, viewer.workspace_id, n) for n in contact.numbers}
         member_of = lists_service.memberships(conn, viewer.workspace_id, list(contact.numbers))
     names = {lst.id: lst.name for lst in lists}
     left = {(lo.list_id, p.number) for p in prefs for lo in p.list_opt_outs}
@@ -163,6 +164,7 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         notes_available=True,
         lists=lists,
         list_rows=list_rows,
+        opt_ins=opt_ins,
     )
 
 
