@@ -424,3 +424,32 @@ def test_members_see_the_email_settings_disabled_with_the_reason(client, engine)
     assert "Only admins can change the email settings" in page
     assert re.search(r"<fieldset disabled", page)
     assert post(client, "/settings/email", csrf, host="x.example").status_code == 403
+
+
+def test_a_scheduled_time_is_read_in_the_readers_zone_and_shown_back_in_it(client, engine):
+    from datetime import UTC, datetime, timedelta
+
+    day = (datetime.now(UTC) + timedelta(days=30)).date()
+    created, channel = _shop(engine)
+    number = _number()
+    csrf = sign_in(client, created.owner_email)
+    assert post(client, "/settings/profile", csrf, time_zone="Asia/Tokyo").status_code == 303
+    assert "Date and time (Asia/Tokyo)" in client.get("/compose").text
+    sent = post(
+        client,
+        "/compose",
+        csrf,
+        to=number,
+        channel_id=str(channel.id),
+        body="See you at the clinic",
+        schedule="later",
+        when=f"{day.isoformat()}T09:00",
+    )
+    assert sent.status_code == 303, sent.text
+    conversation = _conversation(engine, created.workspace.id, number)
+    with read(engine) as conn:
+        [message] = inbox.thread(conn, created.workspace.id, conversation)
+    # 09:00 in Tokyo is midnight UTC
+    assert message.scheduled_at == datetime(day.year, day.month, day.day, 0, 0, tzinfo=UTC)
+    page = client.get(f"/inbox/{conversation}").text
+    assert f"Scheduled for {day:%b %-d, %Y}, 09:00 JST" in page

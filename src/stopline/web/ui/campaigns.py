@@ -123,7 +123,7 @@ def edit_new_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> 
     return _form(request, viewer, _fields(form))
 
 
-def _validated(values: dict[str, Any]) -> datetime | None:
+def _validated(values: dict[str, Any], zone: str) -> datetime | None:
     """Check what create_campaign checks too, so the preview never promises what fails."""
     if not values["name"] or len(values["name"]) > 200:
         raise InvalidInput("A campaign needs a name (up to 200 characters).", code="name_required")
@@ -137,7 +137,7 @@ def _validated(values: dict[str, Any]) -> datetime | None:
         raise InvalidInput("Choose the channel to send from.", code="channel_required")
     if not values["schedule"]:
         return None
-    when = parse_when(values["when"])
+    when = parse_when(values["when"], zone)
     if when is None:
         raise InvalidInput("Choose when to send it, or send it now.", code="schedule_required")
     compose.check_send_time(when, now_utc())
@@ -148,7 +148,7 @@ def _validated(values: dict[str, Any]) -> datetime | None:
 def preview_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
     values = _fields(form)
     try:
-        when = _validated(values)
+        when = _validated(values, viewer.session.time_zone)
         with viewer.reading() as conn:
             counts = campaign_report.audience(
                 conn,
@@ -181,7 +181,7 @@ def preview_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> R
 def create_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
     values = _fields(form)
     try:
-        when = _validated(values)
+        when = _validated(values, viewer.session.time_zone)
         with viewer.writing() as conn:
             campaign = campaigns.create_campaign(
                 conn,

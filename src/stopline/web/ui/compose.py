@@ -16,13 +16,23 @@ from litestar.params import Parameter
 from stopline.domain.errors import InvalidInput, StoplineError
 from stopline.services import compose, directory, workspaces
 from stopline.web.ui.inbox import refusal_text
-from stopline.web.ui.kit import Viewer, form_str, int_or_none, redirect, render, ui_router
+from stopline.web.ui.kit import (
+    Viewer,
+    form_str,
+    int_or_none,
+    redirect,
+    render,
+    ui_router,
+    zone_of,
+)
 
 MAX_SUGGESTIONS = 200
 
 
-def parse_when(value: str) -> datetime | None:
-    """A datetime-local field's value ("2026-12-03T09:30"), read as UTC; empty means now."""
+def parse_when(value: str, zone: str = "UTC") -> datetime | None:
+    """A datetime-local field's value ("2026-12-03T09:30"), read in the person's time zone
+    (their own, else the workspace's: the zone every time on their pages is shown in); empty
+    means now. Returned in UTC."""
     value = (value or "").strip()
     if not value:
         return None
@@ -30,7 +40,9 @@ def parse_when(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{value!r} is not a date and time.", code="schedule_invalid") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone_of(zone))
+    return parsed.astimezone(UTC)
 
 
 def _fields(form: FormMultiDict) -> dict[str, Any]:
@@ -150,7 +162,7 @@ def compose_check(request: Request, viewer: Viewer, form: FormMultiDict) -> Resp
 def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
     values = _fields(form)
     try:
-        when = parse_when(values["when"]) if values["schedule"] else None
+        when = parse_when(values["when"], viewer.session.time_zone) if values["schedule"] else None
         if values["schedule"] and when is None:
             raise InvalidInput("Choose when to send it, or send it now.", code="schedule_required")
         with viewer.writing() as conn:
