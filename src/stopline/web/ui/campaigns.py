@@ -21,6 +21,7 @@ from stopline.web.ui.kit import (
     Viewer,
     form_list,
     form_str,
+    format_when,
     int_or_none,
     redirect,
     render,
@@ -195,7 +196,7 @@ def create_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> Re
     except StoplineError as exc:
         return _form(request, viewer, values, error=exc.message, status=422)
     flash = (
-        f"Campaign scheduled for {when:%b %-d, %H:%M} UTC."
+        f"Campaign scheduled for {format_when(when, viewer.session.time_zone)}."
         if when
         else "Campaign started: its messages are being queued and sent."
     )

@@ -19,6 +19,7 @@ from stopline.web.ui.inbox import refusal_text
 from stopline.web.ui.kit import (
     Viewer,
     form_str,
+    format_when,
     int_or_none,
     redirect,
     render,
@@ -189,7 +190,8 @@ def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Respo
     target = f"/inbox/{composed.conversation_id}" if composed.conversation_id else "/inbox"
     if message.status == "scheduled" and message.scheduled_at is not None:
         flash = (
-            f"Scheduled for {message.scheduled_at:%b %-d, %H:%M} UTC. It is checked against "
+            f"Scheduled for {format_when(message.scheduled_at, viewer.session.time_zone)}. "
+            "It is checked against "
             "opt-outs and blocks again when it goes."
         )
     else:
