@@ -222,8 +222,11 @@ def render(
 
 def nav_counts(viewer: Viewer) -> dict[str, int]:
     """The numbers beside the navigation: this person's unread conversations, pending reviews."""
-    with viewer.reading() as conn:
-        return nav_counts_in(conn, viewer)
+    try:
+        with viewer.reading() as conn:
+            return nav_counts_in(conn, viewer)
+    except Exception:  # noqa: BLE001 - an error page must render even if the database is down
+        return {}
 
 
 def nav_counts_in(conn: Connection, viewer: Viewer) -> dict[str, int]:
