@@ -24,6 +24,7 @@ from stopline.domain.errors import InvalidInput
 from stopline.domain.numbers import first_not_e164, is_e164
 from stopline.domain.policy import Policy
 from stopline.store import inbound, ledger, outbox
+from stopline.store import lists as lists_store
 from stopline.store import workspaces as workspaces_store
 
 
@@ -130,6 +131,52 @@ def _check_channel_key(conn: Connection, workspace_id: int, change: ConsentChang
         scope=change.scope.value,
         scope_key=key[:64],
     )
+
+
+def change_memberships(
+    conn: Connection,
+    workspace_id: int,
+    list_id: int,
+    numbers: Sequence[str],
+    *,
+    subscribe: bool,
+    actor: str,
+    method: Method = Method.MANUAL,
+    source: str | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Subscribe numbers to a list (or take them off it), as ledger events: the one door for
+    list memberships, which the gate reads for campaign sends. Returns the numbers changed
+    (members already there, or absent ones, change nothing and leave no event)."""
+    unique = list(dict.fromkeys(numbers))
+    bad = first_not_e164(unique)
+    if bad is not None:
+        raise InvalidInput(f"{bad!r} is not an E.164 number.", code="number_not_e164")
+    limits.check(actor, "actor")
+    now = consent.utc(now or now_utc())
+    seq, digest = ledger.lock_head(conn, workspace_id)
+    present = lists_store.present_members(conn, workspace_id, list_id, unique)
+    changed = [n for n in unique if (n in present) != subscribe]
+    if not changed:
+        return []
+    action = Action.LIST_SUBSCRIBE if subscribe else Action.LIST_UNSUBSCRIBE
+    events: list[ConsentEvent] = []
+    for number in changed:
+        change = ConsentChange(
+            number=number, action=action, method=method, list_id=list_id, actor=actor, source=source
+        )
+        seq += 1
+        event = consent.make_event(workspace_id, seq, digest, change, now)
+        digest = event.hash
+        events.append(event)
+    for start in range(0, len(events), 5000):
+        ledger.append_events(conn, events[start : start + 5000])
+    if subscribe:
+        lists_store.insert_members(conn, workspace_id, list_id, changed, now)
+    else:
+        lists_store.delete_members(conn, workspace_id, list_id, changed)
+    ledger.set_head(conn, workspace_id, seq, digest)
+    return changed
 
 
 def _cancel_for(conn: Connection, workspace_id: int, event: ConsentEvent, now: datetime) -> int:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from stopline import security
 from stopline.domain import consent as consent_rules
-from stopline.domain import numbers
+from stopline.domain import limits, numbers
 from stopline.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stopline.domain.policy import Policy
 from stopline.security import Keyring
@@ -86,7 +86,7 @@ def create_workspace(
 ) -> CreatedWorkspace:
     """A new tenant with its owner, a first API key and its Twilio-compatible credentials."""
     now = now or now_utc()
-    name = name.strip()
+    name = limits.text(name, "name", label="workspace name") or ""
     if not name:
         raise InvalidInput("A workspace needs a name.", code="name_required")
     policy = Policy.from_dict(
@@ -127,6 +127,8 @@ def ensure_user(
     conn: Connection, email: str, password: str, *, name: str = "", now: datetime | None = None
 ) -> int:
     email = email.strip().lower()
+    limits.check(email, "email")
+    name = limits.text(name, "name") or ""
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
         raise InvalidInput(f"{email!r} is not an email address.", code="email_invalid")
     existing = store.user_by_email(conn, email)
@@ -165,6 +167,7 @@ def issue_api_key(
     created_by: int | None = None,
 ) -> str:
     """Create an API key; the clear key is returned once and only its hash is stored."""
+    name = limits.text(name, "name", label="key name") or ""
     prefix = secrets.token_hex(6)
     secret = security.new_token(24)
     store.insert_api_key(
@@ -304,6 +307,8 @@ def add_channel(
             f"Unknown channel type {type!r}; use one of {', '.join(CHANNEL_TYPES)}.",
             code="channel_type_unknown",
         )
+    name = limits.text(name, "name", label="channel name") or ""
+    location = limits.text(location, "name", label="location")
     region = get_workspace(conn, workspace_id).policy.default_region
     canonical = numbers.channel_address(address, region)
     try:

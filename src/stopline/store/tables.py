@@ -53,6 +53,8 @@ ACTIONS = (
     "list_opt_in",
     "amend",
     "retract",
+    "list_subscribe",
+    "list_unsubscribe",
 )
 MESSAGE_STATUSES = (
     "received",
