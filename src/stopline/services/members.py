@@ -44,18 +44,6 @@ def list_members(conn: Connection, principal: Principal) -> list[Member]:
     ]
 
 
-def add_member(
-    conn: Connection, principal: Principal, email: str, password: str, role: str = "member"
-) -> int:
-    """Admins add people; only an owner may make another owner."""
-    principal.require("admin")
-    if role not in ROLE_RANK:
-        raise InvalidInput(f"Unknown role {role!r}.", code="role_invalid")
-    if ROLE_RANK[role] > ROLE_RANK[principal.role]:
-        raise Forbidden(f"Only an owner can add an {role}.", code="forbidden")
-    return workspaces.add_member(conn, principal.workspace_id, email, password, role)
-
-
 def change_role(conn: Connection, principal: Principal, member_id: int, role: str) -> None:
     principal.require("admin")
     if role not in ROLE_RANK:
