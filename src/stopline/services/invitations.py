@@ -22,11 +22,11 @@ from sqlalchemy.engine import Row
 
 from stopline import security
 from stopline.domain.consent import utc
-from stopline.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from stopline.domain.errors import Conflict, Forbidden, NotFound
 from stopline.services import mail
 from stopline.services.consent import now_utc
+from stopline.services.members import check_grantable
 from stopline.services.workspaces import (
-    ROLE_RANK,
     Principal,
     account_email,
     check_password,
@@ -97,10 +97,7 @@ def invite(
     new account.
     """
     principal.require("admin")
-    if role not in ROLE_RANK:
-        raise InvalidInput(f"Unknown role {role!r}.", code="role_invalid")
-    if ROLE_RANK[role] > ROLE_RANK[principal.role]:
-        raise Forbidden(f"Only an owner can add an {role}.", code="forbidden")
+    check_grantable(principal, role, "add")
     email = account_email(email)
     now = now or now_utc()
     user = accounts.user_by_email(conn, email)
