@@ -77,8 +77,14 @@ def test_opt_outs_add_list_read_edit_and_resubscribe(api, engine, ws) -> None:
     assert api.get(f"/api/v1/opt-outs/{number}").json()["opt_outs"][0]["method"] == "api"
     edited = api.patch(f"/api/v1/opt-outs/{number}", json={"reason": "asked twice"})
     assert edited.status_code == 200 and edited.json()["events"][0]["action"] == "amend"
-    moved_resp = api.patch(f"/api/v1/opt-outs/{number}", json={"number": moved})
-    assert [e["action"] for e in moved_resp.json()["events"]] == ["retract", "opt_out"]
+    lifted = api.patch(f"/api/v1/opt-outs/{number}", json={"number": moved})
+    assert lifted.status_code == 403  # recipient_only: a correction may not release the old one
+    assert lifted.json()["error"]["code"] == "resubscribe_recipient_only"
+    moved_resp = api.patch(
+        f"/api/v1/opt-outs/{number}", json={"number": moved, "keep_old_number": True}
+    )
+    assert [e["action"] for e in moved_resp.json()["events"]] == ["opt_out"]
+    assert api.get(f"/api/v1/consent/{number}").json()["allowed"] is False
     refused = api.post(f"/api/v1/opt-outs/{moved}/resubscribe", json={"consent_note": "yes"})
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "resubscribe_recipient_only"
@@ -96,6 +102,10 @@ def test_bad_opt_out_input_gets_a_clear_error(api) -> None:
         ({"number": "hello"}, 422, "number_not_a_number"),
         ({"number": number, "method": "pigeon"}, 422, "method_unknown"),
         ({"number": number, "scope": "galaxy"}, 422, "scope_unknown"),
+        ({"number": number, "scope": "channel_type", "scope_key": "SMS"}, 422, "scope_key_invalid"),
+        ({"number": number, "scope": "channel", "scope_key": "08"}, 422, "scope_key_invalid"),
+        ({"number": number, "scope": "channel", "scope_key": "999"}, 422, "scope_key_invalid"),
+        ({"number": number, "reason": "x" * 1001}, 422, "text_too_long"),
     ]
     for body, status, code in cases:
         response = api.post("/api/v1/opt-outs", json=body)

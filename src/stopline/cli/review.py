@@ -32,7 +32,7 @@ def list_(
         data,
         as_json,
         lambda: table(
-            ["id", "number", "deadline", "status", "message", "resolved by"],
+            ["id", "number", "deadline", "status", "message", "rule", "resolved by"],
             [
                 [
                     i.id,
@@ -40,6 +40,7 @@ def list_(
                     i.deadline.isoformat() + (" OVERDUE" if i.overdue else ""),
                     i.status,
                     i.body if len(i.body) <= 60 else i.body[:57] + "...",
+                    i.phrase or "",
                     i.resolved_by,
                 ]
                 for i in items

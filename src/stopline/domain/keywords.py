@@ -21,14 +21,34 @@ PRODUCT inbound rules 1-3. How a text is read, in order:
    aside: ``Cancel.``, ``cancel!!`` match; ``cancel my appointment`` does not.
    Words of a multi-word keyword may be separated by spaces, ``-`` or ``_``
    (``OPT OUT``, ``opt-out``).
+5. Politeness: a *polite* keyword (every leading one, and the French, Spanish and Portuguese
+   opt-out and help words) also matches as the whole message with a politeness word before or
+   after it, as "STOP please" does: ``BAJA por favor``, ``ARRÊT svp``, ``PARE por favor``,
+   ``Please STOP``. The words are in ``POLITENESS``. ``CANCEL``/``CANCELAR please`` stay
+   unmatched (the appointment or the texts?): the revocation rules send them to review.
+   A whole-message keyword inside a sentence is still no keyword: "para mañana está bien".
+6. Spaced letters: ``S T O P``, ``s.t.o.p`` read as ``stop`` when nothing else matched.
+7. A leading STOP used as an ordinary verb ("Stop by tomorrow?", "Stop at the front desk when
+   you arrive?") or noun ("Stop light on Main is out") is no opt-out but a possible revocation
+   named ``STOP used as an ordinary word`` (``STOP_AS_VERB``): it goes
+   to review with the legal deadline (10 business days), where a person decides. It stays
+   safe: the text is flagged, not ignored; nothing is sent to the number meanwhile unless a
+   person dismisses the item; and a workspace that opts possible revocations out automatically
+   (``revocation_mode``) opts it out as before. Only the verb's ordinary companions count
+   (``by``, ``at``, ``in``, ``over``, ``off``, ``on your way``, ``for lunch`` ...): "Stop at
+   once" and "STOP, by the way" still opt out.
 
-When several keywords match, the longest wins (``STOP ALL`` over ``STOP``); on
-equal length a list's keyword beats a global one (seed 001: ``OPTOUT`` leaves
-only that list where the list defines it), then opt-out beats opt-in beats help
-(the safe reading), then the earlier set: default, custom, then the optional
+When several keywords match, a workspace opt-out word beats any list keyword of
+another intent (a list cannot turn ``BAJA`` into a subscription; lists are also
+refused such keywords when saved, see ``shadowed_keyword``); otherwise the
+longest wins (``STOP ALL`` over ``STOP``); on equal length a list's keyword
+beats a global one (seed 001: ``OPTOUT`` leaves only that list where the list
+defines it), then opt-out beats opt-in beats help (the safe reading), then the
+earlier set: default, custom, then the optional
 sets in the order they are enabled (so ``PARAR`` is Spanish when es comes
-before pt). If nothing matches, the revocation detector may flag a
-``possible_opt_out``.
+before pt). If nothing matches, a reaction (``Liked “…”``, ``domain.reactions``) is
+classified as ``reaction`` (never a request), and otherwise the revocation rules
+(``domain.revocation``) may flag a ``possible_opt_out``, naming the rule and its language.
 """
 
 from __future__ import annotations
@@ -42,8 +62,9 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
-from stopline.domain import revocation
+from stopline.domain import reactions, revocation
 from stopline.domain.errors import InvalidInput
+from stopline.domain.text import fold
 
 __all__ = [
     "BUILTIN_SETS",
@@ -56,8 +77,11 @@ __all__ = [
     "KeywordSet",
     "ListKeywords",
     "MatchMode",
+    "POLITENESS",
+    "STOP_AS_VERB",
     "available_sets",
     "classify",
+    "shadowed_keyword",
 ]
 
 
@@ -66,6 +90,7 @@ class Intent(StrEnum):
     OPT_IN = "opt_in"
     HELP = "help"
     POSSIBLE_OPT_OUT = "possible_opt_out"
+    REACTION = "reaction"  # a reaction to a message (Liked “…”): never a request
     NONE = "none"
 
 
@@ -279,6 +304,8 @@ class Keyword:
     fold_accents: bool = False
     # YES opts in only while the number is opted out (PRODUCT inbound rule 2).
     only_when_opted_out: bool = False
+    # Also the whole message with a politeness word ("BAJA por favor"); leading ones always are.
+    polite: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "word", _canonical_word(self.word))
@@ -298,8 +325,8 @@ class KeywordSet:
 class Classification:
     """What an inbound text means.
 
-    ``keyword`` is the canonical word ("STOP"); ``phrase`` names what the
-    revocation detector found, for ``possible_opt_out``.
+    ``keyword`` is the canonical word ("STOP"); ``phrase`` names the rule that flagged a
+    ``possible_opt_out`` (or the form of a ``reaction``), as a reviewer reads it.
     """
 
     intent: Intent
@@ -310,9 +337,24 @@ class Classification:
     match: MatchMode | None = None
     phrase: str | None = None
 
+    def outcome(self, auto_opt_out: bool = False) -> str:
+        """What stopline does with it: opt_out, opt_in, help, review or none.
+
+        `auto_opt_out`: the workspace opts possible revocations out instead of reviewing them.
+        """
+        if self.intent is Intent.POSSIBLE_OPT_OUT:
+            return "opt_out" if auto_opt_out else "review"
+        if self.intent in _KEYWORD_INTENTS:
+            return self.intent.value
+        return "none"
+
 
 def _builtin(
-    name: str, language: str, fold: bool, entries: Iterable[tuple[str, Intent, MatchMode]]
+    name: str,
+    language: str,
+    fold: bool,
+    entries: Iterable[tuple[str, Intent, MatchMode]],
+    polite: frozenset[str] = frozenset(),
 ) -> KeywordSet:
     keywords = tuple(
         Keyword(
@@ -323,6 +365,7 @@ def _builtin(
             set_name=name,
             fold_accents=fold,
             only_when_opted_out=(name == "default" and word == "YES"),
+            polite=word in polite,
         )
         for word, intent, mode in entries
     )
@@ -373,6 +416,7 @@ _FRENCH = _builtin(
         ("ARRET", _OUT, _WHOLE),
         ("AIDE", _HELP, _WHOLE),
     ],
+    polite=frozenset({"ARRET", "AIDE"}),
 )
 _SPANISH = _builtin(
     "es",
@@ -392,6 +436,8 @@ _SPANISH = _builtin(
         ("RECIBIR", _IN, _WHOLE),
         ("AYUDA", _HELP, _WHOLE),
     ],
+    # Not CANCELAR: "cancelar por favor" may be the appointment (a revocation rule reviews it).
+    polite=frozenset({"ALTO", "PARAR", "BAJA", "DETENER", "SALIR", "AYUDA"}),
 )
 _PORTUGUESE = _builtin(
     "pt",
@@ -400,14 +446,17 @@ _PORTUGUESE = _builtin(
     [
         # PARAR, CANCELAR (opt-out) and VOLTAR, RECEBER (opt-in): Sinch Conversation API's
         # default Portuguese consent keywords; SAIR ("Para sair, responda SAIR") and AJUDA
-        # are the usual Brazilian wording.
+        # are the usual Brazilian wording. PARE, the imperative, is what people reply ("PARE
+        # por favor"; Brazilian senders' "Envie PARE para não receber").
         ("PARAR", _OUT, _WHOLE),
+        ("PARE", _OUT, _WHOLE),
         ("CANCELAR", _OUT, _WHOLE),
         ("SAIR", _OUT, _WHOLE),
         ("VOLTAR", _IN, _WHOLE),
         ("RECEBER", _IN, _WHOLE),
         ("AJUDA", _HELP, _WHOLE),
     ],
+    polite=frozenset({"PARAR", "PARE", "SAIR", "AJUDA"}),
 )
 
 BUILTIN_SETS: Mapping[str, KeywordSet] = MappingProxyType(
@@ -475,6 +524,14 @@ class KeywordConfig:
                     word=keyword.word,
                 )
             seen[(key, keyword.mode)] = keyword
+        # A custom word may not begin with a word of another intent ("STOP NOW" as an opt-in
+        # would outrank STOP, being longer); the same rule as for list keywords.
+        enabled = (*DEFAULT_SET.keywords, *custom)
+        enabled += tuple(k for name in names for k in BUILTIN_SETS[name].keywords)
+        for keyword in custom:
+            other = _shadowed(keyword, enabled, frozenset())
+            if other is not None and _reading_key(other.word) != _reading_key(keyword.word):
+                raise shadowing_error(keyword, other)  # the same word: opt-out wins the tie
         object.__setattr__(self, "custom", custom)
 
     @classmethod
@@ -527,8 +584,119 @@ class ListKeywords:
         )
 
 
+SET_NAMES = {
+    "default": "default (English)",
+    "fr": "French",
+    "es": "Spanish",
+    "pt": "Portuguese",
+    "custom": "custom",
+}
+
+
+def _reading_key(word: str) -> str:
+    """A word as the classifier can read it with accents folded (the widest reading)."""
+    return _SEPARATORS.sub(" ", _fold_accents(_fold_case(word))).strip()
+
+
+def shadowed_keyword(keyword: Keyword, config: KeywordConfig) -> Keyword | None:
+    """The enabled keyword a list keyword would shadow, or None (hole 1).
+
+    A list keyword may not equal, or begin with (followed by no letter), a word that any
+    enabled set (default, custom, optional) uses for another intent: texting ``BAJA`` must opt
+    out even if a list made ``BAJA`` its opt-in word. The words every list must leave to the
+    whole workspace (STOP, START, ...) are refused whatever the list keyword's intent. Both
+    sides are compared case- and accent-folded, so ``ARRÊT`` cannot slip past ``ARRET``.
+    """
+    return _shadowed(
+        keyword, (*DEFAULT_SET.keywords, *config.custom, *_enabled_keywords(config)), _LIST_RESERVED
+    )
+
+
+def _shadowed(
+    keyword: Keyword, others: Iterable[Keyword], reserved: frozenset[str]
+) -> Keyword | None:
+    mine = _reading_key(keyword.word)
+    for other in others:
+        if other is keyword or (other.intent is keyword.intent and other.word not in reserved):
+            continue
+        theirs = _reading_key(other.word)
+        if mine == theirs:
+            return other
+        if mine.startswith(theirs) and not mine[len(theirs)].isalpha():
+            return other
+    return None
+
+
+def _enabled_keywords(config: KeywordConfig) -> Iterable[Keyword]:
+    for name in config.enabled_sets:
+        yield from BUILTIN_SETS[name].keywords
+
+
+def shadowing_error(keyword: Keyword, other: Keyword, list_name: str | None = None) -> InvalidInput:
+    """The refusal for a list keyword that would shadow `other` (HTTP 422 `keyword_reserved`)."""
+    owner = SET_NAMES.get(other.set_name, other.set_name)
+    where = f"The list {list_name!r} has the keyword" if list_name else "The keyword"
+    how = "is" if _reading_key(keyword.word) == _reading_key(other.word) else "begins with"
+    return InvalidInput(
+        f"{where} {keyword.word}, which {how} {other.word}, the {owner} keyword set's"
+        f" {other.intent.value.replace('_', '-')} word: a text of it must keep doing that.",
+        code="keyword_reserved",
+        word=keyword.word,
+        reserved=other.word,
+        keyword_set=other.set_name,
+    )
+
+
 DEFAULT_CONFIG = KeywordConfig()
 _NONE = Classification(Intent.NONE)
+
+#: Politeness words that may stand before or after a polite keyword (item 5 above), by
+#: language: everyday SMS forms included (pls, svp/stp, porfa/xfa, pfv/obg).
+POLITENESS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "en": ("please", "pls", "plz", "plse", "thanks", "thank you", "thx", "ty"),
+        "fr": ("svp", "stp", "s'il vous plait", "s'il vous plaît", "s'il te plait", "merci"),
+        "es": ("por favor", "porfa", "porfavor", "xfa", "x favor", "plis", "gracias"),
+        "pt": ("por favor", "pfv", "pf", "pfvr", "obrigado", "obrigada", "obg", "valeu", "vlw"),
+    }
+)
+_POLITE_PHRASES = sorted({p for words in POLITENESS.values() for p in words}, key=len, reverse=True)
+_POLITE = "|".join(
+    re.escape(p).replace("'", "['\u2019]").replace("\\ ", "\\s+") for p in _POLITE_PHRASES
+)
+_POLITE_HEAD = re.compile(rf"^(?:{_POLITE})[\s,.;:!\-]+")
+_POLITE_TAIL = re.compile(rf"[\s,.;:!\-]+(?:{_POLITE})$")
+_POLITE_FIRST = frozenset(p.split()[0].replace("'", "\u2019") for p in _POLITE_PHRASES) | frozenset(
+    p.split()[0] for p in _POLITE_PHRASES
+)
+_POLITE_LAST = frozenset(p.split()[-1] for p in _POLITE_PHRASES)
+
+
+def _without_politeness(whole: str) -> str | None:
+    """The rest of a whole message once politeness words around it are removed, or None."""
+    core = whole
+    for _ in range(3):  # "BAJA, por favor, gracias"
+        last = core.rsplit(None, 1)[-1] if core else ""
+        if last not in _POLITE_LAST:
+            break
+        match = _POLITE_TAIL.search(core)
+        if match is None:
+            break
+        core = core[: match.start()]
+    first = core.split(None, 1)[0] if core else ""
+    if first.rstrip(",.;:!-") in _POLITE_FIRST:
+        match = _POLITE_HEAD.match(core)
+        if match is not None:
+            core = core[match.end() :]
+    core = core.strip(" ,.;:!-")
+    return core if core and core != whole else None
+
+
+#: The rule for a leading STOP used as an ordinary word (item 7 above), by name.
+STOP_AS_VERB = revocation.STOP_AS_WORD.name
+_STOP_AS_VERB = re.compile(revocation.STOP_AS_WORD.pattern)
+# Letters spelt one by one: "S T O P", "s.t.o.p", "S-T-O-P".
+_SPACED = re.compile(r"(?:[^\W\d_][\s.\-_*]{1,3}){2,}[^\W\d_](?![^\W\d_])")
 
 
 def classify(
@@ -542,16 +710,54 @@ def classify(
     if not isinstance(text, str) or not text:
         return _NONE
     reading = _Reading(text)
-    best: _Candidate | None = None
-    for position, lists in enumerate(list_keywords):
-        best = _better(best, _list_matcher(lists, bool(opted_out), position).find(reading))
-    best = _better(best, _config_matcher(config, bool(opted_out)).find(reading))
+    best = _keywords(reading, config, bool(opted_out), list_keywords)
+    if best is None:
+        spaced = _SPACED.match(reading.forms(False)[0])
+        if spaced is not None:
+            leading = reading.forms(False)[0]
+            letters = "".join(c for c in spaced.group() if c.isalpha())
+            again = _Reading(letters + leading[spaced.end() :])
+            best = _keywords(again, config, bool(opted_out), list_keywords)
     if best is not None:
-        return best.classification
-    phrase = revocation.detect(text)
-    if phrase is not None:
-        return Classification(Intent.POSSIBLE_OPT_OUT, phrase=phrase)
+        found = best.classification
+        if (
+            found.keyword == "STOP"
+            and found.keyword_set == DEFAULT_SET.name
+            and _STOP_AS_VERB.match(reading.forms(False)[0])
+        ):
+            return Classification(Intent.POSSIBLE_OPT_OUT, language="en", phrase=STOP_AS_VERB)
+        return found
+    folded = fold(text)
+    form = reactions.reaction_folded(folded)
+    if form is not None:
+        language = form.language if form.language != "und" else None
+        return Classification(Intent.REACTION, language=language, phrase=form.name)
+    rule = revocation.find_folded(folded)
+    if rule is not None:
+        return Classification(Intent.POSSIBLE_OPT_OUT, language=rule.language, phrase=rule.name)
     return _NONE
+
+
+def _keywords(
+    reading: _Reading,
+    config: KeywordConfig,
+    opted_out: bool,
+    list_keywords: Sequence[ListKeywords],
+) -> _Candidate | None:
+    listed: _Candidate | None = None
+    for position, lists in enumerate(list_keywords):
+        listed = _better(listed, _list_matcher(lists, opted_out, position).find(reading))
+    best = _config_matcher(config, opted_out).find(reading)
+    if (
+        best is None
+        or listed is None
+        or best.classification.intent is not Intent.OPT_OUT
+        or listed.classification.intent is Intent.OPT_OUT
+    ):
+        # An opt-out word beats any list keyword of another intent, however long (hole 1: a
+        # list keyword saved before the check, or a set switched on later, never shadows it).
+        best = _better(best, listed)
+    return best
 
 
 # --- reading and matching ------------------------------------------------------------
@@ -609,16 +815,20 @@ def _better(a: _Candidate | None, b: _Candidate | None) -> _Candidate | None:
 class _Side:
     """Keywords read one way (accents kept or folded): a leading regex and a whole-text table."""
 
-    __slots__ = ("leading", "leading_table", "whole_table")
+    __slots__ = ("leading", "leading_table", "whole_table", "polite_table")
 
     def __init__(self, entries: list[tuple[str, Keyword, _Candidate]]) -> None:
         lead: dict[str, _Candidate] = {}
         whole: dict[str, _Candidate] = {}
+        polite: dict[str, _Candidate] = {}
         for key, keyword, candidate in entries:
             table = lead if keyword.mode == MatchMode.LEADING else whole
             table[key] = _better(table.get(key), candidate) or candidate
+            if keyword.mode == MatchMode.LEADING or keyword.polite:
+                polite[key] = _better(polite.get(key), candidate) or candidate
         self.leading_table = lead
         self.whole_table = whole
+        self.polite_table = polite
         self.leading: re.Pattern[str] | None = None
         if lead:
             # Longest first, so the alternation finds "stop all" before "stop".
@@ -630,6 +840,10 @@ class _Side:
 
     def find(self, leading: str, whole: str) -> _Candidate | None:
         best = self.whole_table.get(whole) if self.whole_table else None
+        if best is None and self.polite_table and " " in whole:
+            core = _without_politeness(whole)
+            if core is not None:
+                best = self.polite_table.get(_SEPARATORS.sub(" ", core))
         if self.leading is not None:
             match = self.leading.match(leading)
             if match is not None:

@@ -120,6 +120,7 @@ def receive_inbound(
         hidden=ctx.hidden,
         intent=intent_of(c) if c is not None else None,
         keyword=getattr(c, "keyword", None) if c is not None else None,
+        rule=getattr(c, "phrase", None) if c is not None else None,
         language=ctx.language if c is not None else None,
         event_seqs=tuple(ctx.events),
         canceled_messages=ctx.canceled,

@@ -62,6 +62,7 @@ class InboundOutcome:
     hidden: bool = False  # stored but kept out of the inbox (blocked sender, rule 9)
     intent: str | None = None
     keyword: str | None = None
+    rule: str | None = None  # the revocation rule (or reaction form) that named the intent
     language: str | None = None
     event_seqs: tuple[int, ...] = ()
     canceled_messages: int = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from stopline.domain.errors import InvalidInput
 from stopline.domain.numbers import normalize
+from stopline.domain.reactions import reaction
 from stopline.providers.base import InboundMessage
 from stopline.services import recipients
 from stopline.services.inbound_context import (
@@ -76,7 +77,8 @@ def claim(ctx: InboundContext) -> bool:
             "from_address": storable_text(ctx.number or ctx.message.from_number or "")[:64],
             "to_number": storable_text(ctx.message.to_address or ctx.channel.address)[:64],
             "body": ctx.text,
-            "kind": "normal",
+            # A reaction (Liked “…”) is stored and shown as one; it is never a request.
+            "kind": "reaction" if reaction(ctx.text) is not None else "normal",
             "source": f"inbound:{ctx.channel.provider}",
             "status": "received",
             "provider": ctx.channel.provider,

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from stopline.domain.consent import Action, ConsentChange, Method, Scope, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
+from stopline.domain.revocation import rule_named
 from stopline.services.consent import change_consent, now_utc
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import inbound as store
@@ -46,12 +47,21 @@ class ReviewItem:
     resolved_by: str | None
     overdue: bool
 
+    @property
+    def rule_why(self) -> str | None:
+        """Why the rule that flagged this item is a rule: what a reviewer reads beside it."""
+        rule = rule_named(self.phrase)
+        return rule.why if rule is not None else None
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "number": self.number,
             "body": self.body,
             "phrase": self.phrase,
+            "rule": self.phrase,  # the rule that flagged it ("stop texting me", "darme de baja")
+            "rule_language": getattr(rule_named(self.phrase), "language", None),
+            "rule_why": self.rule_why,
             "deadline": self.deadline.isoformat(),
             "status": self.status,
             "channel_id": self.channel_id,
