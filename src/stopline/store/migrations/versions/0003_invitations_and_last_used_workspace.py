@@ -1,7 +1,7 @@
 """invitations and last-used workspace
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0008
 Create Date: 2026-12-03 08:45:16.433483
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0003'
-down_revision: str | None = '0001'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
