@@ -123,14 +123,19 @@ def check_password(password: str) -> None:
         raise InvalidInput("A password needs at least 8 characters.", code="password_too_short")
 
 
+def account_email(email: str) -> str:
+    """An email address as accounts are keyed: trimmed, lowercased, plausibly an address."""
+    email = email.strip().lower()
+    if len(email) > 320 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise InvalidInput(f"{email[:80]!r} is not an email address.", code="email_invalid")
+    return email
+
+
 def ensure_user(
     conn: Connection, email: str, password: str, *, name: str = "", now: datetime | None = None
 ) -> int:
-    email = email.strip().lower()
-    limits.check(email, "email")
+    email = account_email(email)
     name = limits.text(name, "name") or ""
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        raise InvalidInput(f"{email!r} is not an email address.", code="email_invalid")
     existing = store.user_by_email(conn, email)
     if existing is not None:
         return int(existing.id)

@@ -93,6 +93,9 @@ users = Table(
     Column("created_at", Timestamp, nullable=False),
     # The person's own time zone for the web UI; NULL: the workspace's.
     Column("time_zone", String(64), nullable=True),
+    # Where a sign-in lands: the workspace the person last switched to or joined. No foreign
+    # key: adding one would make SQLite rebuild `users`, and a membership is checked anyway.
+    Column("last_workspace_id", Integer, nullable=True),
 )
 
 members = Table(
@@ -104,6 +107,25 @@ members = Table(
     Column("role", String(16), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     UniqueConstraint("workspace_id", "user_id", name="uq_members_workspace_user"),
+    _enum_check("role", ROLES, "role"),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    # An admin's offer to join a workspace. An existing account joins only by accepting it while
+    # signed in (issue 11); an account the invitation itself created joins at its first sign-in.
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # the link's token, hashed
+    Column("created_account", Boolean, nullable=False, default=False),
+    Column("invited_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("accepted_at", Timestamp, nullable=True),
+    Index("ix_invitations_email", "email"),
     _enum_check("role", ROLES, "role"),
 )
 
