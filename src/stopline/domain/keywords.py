@@ -156,8 +156,16 @@ def _fold_accents(folded: str) -> str:
     return _strip_marks(folded)
 
 
+# The combining diacritics of Latin text (é = e + U+0301): removed by one regex pass; a text that
+# is not then ASCII takes the general path, by Unicode category.
+_LATIN_MARKS = re.compile("[\u0300-\u036f]")
+
+
 def _strip_marks(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
+    quick = _LATIN_MARKS.sub("", decomposed)
+    if quick.isascii():
+        return quick
     bare = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
     return unicodedata.normalize("NFC", bare)
 

@@ -18,6 +18,7 @@ _APOSTROPHES = str.maketrans(
 )
 # Invisible format characters (zero-width space, joiners, bidi marks, BOM, soft hyphen).
 _FORMAT = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_LATIN_MARKS = re.compile("[\u0300-\u036f]")
 
 
 def fold(text: str) -> str:
@@ -29,7 +30,9 @@ def fold(text: str) -> str:
         return text.lower().replace("`", "'")
     folded = unicodedata.normalize("NFKC", _FORMAT.sub("", text)).casefold()
     decomposed = unicodedata.normalize("NFKD", folded)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    bare = _LATIN_MARKS.sub("", decomposed)
+    if not bare.isascii():  # other scripts' marks too, by their combining class
+        bare = "".join(c for c in bare if not unicodedata.combining(c))
     return bare.translate(_APOSTROPHES)
 
 
