@@ -34,6 +34,15 @@ from stopline.store.tables import consent_events, messages, opt_outs, review_ite
 PROVIDERS = ("twilio", "telnyx", "vonage", "generic")
 
 
+def provider_message_id(provider: str) -> str:
+    """A fresh message id in the provider's documented format (Twilio SID, UUID, gateway id)."""
+    if provider == "twilio":
+        return "SM" + uuid.uuid4().hex
+    if provider in ("telnyx", "vonage"):
+        return str(uuid.uuid4())
+    return f"gw-{uuid.uuid4().hex}"
+
+
 def number() -> str:
     return f"+1415{random.randint(200, 999)}{random.randint(1000, 9999)}"
 

@@ -180,13 +180,12 @@ def test_password_reset_sets_a_new_password_and_ends_the_old_sessions(cli, engin
 
     from stopline.domain.errors import Forbidden
     from stopline.services import sessions
-    from stopline.store.db import read, write
+    from stopline.store.db import read
 
     email = f"reset-{uuid.uuid4().hex[:6]}@example.com"
     made = cli("init", "--name", "Reset Co", "--email", email, "--password", "old password 1")
     assert made.code == 0, made.err
-    with write(engine) as conn:
-        before = sessions.sign_in(conn, email, "old password 1", ip="cli-test")
+    before = sessions.sign_in(engine, email, "old password 1", ip="cli-test")
 
     reset = cli("password-reset", email.upper(), "--json")
     assert reset.code == 0, reset.err
@@ -195,11 +194,9 @@ def test_password_reset_sets_a_new_password_and_ends_the_old_sessions(cli, engin
 
     with read(engine) as conn:
         assert sessions.load(conn, before.token) is None
-    with write(engine) as conn:
-        with pytest.raises(Forbidden):
-            sessions.sign_in(conn, email, "old password 1", ip="cli-test")
-    with write(engine) as conn:
-        assert sessions.sign_in(conn, email, new_password, ip="cli-test").token
+    with pytest.raises(Forbidden):
+        sessions.sign_in(engine, email, "old password 1", ip="cli-test")
+    assert sessions.sign_in(engine, email, new_password, ip="cli-test").token
 
 
 def test_password_reset_of_an_unknown_email_or_short_password_is_a_clear_error(cli) -> None:

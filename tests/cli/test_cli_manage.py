@@ -96,12 +96,30 @@ def test_import_an_xlsx_choosing_the_column(cli, workspace_slug, tmp_path) -> No
     assert result.json()["added"] == 2 and result.json()["format"] == "xlsx"
 
 
-def test_edit_show_and_reply_method_refusal(cli, workspace_slug) -> None:
+def _with_consent_note(database_url: str, slug: str) -> None:
+    from stopline.services import workspaces
+    from stopline.store.db import make_engine, write
+
+    engine = make_engine(database_url)
+    with write(engine) as conn:
+        ws = workspaces.resolve_workspace(conn, slug)
+        owner = workspaces.Principal(workspace_id=ws.id, role="owner", actor="test")
+        workspaces.update_settings(conn, owner, {"resubscribe_policy": "with_consent_note"})
+    engine.dispose()
+
+
+def test_edit_show_and_reply_method_refusal(cli, workspace_slug, database_url) -> None:
     wrong, right = numbers(2, seed=123)
     cli("optouts", "add", wrong, "--reason", "first", "-w", workspace_slug)
     edited = cli("optouts", "edit", wrong, "--reason", "better", "-w", workspace_slug, "--json")
     assert edited.code == 0 and edited.json()["events"][0]["action"] == "amend"
-    moved = cli("optouts", "edit", wrong, "--number", right, "-w", workspace_slug, "--json")
+    refused = cli("optouts", "edit", wrong, "--number", right, "-w", workspace_slug)
+    assert refused.code != 0 and "recipient" in refused.err  # recipient_only: no release
+    _with_consent_note(database_url, workspace_slug)
+    moved = cli(
+        "optouts", "edit", wrong, "--number", right, "--consent-note", "typo",
+        "-w", workspace_slug, "--json",
+    )  # fmt: skip
     assert [e["action"] for e in moved.json()["events"]] == ["retract", "opt_out"]
     shown = cli("optouts", "show", right, "-w", workspace_slug, "--json").json()
     assert shown["opt_outs"][0]["reason"] == "better"

@@ -542,3 +542,158 @@ def test_leading_keywords_match_in_any_case(case: tuple[str, str]) -> None:
 def test_whole_words_followed_by_more_words_do_not_match(word: str, tail: str) -> None:
     text = f"{word.lower()} appointment {tail}"
     assert classify(text, DEFAULT).keyword != word
+
+
+# --- hole 1: a list keyword never shadows an enabled opt-out word ------------------------------
+
+
+def _list(list_id: int, word: str, intent: str) -> ListKeywords:
+    return ListKeywords.from_settings(list_id, [{"word": word, "intent": intent}])
+
+
+@pytest.mark.parametrize(
+    ("word", "intent_of_list"),
+    [
+        ("BAJA", "opt_in"),
+        ("ARRET", "help"),
+        ("ARRÊT", "opt_in"),
+        ("ALTO", "help"),
+        ("PARAR", "opt_in"),
+        ("OPT OUT", "opt_in"),
+        ("OPT OUT NOW", "opt_in"),  # longer, and still an opt-out word first
+    ],
+)
+def test_an_opt_out_word_beats_a_list_keyword_of_another_intent(
+    word: str, intent_of_list: str
+) -> None:
+    """A list keyword stored before the check (or a set switched on later) cannot win."""
+    lists = [_list(7, word, intent_of_list)]
+    for text in (word, word.lower(), f"{word}.", "arrêt" if word.startswith("ARR") else word):
+        result = classify(text, DEFAULT, list_keywords=lists)
+        if result.keyword_set == "list":
+            pytest.fail(f"{text!r} was read as list {intent_of_list}: {result}")
+        assert result.intent is Intent.OPT_OUT, text
+
+
+def test_a_list_opt_out_keyword_still_leaves_only_that_list() -> None:
+    """Seed 001: OPTOUT, where a list defines it as its opt-out word, leaves that list."""
+    result = classify("OPTOUT", DEFAULT, list_keywords=[_list(3, "OPTOUT", "opt_out")])
+    assert (result.intent, result.list_id) == (Intent.OPT_OUT, 3)
+
+
+@pytest.mark.parametrize(
+    ("word", "intent_of_list", "sets", "owner"),
+    [
+        ("BAJA", "opt_in", ("es",), "es"),
+        ("baja ya", "help", ("es",), "es"),
+        ("ARRÊT", "opt_in", ("fr",), "fr"),
+        ("SAIR", "opt_in", ("pt",), "pt"),
+        ("OPT OUT", "help", (), "default"),
+        ("STOP NOW", "opt_out", (), "default"),  # STOP belongs to the workspace, any intent
+        ("STOP2", "help", (), "default"),
+        ("YES", "help", (), "default"),
+        ("VOLVER", "opt_out", ("es",), "es"),  # an opt-in word cannot be a list's opt-out either
+    ],
+)
+def test_shadowed_keyword_names_the_set_that_owns_the_word(
+    word: str, intent_of_list: str, sets: tuple[str, ...], owner: str
+) -> None:
+    keyword = _list(1, word, intent_of_list).keywords[0]
+    shadowed = keywords.shadowed_keyword(keyword, KeywordConfig(enabled_sets=sets))
+    assert shadowed is not None and shadowed.set_name == owner
+    error = keywords.shadowing_error(keyword, shadowed, "Offers")
+    assert error.code == "keyword_reserved" and error.detail["keyword_set"] == owner
+
+
+@pytest.mark.parametrize(
+    ("word", "intent_of_list", "sets"),
+    [
+        ("SAIR", "opt_in", ("fr", "es")),  # Portuguese is off: SAIR is no opt-out word here
+        ("OPTOUT", "opt_out", ()),  # seed 001: same intent
+        ("BAJAR", "help", ("es",)),  # begins with BAJA but goes on with a letter
+        ("OFFERS", "help", ("fr", "es", "pt")),
+    ],
+)
+def test_list_keywords_that_shadow_nothing_are_allowed(
+    word: str, intent_of_list: str, sets: tuple[str, ...]
+) -> None:
+    keyword = _list(1, word, intent_of_list).keywords[0]
+    assert keywords.shadowed_keyword(keyword, KeywordConfig(enabled_sets=sets)) is None
+
+
+_ALL_WORDS = sorted(
+    {k.word for s in BUILTIN_SETS.values() for k in s.keywords}
+    | {"OFFERS", "DEALS", "JOIN", "NEWS", "SALE", "BAJAR", "ALTOS", "INFO PLEASE"}
+)
+_word_like = st.one_of(
+    st.sampled_from(_ALL_WORDS),
+    st.builds(
+        lambda w, tail: f"{w} {tail}",
+        st.sampled_from(_ALL_WORDS),
+        st.sampled_from(["NOW", "YA", "2", "PLEASE", "ALL"]),
+    ),
+    st.builds(lambda w: w.lower().replace("E", "É"), st.sampled_from(_ALL_WORDS)),
+    st.from_regex(r"[A-Z]{2,8}( [A-Z]{2,6})?", fullmatch=True),
+)
+_custom_entry = st.fixed_dictionaries(
+    {
+        "word": _word_like,
+        "intent": st.sampled_from(["opt_out", "opt_in", "help"]),
+        "mode": st.sampled_from(["whole", "leading"]),
+    }
+)
+
+
+def _accepted_config(sets: list[str], custom: list[dict[str, str]]) -> KeywordConfig | None:
+    try:
+        return KeywordConfig.from_settings(sets, custom)
+    except InvalidInput:
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    sets=st.lists(st.sampled_from(list(available_sets())), unique=True),
+    custom=st.lists(_custom_entry, max_size=3),
+    candidates=st.lists(
+        st.tuples(st.integers(1, 3), _word_like, st.sampled_from(["opt_out", "opt_in", "help"])),
+        max_size=8,
+    ),
+    opted_out=st.booleans(),
+)
+def test_every_enabled_opt_out_word_still_opts_out_under_any_accepted_list_keywords(
+    sets: list[str],
+    custom: list[dict[str, str]],
+    candidates: list[tuple[int, str, str]],
+    opted_out: bool,
+) -> None:
+    """For any keyword sets and list keywords the API accepts (`services.lists.check_keywords`
+    refuses exactly what `shadowed_keyword` names), every enabled opt-out word opts out: the
+    workspace, or (seed 001) the list that defines that very word as its own opt-out word."""
+    config = _accepted_config(sets, custom)
+    if config is None:
+        return
+    accepted: dict[int, list[dict[str, str]]] = {}
+    taken: set[str] = set()
+    for list_id, word, list_intent in candidates:
+        try:
+            keyword = _list(list_id, word, list_intent).keywords[0]
+        except InvalidInput:
+            continue  # refused by the list rules themselves (reserved, not a word)
+        if keyword.word in taken or keywords.shadowed_keyword(keyword, config) is not None:
+            continue
+        taken.add(keyword.word)
+        accepted.setdefault(list_id, []).append({"word": word, "intent": list_intent})
+    lists = [ListKeywords.from_settings(i, entries) for i, entries in sorted(accepted.items())]
+    own_opt_outs = {k.word for lk in lists for k in lk.keywords if k.intent is Intent.OPT_OUT}
+    enabled = [*DEFAULT_SET.keywords, *config.custom]
+    enabled += [k for name in config.enabled_sets for k in BUILTIN_SETS[name].keywords]
+    for word in (k for k in enabled if k.intent is Intent.OPT_OUT):
+        texts = [word.word, word.word.lower(), f"{word.word}."]
+        if word.mode is MatchMode.LEADING:
+            texts += [f"{word.word} now", f"{word.word} ya", f"{word.word} 2", f"{word.word}2"]
+        for text in texts:
+            result = classify(text, config, opted_out=opted_out, list_keywords=lists)
+            assert result.intent is Intent.OPT_OUT, (text, result, lists)
+            if result.list_id is not None:
+                assert result.keyword in own_opt_outs, (text, result)

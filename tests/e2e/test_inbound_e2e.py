@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from stopline.domain.deadlines import revocation_deadline
-from stopline.services import inbox, optouts, sending
+from stopline.services import inbox, optouts, queueing
+from stopline.services import messages as messages_service
 from stopline.store.db import read, write
 from stopline.web.webhooks.base import CHANNELS
 from tests.inbound_kit import (
@@ -178,12 +179,12 @@ def test_a_stop_cancels_that_numbers_queued_messages(engine, ws, live, http, kit
     sender = number()
     with write(engine) as conn:
         queued = [
-            sending.enqueue(conn, ws.id, channel_id=kit.channel.id, to=sender, body=f"Offer {i}")
+            queueing.enqueue(conn, ws.id, channel_id=kit.channel.id, to=sender, body=f"Offer {i}")
             for i in range(3)
         ]
     text(http, live, kit, sender, "stop")
     with read(engine) as conn:
-        after = [sending.get_message(conn, ws.id, m.id) for m in queued]
+        after = [messages_service.get_message(conn, ws.id, m.id) for m in queued]
     assert [(m.status, m.refusal_code) for m in after] == [("canceled", "opted_out")] * 3
 
 

@@ -20,9 +20,10 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from stopline.security import Keyring
-from stopline.services import campaigns, inbox, sending, workspaces
+from stopline.services import campaigns, inbox, workspaces
+from stopline.services import messages as messages_service
 from stopline.services.consent import now_utc
-from stopline.store import messages as message_store
+from stopline.store import conversations as conversation_store
 from stopline.store.db import read, write
 from tests.outbound import add_channel, deliveries, number, owner, stop_reply
 from tests.web.outbound_server import SECRET, serve
@@ -41,7 +42,7 @@ def channel(engine: sa.Engine, ws: workspaces.Workspace, keyring: Keyring) -> wo
 
 def status_of(engine: sa.Engine, ws_id: int, message_id: int) -> tuple[str, str | None]:
     with read(engine) as conn:
-        m = sending.get_message(conn, ws_id, message_id)
+        m = messages_service.get_message(conn, ws_id, message_id)
     return m.status, m.refusal_code
 
 
@@ -103,7 +104,7 @@ def test_every_path_refuses_an_opted_out_number_with_opted_out(  # type: ignore[
     results["cli"] = (done.returncode, json.loads(done.stdout)["refusal_code"])
     # An inbox reply.
     with write(engine) as conn:
-        conversation_id = message_store.ensure_conversation(conn, ws.id, channel.id, stopped)
+        conversation_id = conversation_store.ensure_conversation(conn, ws.id, channel.id, stopped)
         reply = inbox.reply(conn, owner(ws), conversation_id, "Hi")
     results["inbox"] = (reply.status, reply.refusal_code)
     # A campaign to a list the number is on.

@@ -302,3 +302,22 @@ def test_genuinely_signed_arbitrary_json_parses_or_is_malformed(event):
         assert rejected.code == "webhook_malformed"
     else:
         assert len(events) == 1
+
+
+# --- ids (issue 11, hole 4) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad_id", ["", " ", "gw 1", "gw-\n1", "x" * 129, "é", 1.5, True, None])
+def test_message_ids_must_be_short_printable_ascii(bad_id):
+    for template in (INBOUND, {"id": "gw-1", "status": "delivered"}):
+        event = {**template, "id": bad_id}
+        body = json.dumps(event).encode()
+        headers = {"x-stopline-signature": sign(SECRET, body, NOW)}
+        assert rejection(headers, body) == "webhook_malformed"
+
+
+def test_integer_and_long_ids_within_the_limit_are_accepted():
+    [message] = deliver({**INBOUND, "id": 42})
+    assert message.provider_message_id == "42"
+    [message] = deliver({**INBOUND, "id": "g" * 128})
+    assert message.provider_message_id == "g" * 128

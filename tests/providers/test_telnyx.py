@@ -411,3 +411,41 @@ def test_genuinely_signed_arbitrary_json_parses_or_is_malformed(event):
         assert rejected.code == "webhook_malformed"
     else:
         assert all(isinstance(e, InboundMessage | StatusUpdate) for e in events)
+
+
+# --- ids (issue 11, hole 4) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["event", "message"])
+@pytest.mark.parametrize(
+    "bad_id", [None, "", "mp-1", "3fa85f64-5717-4562-b3fc-2c963f66afa", "x" * 36, 12345]
+)
+def test_event_and_message_ids_must_be_uuids(where, bad_id):
+    for template in (RECEIVED, finalized("delivered")):
+        event = copy.deepcopy(template)
+        holder = event["data"] if where == "event" else event["data"]["payload"]
+        if bad_id is None:
+            holder.pop("id")
+        else:
+            holder["id"] = bad_id
+        body = json.dumps(event).encode()
+        assert rejection(sign(body), body) == "webhook_malformed"
+
+
+def test_an_inbound_message_without_its_recipient_is_refused():
+    event = copy.deepcopy(RECEIVED)
+    event["data"]["payload"]["to"] = []
+    body = json.dumps(event).encode()
+    assert rejection(sign(body), body) == "webhook_malformed"
+
+
+def test_the_timestamp_and_the_body_cannot_trade_bytes():
+    """Telnyx signs "<digits>|<body>": moving the boundary changes the timestamp's digits-only
+    form or the JSON body, so a re-cut request fails the signature or the body's parse."""
+    body = json.dumps(RECEIVED).encode()
+    headers = sign(body)
+    recut = {**headers, "telnyx-timestamp": str(NOW)[:-1]}
+    assert rejection(recut, str(NOW)[-1:].encode() + body) in (
+        "webhook_signature_invalid",
+        "webhook_malformed",
+    )

@@ -101,6 +101,7 @@ def test_signed_inbound_parses_to_an_inbound_message():
         received_at=None,
         opt_out_type="STOP",
         media_urls=(),
+        messaging_service="MG" + "2" * 32,
     )
     assert message.raw["MessagingServiceSid"] == "MG" + "2" * 32
 
@@ -193,6 +194,88 @@ def test_a_genuine_request_missing_its_sender_is_malformed():
     with pytest.raises(WebhookRejected) as rejected:
         inbound(params)
     assert rejected.value.code == "webhook_malformed"
+
+
+def repartitioned(params: dict[str, str]) -> dict[str, str]:
+    """The same signed string cut differently: MessageSid swallows the two fields after it.
+
+    Twilio signs names and values run together in name order, so ``MessageSid=SM..`` followed
+    by, say, ``NumMedia=0`` and ``NumSegments=1`` signs exactly like one ``MessageSid`` whose
+    value is ``SM..NumMedia0NumSegments1``: a captured request re-sent this way still verifies.
+    """
+    names = sorted(params)
+    swallowed = names[names.index("MessageSid") + 1 :][:2]
+    moved = {k: v for k, v in params.items() if k not in swallowed}
+    moved["MessageSid"] = params["MessageSid"] + "".join(k + params[k] for k in swallowed)
+    return moved
+
+
+def test_a_repartitioned_replay_keeps_a_valid_signature_but_is_refused():
+    original = {k: v for k, v in INBOUND.items() if k not in ("SmsSid", "SmsMessageSid")}
+    headers, _ = signed(original)
+    replay = repartitioned(original)
+    # The oracle agrees the signature still covers the replay: only the id check stops it.
+    assert ORACLE.validate(HOOK, replay, headers["x-twilio-signature"])
+    with pytest.raises(WebhookRejected) as rejected:
+        PROVIDER.verify_and_parse_inbound(HOOK, headers, urlencode(replay).encode(), CREDS)
+    assert rejected.value.code == "webhook_malformed"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"MessageSid": None},
+        {"MessageSid": "SM" + "1" * 31},
+        {"MessageSid": "SM" + "1" * 33},
+        {"MessageSid": "XX" + "1" * 32},
+        {"MessageSid": "SM" + "g" * 32},
+        {"MessageSid": "SM" + "1" * 32 + "\n"},
+        {"SmsSid": "SM" + "2" * 32},
+        {"SmsMessageSid": "SM" + "1" * 31},
+        {"AccountSid": None},
+        {"AccountSid": "AC" + "a" * 31},
+        {"MessagingServiceSid": "MG123"},
+    ],
+    ids=repr,
+)
+def test_ids_outside_twilios_documented_formats_are_refused(change):
+    params = dict(INBOUND)
+    for key, value in change.items():
+        if value is None:
+            params.pop(key)
+        else:
+            params[key] = value
+    for url, parse in ((HOOK, PROVIDER.verify_and_parse_inbound),):
+        headers, body = signed(params, url)
+        with pytest.raises(WebhookRejected) as rejected:
+            parse(url, headers, body, CREDS)
+        assert rejected.value.code == "webhook_malformed"
+
+
+def test_mms_sids_are_accepted():
+    params = {**INBOUND, "MessageSid": "MM" + "ab" * 16, "SmsSid": "MM" + "ab" * 16}
+    params.pop("SmsMessageSid")
+    [message] = inbound(params)
+    assert message.provider_message_id == "MM" + "ab" * 16
+
+
+def test_a_webhook_of_another_twilio_account_is_refused():
+    params = {**INBOUND, "AccountSid": "AC" + "b" * 32}
+    with pytest.raises(WebhookRejected) as rejected:
+        inbound(params)
+    assert rejected.value.code == "webhook_wrong_recipient"
+    headers, body = signed(status_params("delivered", AccountSid="AC" + "b" * 32), STATUS_HOOK)
+    with pytest.raises(WebhookRejected) as rejected:
+        PROVIDER.verify_and_parse_status(STATUS_HOOK, headers, body, CREDS)
+    assert rejected.value.code == "webhook_wrong_recipient"
+
+
+def test_a_status_callback_is_held_to_the_same_id_formats():
+    for bad in ({"MessageSid": "SM" + "9" * 31, "SmsSid": "SM" + "9" * 31}, {"AccountSid": ""}):
+        headers, body = signed(status_params("delivered", **bad), STATUS_HOOK)
+        with pytest.raises(WebhookRejected) as rejected:
+            PROVIDER.verify_and_parse_status(STATUS_HOOK, headers, body, CREDS)
+        assert rejected.value.code == "webhook_malformed"
 
 
 def test_a_status_callback_sent_to_the_inbound_url_is_not_an_inbound_text():

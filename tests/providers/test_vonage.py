@@ -370,3 +370,18 @@ def test_genuinely_signed_arbitrary_json_parses_or_is_rejected(event, claims):
         pass
     else:
         assert all(isinstance(e, InboundMessage | StatusUpdate) for e in events)
+
+
+# --- ids (issue 11, hole 4) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad_id", ["", "aaaaaaaa", "aaaaaaaa-bbbb-cccc-dddd-0123456789abX", 7])
+def test_message_uuid_must_be_a_uuid(bad_id):
+    for template in (INBOUND, SUBMITTED):
+        headers, body = signed({**template, "message_uuid": bad_id})
+        assert rejection(headers, body) == "webhook_malformed"
+
+
+def test_an_inbound_message_without_its_recipient_is_refused():
+    headers, body = signed({k: v for k, v in INBOUND.items() if k != "to"})
+    assert rejection(headers, body) == "webhook_malformed"

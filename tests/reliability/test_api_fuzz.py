@@ -18,7 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode, checks
 
-from stopline.services import campaigns, optouts, sending, workspaces
+from stopline.services import campaigns, optouts, queueing, workspaces
 from stopline.services.workspaces import Principal
 from stopline.store.db import write
 from tests.conftest import unique_number
@@ -54,7 +54,7 @@ def fuzz_world(engine, keyring) -> dict[str, Any]:
         the_list = campaigns.create_list(conn, owner, "Fuzz list")
         campaigns.add_members(conn, owner, the_list.id, [unique_number() for _ in range(3)])
         campaigns.create_campaign(conn, owner, name="Fuzz", body="hi", list_ids=[the_list.id])
-        sending.enqueue(conn, ws.id, channel_id=channel.id, to=unique_number(), body="hello")
+        queueing.enqueue(conn, ws.id, channel_id=channel.id, to=unique_number(), body="hello")
     return {"created": created, "channel": channel}
 
 

@@ -28,7 +28,8 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from stopline.providers.base import InboundMessage
-from stopline.services import campaigns, inbound, optouts, sending, sessions, workspaces
+from stopline.services import campaigns, inbound, optouts, queueing, sessions, workspaces
+from stopline.services import messages as messages_service
 from stopline.services.inbound_context import InboundChannel
 from stopline.services.workspaces import Principal
 from stopline.store.db import read, write
@@ -57,7 +58,7 @@ class World:
     number: str  # opted out here, with the marker as reason
     list_id: int
     campaign_id: int
-    message: sending.QueuedMessage
+    message: messages_service.QueuedMessage
     review_item_id: int
     api_key_id: int
     member_id: int  # a second member (role member), not the owner
@@ -93,7 +94,7 @@ def build_world(engine: sa.Engine, keyring: Any, label: str) -> World:
         campaign = campaigns.create_campaign(
             conn, owner, name=f"{marker} campaign", body=f"{marker} sale", list_ids=[the_list.id]
         )
-        message = sending.enqueue(
+        message = queueing.enqueue(
             conn, ws.id, channel_id=channel.id, to=unique_number(), body=f"{marker} hello"
         )
         key = workspaces.issue_api_key(conn, ws.id, name=f"{marker} key")
@@ -190,7 +191,7 @@ FORM_BODIES: dict[str, dict[str, str]] = {
 
 def _conversation_id(world: World) -> int:
     with read(_ENGINE[0]) as conn:
-        row = sending.get_message(conn, world.ws.id, world.message.id)
+        row = messages_service.get_message(conn, world.ws.id, world.message.id)
     from stopline.store.tables import messages
 
     with read(_ENGINE[0]) as conn:

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from stopline.security import Keyring
-from stopline.services import sending, workspaces
+from stopline.services import queueing, workspaces
 from stopline.store.db import make_engine, read, write
 from stopline.store.migrate import upgrade
 from stopline.store.tables import messages
@@ -133,7 +133,7 @@ def _world(engine: sa.Engine, provider: str, gateway: FakeGateway) -> tuple[int,
         )
         bodies = {}
         for i in range(MESSAGES):
-            message = sending.enqueue(
+            message = queueing.enqueue(
                 conn,
                 ws.id,
                 channel_id=channel.id,

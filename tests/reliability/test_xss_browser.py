@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from stopline.providers.base import InboundMessage
 from stopline.security import Keyring
-from stopline.services import campaigns, contacts, inbound, optouts, sending, workspaces
+from stopline.services import campaigns, contacts, inbound, optouts, queueing, workspaces
 from stopline.services.inbound_context import InboundChannel
 from stopline.services.workspaces import Principal
 from stopline.store.db import make_engine, write
@@ -79,7 +79,7 @@ def _seed(engine: sa.Engine) -> dict[str, Any]:
         campaigns.create_campaign(
             conn, owner, name=f"Campaign {PAYLOADS[3]}", body=f"Body {P}", list_ids=[the_list.id]
         )
-        sending.enqueue(conn, ws.id, channel_id=channel.id, to="+14155550111", body=f"Out {P}")
+        queueing.enqueue(conn, ws.id, channel_id=channel.id, to="+14155550111", body=f"Out {P}")
         where = InboundChannel(channel.id, ws.id, channel.address, "console", "sms")
         for sender, text in (
             ("+14155550114", f"Hello {P}"),

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from stopline.domain.consent import Action, ConsentChange, Method
 from stopline.security import Keyring
-from stopline.services import campaigns, jobs, sending, workspaces
+from stopline.services import campaigns, hand_off, jobs, workspaces
 from stopline.services.consent import change_consent, now_utc
 from stopline.store.db import read, write
 from tests.outbound import (
@@ -65,8 +65,8 @@ def by_number(engine: sa.Engine, ws: workspaces.Workspace) -> dict[str, Any]:
 
 
 def send_everything(engine: sa.Engine, keyring: Keyring) -> None:
-    while ids := sending.claim(engine, "w1"):
-        sending.hand_off(engine, ids, owner="w1", keyring=keyring)
+    while ids := hand_off.claim(engine, "w1"):
+        hand_off.hand_off(engine, ids, owner="w1", keyring=keyring)
 
 
 def test_a_campaign_queues_one_message_per_member_and_records_who_was_suppressed(  # type: ignore[no-untyped-def]
@@ -166,8 +166,8 @@ def test_a_scheduled_campaign_waits_until_its_time(engine, ws, channel, keyring)
     run_campaign_jobs(engine)
     [row] = message_rows(engine, ws.id)
     assert row.status == "scheduled"
-    assert row.id not in sending.claim(engine, "w1")
-    assert row.id in sending.claim(engine, "w1", now=at + timedelta(seconds=1))
+    assert row.id not in hand_off.claim(engine, "w1")
+    assert row.id in hand_off.claim(engine, "w1", now=at + timedelta(seconds=1))
 
 
 def test_preview_counts_what_expansion_would_suppress(engine, ws, channel) -> None:  # type: ignore[no-untyped-def]

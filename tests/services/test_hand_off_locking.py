@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from stopline.providers.base import SendRequest, SendResult
 from stopline.security import Keyring
-from stopline.services import sending, workspaces
+from stopline.services import hand_off, provider_outcomes, queueing, workspaces
+from stopline.services import messages as messages_service
 from stopline.services.consent import ChangeResult
 from stopline.store.db import read
 from tests.outbound import add_channel, number, stop_reply
@@ -55,16 +56,16 @@ def test_a_stop_arriving_during_a_hand_off_waits_for_it_and_cancels_nothing_it_s
 ) -> None:
     to = number()
     with engine.begin() as conn:
-        message = sending.enqueue(conn, ws.id, channel_id=channel.id, to=to, body="Hi")
-    ids = sending.claim(engine, "w1", limit=1000)
+        message = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=to, body="Hi")
+    ids = hand_off.claim(engine, "w1", limit=1000)
     assert message.id in ids
     provider = HeldProvider()
-    handed: list[sending.HandOff] = []
+    handed: list[provider_outcomes.HandOff] = []
     stopped: list[ChangeResult] = []
 
-    def hand_off() -> None:
+    def deliver() -> None:
         handed.extend(
-            sending.hand_off(
+            hand_off.hand_off(
                 engine, [message.id], owner="w1", keyring=keyring, providers=lambda _: provider
             )
         )
@@ -72,7 +73,7 @@ def test_a_stop_arriving_during_a_hand_off_waits_for_it_and_cancels_nothing_it_s
     def stop() -> None:
         stopped.append(stop_reply(engine, ws, to))
 
-    worker = threading.Thread(target=hand_off)
+    worker = threading.Thread(target=deliver)
     worker.start()
     assert provider.entered.wait(30)  # the hand-off holds its lock and is inside the provider
     recipient = threading.Thread(target=stop)
@@ -86,11 +87,11 @@ def test_a_stop_arriving_during_a_hand_off_waits_for_it_and_cancels_nothing_it_s
     # The STOP committed after the hand-off: the message had already gone, nothing to cancel.
     assert stopped[0].changed and stopped[0].canceled_messages == 0
     with read(engine) as conn:
-        after = sending.get_message(conn, ws.id, message.id)
+        after = messages_service.get_message(conn, ws.id, message.id)
     assert after.status == "sent"
     # ... and every later message is refused.
     with engine.begin() as conn:
-        later = sending.enqueue(conn, ws.id, channel_id=channel.id, to=to, body="Again")
+        later = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=to, body="Again")
     assert later.refusal_code == "opted_out"
 
 
@@ -99,19 +100,19 @@ def test_a_stop_committed_after_the_claim_makes_the_hand_off_skip_the_message(  
 ) -> None:
     to = number()
     with engine.begin() as conn:
-        message = sending.enqueue(conn, ws.id, channel_id=channel.id, to=to, body="Hi")
-    ids = sending.claim(engine, "w1", limit=1000)
+        message = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=to, body="Hi")
+    ids = hand_off.claim(engine, "w1", limit=1000)
     result = stop_reply(engine, ws, to)  # cancels the claimed ('sending') message
     assert result.canceled_messages == 1
     provider = HeldProvider()
     provider.release.set()
-    handed = sending.hand_off(
+    handed = hand_off.hand_off(
         engine, ids, owner="w1", keyring=keyring, providers=lambda _: provider
     )
     assert [h.status for h in handed if h.message_id == message.id] == ["skipped"]
     assert all(r.to != to for r in provider.sent)
     with read(engine) as conn:
-        after = sending.get_message(conn, ws.id, message.id)
+        after = messages_service.get_message(conn, ws.id, message.id)
     assert (after.status, after.refusal_code) == ("canceled", "opted_out")
 
 
@@ -124,12 +125,12 @@ def test_concurrent_stops_and_hand_offs_never_deliver_after_the_stop(  # type: i
     numbers = sorted({number() for _ in range(60)})
     with engine.begin() as conn:
         for n in numbers:
-            sending.enqueue(conn, ws.id, channel_id=channel.id, to=n, body="Race")
+            queueing.enqueue(conn, ws.id, channel_id=channel.id, to=n, body="Race")
     results: dict[str, ChangeResult] = {}
 
     def work(owner: str) -> None:
-        while ids := sending.claim(engine, owner, limit=5):
-            sending.hand_off(engine, ids, owner=owner, keyring=keyring)
+        while ids := hand_off.claim(engine, owner, limit=5):
+            hand_off.hand_off(engine, ids, owner=owner, keyring=keyring)
 
     def stops() -> None:
         for n in numbers[::2]:

@@ -12,7 +12,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from stopline.services import sending, workspaces
+from stopline.services import hand_off, provider_outcomes, queueing, workspaces
+from stopline.services import messages as messages_service
 from stopline.services.consent import now_utc
 from stopline.store import ledger
 from stopline.store.db import read, write
@@ -57,22 +58,24 @@ def provider_channel(engine, ws, keyring, fake_api, provider: str) -> workspaces
 
 def queue(
     engine: sa.Engine, ws: workspaces.Workspace, channel: workspaces.Channel, to: str | None = None
-) -> sending.QueuedMessage:
+) -> messages_service.QueuedMessage:
     with write(engine) as conn:
-        return sending.enqueue(conn, ws.id, channel_id=channel.id, to=to or number(), body="Hi")
+        return queueing.enqueue(conn, ws.id, channel_id=channel.id, to=to or number(), body="Hi")
 
 
-def attempt(engine, keyring, http, message_id: int, *, at=None) -> sending.HandOff | None:  # type: ignore[no-untyped-def]
+def attempt(engine, keyring, http, message_id: int, *, at=None) -> provider_outcomes.HandOff | None:  # type: ignore[no-untyped-def]
     """One worker pass at time `at`: claim (only our message counts) and hand off."""
-    ids = sending.claim(engine, "w", now=at or now_utc(), limit=1000)
-    results = sending.hand_off(engine, ids, owner="w", keyring=keyring, http=http)
+    ids = hand_off.claim(engine, "w", now=at or now_utc(), limit=1000)
+    results = hand_off.hand_off(engine, ids, owner="w", keyring=keyring, http=http)
     mine = [r for r in results if r.message_id == message_id]
     return mine[0] if mine else None
 
 
-def reload(engine: sa.Engine, ws: workspaces.Workspace, message_id: int) -> sending.QueuedMessage:
+def reload(
+    engine: sa.Engine, ws: workspaces.Workspace, message_id: int
+) -> messages_service.QueuedMessage:
     with read(engine) as conn:
-        return sending.get_message(conn, ws.id, message_id)
+        return messages_service.get_message(conn, ws.id, message_id)
 
 
 @pytest.mark.parametrize("provider", ["twilio", "telnyx", "vonage"])
@@ -114,10 +117,10 @@ def test_a_server_error_is_retried_with_backoff_then_sent(  # type: ignore[no-un
 
 
 def test_backoff_grows_exponentially_and_is_capped() -> None:
-    delays = [sending.retry_delay(n) for n in range(1, 12)]
+    delays = [provider_outcomes.retry_delay(n) for n in range(1, 12)]
     assert timedelta(seconds=2) <= delays[0] <= timedelta(seconds=2.4)
     assert timedelta(seconds=8) <= delays[2] <= timedelta(seconds=9.6)
-    assert all(d <= sending.RETRY_CAP * 1.2 for d in delays)
+    assert all(d <= provider_outcomes.RETRY_CAP * 1.2 for d in delays)
 
 
 @pytest.mark.parametrize("provider", ["twilio", "telnyx", "vonage"])
@@ -191,13 +194,13 @@ def test_a_message_that_keeps_failing_gives_up_after_the_attempt_limit(  # type:
     channel = provider_channel(engine, ws, keyring, fake_api, "twilio")
     message = queue(engine, ws, channel)
     at = now_utc()
-    for _ in range(sending.MAX_ATTEMPTS):
+    for _ in range(provider_outcomes.MAX_ATTEMPTS):
         fake_api.reply(500, json_body={"message": "down"})
         attempt(engine, keyring, http, message.id, at=at)
-        at += sending.RETRY_CAP * 2
+        at += provider_outcomes.RETRY_CAP * 2
     after = reload(engine, ws, message.id)
-    assert (after.status, after.attempts) == ("failed", sending.MAX_ATTEMPTS)
-    assert len(fake_api.requests) == sending.MAX_ATTEMPTS
+    assert (after.status, after.attempts) == ("failed", provider_outcomes.MAX_ATTEMPTS)
+    assert len(fake_api.requests) == provider_outcomes.MAX_ATTEMPTS
 
 
 def test_a_disclosure_on_a_message_the_provider_refused_goes_with_the_next_one(  # type: ignore[no-untyped-def]

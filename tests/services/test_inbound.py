@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from stopline.domain import consent
 from stopline.domain.consent import Scope
 from stopline.providers.base import InboundMessage, StatusUpdate
-from stopline.services import delivery_status, inbound, inbox, optouts, sending, workspaces
+from stopline.services import delivery_status, inbound, inbox, optouts, queueing, workspaces
 from stopline.services import lists as lists_service
+from stopline.services import messages as messages_service
 from stopline.services.inbound_context import InboundChannel, InboundOutcome
 from stopline.store import ledger
 from stopline.store.db import read, write
@@ -164,14 +165,14 @@ def test_no_confirmation_when_the_setting_is_off_but_help_is_still_answered(engi
 def test_stop_cancels_that_numbers_queued_messages(engine, ws, channel):
     sender, other = number(), number()
     with write(engine) as conn:
-        queued = sending.enqueue(conn, ws.id, channel_id=channel.id, to=sender, body="Sale!")
-        kept = sending.enqueue(conn, ws.id, channel_id=channel.id, to=other, body="Sale!")
+        queued = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=sender, body="Sale!")
+        kept = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=other, body="Sale!")
     outcome = receive(engine, channel, sender, "stop")
     assert outcome.canceled_messages == 1
     with read(engine) as conn:
-        assert sending.get_message(conn, ws.id, queued.id).status == "canceled"
-        assert sending.get_message(conn, ws.id, queued.id).refusal_code == "opted_out"
-        assert sending.get_message(conn, ws.id, kept.id).status == "queued"
+        assert messages_service.get_message(conn, ws.id, queued.id).status == "canceled"
+        assert messages_service.get_message(conn, ws.id, queued.id).refusal_code == "opted_out"
+        assert messages_service.get_message(conn, ws.id, kept.id).status == "queued"
 
 
 @pytest.mark.parametrize(
@@ -195,12 +196,12 @@ def test_channel_scoped_stop_cancels_only_that_channels_messages(engine, ws, cha
     other_channel = add_channel(engine, ws, keyring, "generic")
     sender = number()
     with write(engine) as conn:
-        here = sending.enqueue(conn, ws.id, channel_id=channel.id, to=sender, body="a")
-        there = sending.enqueue(conn, ws.id, channel_id=other_channel.id, to=sender, body="b")
+        here = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=sender, body="a")
+        there = queueing.enqueue(conn, ws.id, channel_id=other_channel.id, to=sender, body="b")
     receive(engine, channel, sender, "STOP")
     with read(engine) as conn:
-        assert sending.get_message(conn, ws.id, here.id).status == "canceled"
-        assert sending.get_message(conn, ws.id, there.id).status == "queued"
+        assert messages_service.get_message(conn, ws.id, here.id).status == "canceled"
+        assert messages_service.get_message(conn, ws.id, there.id).status == "queued"
 
 
 # --- rules 5 and 6: opt-in and HELP --------------------------------------------------------------
@@ -453,7 +454,7 @@ def test_a_status_callback_saying_opted_out_records_a_carrier_opt_out(
     channel = add_channel(engine, ws, keyring, provider)
     to = number()
     with write(engine) as conn:
-        queued = sending.enqueue(conn, ws.id, channel_id=channel.id, to=to, body="hi")
+        queued = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=to, body="hi")
         conn.execute(  # what the hand-off records when the provider accepts it
             sa.update(messages)
             .where(messages.c.id == queued.id)

@@ -124,3 +124,76 @@ def test_a_list_someone_opted_out_of_is_kept(engine, ws) -> None:
         lists.delete_list(conn, admin(ws), empty.id)
         renamed = lists.update_list(conn, member(ws), kept.id, name="Kept (old)", keywords={})
     assert renamed.name == "Kept (old)"
+
+
+# --- hole 1: list keywords never shadow an enabled opt-out word ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keywords", "owner"),
+    [
+        ({"opt_in": ["BAJA"]}, "es"),
+        ({"help": ["Arrêt"]}, "fr"),
+        ({"opt_in": ["alto ya"]}, "es"),
+        ({"opt_in": ["opt-out"]}, "default"),
+        ({"opt_out": ["stop now"]}, "default"),
+        ({"help": ["yes"]}, "default"),
+    ],
+)
+def test_a_list_keyword_that_shadows_an_enabled_word_is_refused(engine, ws, keywords, owner):
+    with pytest.raises(InvalidInput) as exc, write(engine) as conn:
+        lists.create_list(conn, member(ws), name="Promos", keywords=keywords)
+    assert exc.value.code == "keyword_reserved" and exc.value.detail["keyword_set"] == owner
+    with write(engine) as conn:
+        made = lists.create_list(conn, member(ws), name="Promos")
+    with pytest.raises(InvalidInput) as again, write(engine) as conn:
+        lists.update_list(conn, member(ws), made.id, keywords=keywords)
+    assert again.value.code == "keyword_reserved"
+    with read(engine) as conn:
+        assert lists.get_list(conn, ws.id, made.id).keywords == {}
+
+
+def test_switching_a_set_on_is_refused_while_a_list_keyword_would_shadow_it(engine, ws) -> None:
+    from stopline.services import workspaces
+
+    with write(engine) as conn:
+        lists.create_list(conn, member(ws), name="Brasil", keywords={"opt_in": ["SAIR"]})
+    with pytest.raises(InvalidInput) as exc, write(engine) as conn:
+        workspaces.update_settings(conn, admin(ws), {"keyword_sets": ["fr", "es", "pt"]})
+    assert exc.value.code == "keyword_reserved"
+    assert "Brasil" in exc.value.message and "SAIR" in exc.value.message
+    custom = [{"word": "SAIR", "intent": "opt_out"}]
+    with pytest.raises(InvalidInput), write(engine) as conn:
+        workspaces.update_settings(conn, admin(ws), {"custom_keywords": custom})
+    with read(engine) as conn:
+        assert "pt" not in workspaces.get_workspace(conn, ws.id).policy.keyword_sets
+
+
+def test_an_opt_out_word_opts_out_even_where_a_stored_list_keyword_claims_it(
+    engine, ws, keyring
+) -> None:
+    """A list saved before the check (stored directly here) cannot turn BAJA into an opt-in."""
+    from stopline.providers.base import InboundMessage
+    from stopline.services import inbound, workspaces
+    from stopline.store import lists as list_store
+    from tests.conftest import unique_number
+
+    with write(engine) as conn:
+        made = lists.create_list(conn, member(ws), name="Ofertas")
+        list_store.update_list(conn, ws.id, made.id, keywords={"opt_in": ["BAJA"]})
+        ch = workspaces.add_channel(
+            conn, ws.id, keyring, address=unique_number(), provider="console"
+        )
+        channel = inbound.channel_for(conn, ch.id)[0]
+    sender = numbers(1, seed=44)[0]
+    message = InboundMessage(
+        provider="console",
+        provider_message_id="m-baja",
+        from_number=sender,
+        to_address=channel.address,
+        body="BAJA",
+    )
+    outcome = inbound.process_inbound(engine, channel, message)
+    assert outcome.action == "opt_out"
+    with read(engine) as conn:
+        assert not check_number(conn, ws.id, sender, region="US")[1].allowed

@@ -99,9 +99,12 @@ def test_editing_the_reason_is_an_amend_event_not_an_in_place_change(engine, ws)
 
 def test_correcting_the_number_retracts_the_old_and_opts_out_the_new_together(engine, ws) -> None:
     wrong, right = numbers(2, seed=15)
+    set_policy(engine, ws, resubscribe_policy="with_consent_note")
     with write(engine) as conn:
         first = optouts.add_opt_out(conn, member(ws), wrong, reason="from the call", method="api")
-        result = optouts.edit_opt_out(conn, member(ws, "cy"), wrong, number=national(right))
+        result = optouts.edit_opt_out(
+            conn, member(ws, "cy"), wrong, number=national(right), consent_note="typo, per call"
+        )
     assert result.number == right and len(result.changes) == 2
     with read(engine) as conn:
         old = ledger_service.history(conn, ws.id, wrong)
@@ -185,3 +188,126 @@ def test_blocks_list_and_unblocking_keeps_the_opt_out(engine, ws) -> None:
         _, state = optouts.number_state(conn, ws.id, number)
     assert state.block is None and (Scope.WORKSPACE, "") in state.opt_outs
     assert state.opt_outs[(Scope.WORKSPACE, "")].method is Method.MANUAL
+
+
+def _sendable(engine, ws, number: str) -> bool:
+    from stopline.services.checks import check_number
+
+    with read(engine) as conn:
+        return check_number(conn, ws.id, number, region="US")[1].allowed
+
+
+def test_a_number_correction_there_and_back_never_lifts_an_opt_out_under_recipient_only(
+    engine, ws
+) -> None:
+    """Hole 3: PATCH X -> Y and Y -> X left X sendable although only the recipient may opt in."""
+    x, y = numbers(2, seed=18)
+    with write(engine) as conn:
+        optouts.add_opt_out(conn, member(ws), x, reason="asked by phone")
+    with pytest.raises(Forbidden) as refused, write(engine) as conn:
+        optouts.edit_opt_out(conn, member(ws), x, number=y)
+    assert refused.value.code == "resubscribe_recipient_only"
+    assert not _sendable(engine, ws, x) and _sendable(engine, ws, y)  # nothing was written
+    with write(engine) as conn:  # kept: the old number stays opted out, the new one joins it
+        optouts.edit_opt_out(conn, member(ws), x, number=y, keep_old=True)
+    with pytest.raises(Forbidden), write(engine) as conn:
+        optouts.edit_opt_out(conn, member(ws), y, number=x)
+    assert not _sendable(engine, ws, x) and not _sendable(engine, ws, y)
+
+
+def test_a_number_correction_needs_the_consent_note_under_with_consent_note(engine, ws) -> None:
+    x, y = numbers(2, seed=19)
+    set_policy(engine, ws, resubscribe_policy="with_consent_note")
+    with write(engine) as conn:
+        optouts.add_opt_out(conn, member(ws), x)
+    with pytest.raises(InvalidInput) as refused, write(engine) as conn:
+        optouts.edit_opt_out(conn, member(ws), x, number=y)
+    assert refused.value.code == "consent_note_required"
+    assert not _sendable(engine, ws, x)
+    with write(engine) as conn:
+        optouts.edit_opt_out(conn, member(ws), x, number=y, consent_note="wrong digit, per call")
+        retract = ledger_service.history(conn, ws.id, x)[-1]
+    assert retract.action is Action.RETRACT and retract.consent_note == "wrong digit, per call"
+    assert _sendable(engine, ws, x) and not _sendable(engine, ws, y)
+
+
+def test_a_reply_opt_out_is_never_moved_nor_copied_under_any_policy(engine, ws) -> None:
+    x, y = numbers(2, seed=20)
+    stop_reply(engine, ws, x)
+    set_policy(engine, ws, resubscribe_policy="with_consent_note")
+    for keep_old in (False, True):
+        with pytest.raises(Forbidden) as refused, write(engine) as conn:
+            optouts.edit_opt_out(
+                conn, member(ws), x, number=y, consent_note="note", keep_old=keep_old
+            )
+        assert refused.value.code == "recipient_opt_out_immutable"
+    assert not _sendable(engine, ws, x) and _sendable(engine, ws, y)
+
+
+def _channel(engine, ws, keyring, address: str, type: str = "sms") -> int:
+    from stopline.services import workspaces
+
+    with write(engine) as conn:
+        return workspaces.add_channel(
+            conn, ws.id, keyring, address=address, provider="console", type=type
+        ).id
+
+
+@pytest.mark.parametrize(
+    ("scope", "key"),
+    [
+        (Scope.CHANNEL_TYPE, "SMS"),
+        (Scope.CHANNEL_TYPE, " sms"),
+        (Scope.CHANNEL_TYPE, "fax"),
+        (Scope.CHANNEL, "0{id}"),
+        (Scope.CHANNEL, "\u0660{id}"),  # Arabic-Indic zero
+        (Scope.CHANNEL, "{fullwidth}"),
+        (Scope.CHANNEL, "999999"),
+        (Scope.CHANNEL, "{other}"),
+        (Scope.CHANNEL, ""),
+        (Scope.WORKSPACE, "{id}"),
+    ],
+)
+def test_an_opt_out_scope_key_must_name_a_channel_or_type_of_this_workspace(
+    engine, ws, keyring, scope, key, created
+) -> None:
+    """Hole 2: such keys were stored (201, listed as opted out) and matched no send."""
+    from stopline.services import workspaces
+    from tests.conftest import unique_number
+
+    own = _channel(engine, ws, keyring, unique_number())
+    with write(engine) as conn:
+        other_ws = workspaces.create_workspace(
+            conn, name="Other", owner_email=f"o{own}@example.com", owner_password="x" * 12
+        ).workspace
+    other = _channel(engine, other_ws, keyring, unique_number())
+    fullwidth = "".join(chr(ord(d) - ord("0") + 0xFF10) for d in str(own))
+    key = key.format(id=own, other=other, fullwidth=fullwidth)
+    number = numbers(1)[0]
+    with pytest.raises(InvalidInput) as refused, write(engine) as conn:
+        optouts.add_opt_out(conn, member(ws), number, scope=scope, scope_key=key)
+    assert refused.value.code == "scope_key_invalid"
+    with read(engine) as conn:
+        assert ledger_service.history(conn, ws.id, number) == []
+        assert optouts.list_opt_outs(conn, ws.id, search=number)[1] == 0
+
+
+def test_canonical_scope_keys_are_stored_and_refuse_exactly_their_sends(
+    engine, ws, keyring
+) -> None:
+    from stopline.services.checks import check_number
+    from tests.conftest import unique_number
+
+    sms = _channel(engine, ws, keyring, unique_number())
+    whatsapp = _channel(engine, ws, keyring, unique_number(), type="whatsapp")
+    a, b = numbers(2, seed=21)
+    with write(engine) as conn:
+        optouts.add_opt_out(conn, member(ws), a, scope=Scope.CHANNEL, scope_key=str(sms))
+        optouts.add_opt_out(conn, member(ws), b, scope=Scope.CHANNEL_TYPE, scope_key="whatsapp")
+    with read(engine) as conn:
+        allowed = {
+            (n, ch): check_number(conn, ws.id, n, region="US", channel_id=ch)[1].allowed
+            for n in (a, b)
+            for ch in (sms, whatsapp)
+        }
+    assert allowed == {(a, sms): False, (a, whatsapp): True, (b, sms): True, (b, whatsapp): False}

@@ -10,7 +10,8 @@ from litestar.testing import TestClient
 
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.providers.base import InboundMessage
-from stopline.services import inbound, review, sending, workspaces
+from stopline.services import inbound, queueing, review, workspaces
+from stopline.services import messages as messages_service
 from stopline.services.workspaces import Principal
 from stopline.store.db import read, write
 from stopline.web.app import create_app
@@ -57,7 +58,7 @@ def test_resolving_as_opt_out_goes_through_the_ledger_with_who_and_when(engine, 
     sender = number()
     item_id = flagged(engine, channel, sender, "wrong number")
     with write(engine) as conn:
-        queued = sending.enqueue(conn, ws.id, channel_id=channel.id, to=sender, body="Reminder")
+        queued = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=sender, body="Reminder")
         result = review.resolve_review_item(conn, member(ws), item_id, "opt_out", note="clear")
     assert result.item.status == "opted_out"
     assert result.item.resolved_by == "user:pat@example.com" and result.item.resolved_at
@@ -68,7 +69,7 @@ def test_resolving_as_opt_out_goes_through_the_ledger_with_who_and_when(engine, 
     [event] = events_of(engine, ws.id, sender)
     assert event.seq == result.event_seq and event.inbound_text == "wrong number"
     with read(engine) as conn:
-        assert sending.get_message(conn, ws.id, queued.id).status == "canceled"
+        assert messages_service.get_message(conn, ws.id, queued.id).status == "canceled"
 
 
 def test_dismissing_records_who_and_changes_no_consent(engine, ws, channel):

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from stopline.domain.errors import InvalidInput
 from stopline.security import Keyring
-from stopline.services import sending, workspaces
+from stopline.services import hand_off, provider_outcomes, queueing, workspaces
+from stopline.services import messages as messages_service
 from stopline.services.consent import now_utc
 from stopline.store.db import read, write
 from tests.outbound import (
@@ -30,16 +31,16 @@ def channel(engine: sa.Engine, ws: workspaces.Workspace, keyring: Keyring) -> wo
 
 def send(engine: sa.Engine, ws: workspaces.Workspace, channel: workspaces.Channel, to: str, **kw):  # type: ignore[no-untyped-def]
     with write(engine) as conn:
-        return sending.enqueue(
+        return queueing.enqueue(
             conn, ws.id, channel_id=channel.id, to=to, body=kw.pop("body", "Hi"), **kw
         )
 
 
 def work(
     engine: sa.Engine, keyring: Keyring, owner_name: str = "w1", now=None
-) -> list[sending.HandOff]:  # type: ignore[no-untyped-def]
-    ids = sending.claim(engine, owner_name, now=now)
-    return sending.hand_off(engine, ids, owner=owner_name, keyring=keyring)
+) -> list[provider_outcomes.HandOff]:  # type: ignore[no-untyped-def]
+    ids = hand_off.claim(engine, owner_name, now=now)
+    return hand_off.hand_off(engine, ids, owner=owner_name, keyring=keyring)
 
 
 def test_a_send_is_queued_with_a_twilio_shaped_sid(engine, ws, channel) -> None:  # type: ignore[no-untyped-def]
@@ -76,7 +77,7 @@ def test_an_empty_body_or_unknown_channel_is_invalid_input(engine, ws, channel) 
         send(engine, ws, channel, number(), body="   ")
     assert empty.value.code == "body_required"
     with write(engine) as conn, pytest.raises(InvalidInput) as unknown:
-        sending.enqueue(conn, ws.id, channel_id=999_999, to=number(), body="x")
+        queueing.enqueue(conn, ws.id, channel_id=999_999, to=number(), body="x")
     assert unknown.value.code == "channel_not_found"
 
 
@@ -86,7 +87,7 @@ def test_a_channel_of_another_workspace_cannot_be_used(engine, ws, channel, crea
             conn, name="Other", owner_email="o@example.com", owner_password="long enough pw"
         ).workspace
     with write(engine) as conn, pytest.raises(InvalidInput):
-        sending.enqueue(conn, other.id, channel_id=channel.id, to=number(), body="x")
+        queueing.enqueue(conn, other.id, channel_id=channel.id, to=number(), body="x")
 
 
 def test_reusing_an_idempotency_key_returns_the_first_message(engine, ws, channel) -> None:  # type: ignore[no-untyped-def]
@@ -111,7 +112,7 @@ def test_hand_off_delivers_once_and_marks_sent(engine, ws, channel, keyring) -> 
     message = send(engine, ws, channel, to)
     work(engine, keyring)
     with read(engine) as conn:
-        after = sending.get_message(conn, ws.id, message.sid)
+        after = messages_service.get_message(conn, ws.id, message.sid)
     assert after.status == "sent" and after.handed_at is not None
     assert after.provider == "console"
     assert [d.idempotency_key for d in deliveries(engine, ws.id, to)] == [message.sid]
@@ -126,7 +127,7 @@ def test_an_opt_out_after_queueing_cancels_the_message(engine, ws, channel, keyr
     assert result.canceled_messages == 1
     work(engine, keyring)
     with read(engine) as conn:
-        after = sending.get_message(conn, ws.id, message.id)
+        after = messages_service.get_message(conn, ws.id, message.id)
     assert (after.status, after.refusal_code) == ("canceled", "opted_out")
     assert deliveries(engine, ws.id, to) == []
 
@@ -138,10 +139,10 @@ def test_hand_off_refuses_a_claimed_message_whose_number_opted_out_since(
     # projection would) without cancelling the row: the hand-off's own gate check refuses it.
     to = number()
     message = send(engine, ws, channel, to)
-    ids = sending.claim(engine, "w1")
+    ids = hand_off.claim(engine, "w1")
     assert message.id in ids
     opt_out_without_cancel(engine, ws, to)
-    results = sending.hand_off(engine, ids, owner="w1", keyring=keyring)
+    results = hand_off.hand_off(engine, ids, owner="w1", keyring=keyring)
     assert [(r.status, r.refusal_code) for r in results if r.message_id == message.id] == [
         ("failed", "opted_out")
     ]
@@ -203,7 +204,7 @@ def test_an_inline_reply_is_recorded_as_sent(engine, ws, channel) -> None:  # ty
     to = number()
     stop_reply(engine, ws, to)
     with write(engine) as conn:
-        reply = sending.record_inline_reply(
+        reply = queueing.record_inline_reply(
             conn, ws.id, channel_id=channel.id, to=to, body="You are unsubscribed."
         )
     assert reply is not None
@@ -218,7 +219,7 @@ def test_an_inline_reply_to_a_blocked_number_is_refused(engine, ws, channel) -> 
     to = number()
     block(engine, ws, to)
     with write(engine) as conn:
-        reply = sending.record_inline_reply(conn, ws.id, channel_id=channel.id, to=to, body="Bye")
+        reply = queueing.record_inline_reply(conn, ws.id, channel_id=channel.id, to=to, body="Bye")
     assert reply is None
 
 
@@ -227,16 +228,16 @@ def test_a_killed_workers_claim_is_retried_by_another_after_its_lease(
 ) -> None:  # type: ignore[no-untyped-def]
     to = number()
     message = send(engine, ws, channel, to)
-    ids = sending.claim(engine, "dead-worker")  # ... and then it dies before handing off
+    ids = hand_off.claim(engine, "dead-worker")  # ... and then it dies before handing off
     assert message.id in ids
-    assert message.id not in sending.claim(engine, "w2")  # still leased
-    later = now_utc() + sending.LEASE + timedelta(seconds=1)
-    retry = sending.claim(engine, "w2", now=later)
+    assert message.id not in hand_off.claim(engine, "w2")  # still leased
+    later = now_utc() + hand_off.LEASE + timedelta(seconds=1)
+    retry = hand_off.claim(engine, "w2", now=later)
     assert message.id in retry
-    sending.hand_off(engine, retry, owner="w2", keyring=keyring)
+    hand_off.hand_off(engine, retry, owner="w2", keyring=keyring)
     # The dead worker, had it woken up, no longer owns it:
     assert (
-        sending.hand_off(engine, ids, owner="dead-worker", keyring=keyring)[0].status == "skipped"
+        hand_off.hand_off(engine, ids, owner="dead-worker", keyring=keyring)[0].status == "skipped"
     )
     assert len(deliveries(engine, ws.id, to)) == 1
 
@@ -246,10 +247,10 @@ def test_a_normal_inline_reply_that_is_the_first_message_carries_the_disclosure(
 ) -> None:
     to = number()
     with write(engine) as conn:
-        first = sending.record_inline_reply(
+        first = queueing.record_inline_reply(
             conn, ws.id, channel_id=channel.id, to=to, body="Thanks!", kind="normal"
         )
-        second = sending.record_inline_reply(
+        second = queueing.record_inline_reply(
             conn, ws.id, channel_id=channel.id, to=to, body="Again", kind="normal"
         )
     assert first is not None and first.body == "Thanks!\nReply STOP to opt out, HELP for help."
@@ -284,16 +285,16 @@ def _sent_via_provider(engine, ws, channel, keyring, provider_id: str):  # type:
 def test_status_callbacks_move_a_message_forward_only(engine, ws, channel, keyring) -> None:  # type: ignore[no-untyped-def]
     message = _sent_via_provider(engine, ws, channel, keyring, f"prov-{number()}")
     with read(engine) as conn:
-        pid = sending.get_message(conn, ws.id, message.id).provider_message_id
+        pid = messages_service.get_message(conn, ws.id, message.id).provider_message_id
     assert pid is not None
     with write(engine) as conn:
-        delivered = sending.apply_status_update(
+        delivered = provider_outcomes.apply_status_update(
             conn, ws.id, provider="console", provider_message_id=pid, status="delivered"
         )
-        late_failure = sending.apply_status_update(
+        late_failure = provider_outcomes.apply_status_update(
             conn, ws.id, provider="console", provider_message_id=pid, status="failed"
         )
-        unknown = sending.apply_status_update(
+        unknown = provider_outcomes.apply_status_update(
             conn, ws.id, provider="console", provider_message_id="nope", status="delivered"
         )
     assert delivered is not None and delivered.status == "delivered"
@@ -308,10 +309,10 @@ def test_a_status_callback_saying_the_recipient_opted_out_records_a_carrier_opt_
 
     message = _sent_via_provider(engine, ws, channel, keyring, f"prov-{number()}")
     with read(engine) as conn:
-        sent = sending.get_message(conn, ws.id, message.id)
+        sent = messages_service.get_message(conn, ws.id, message.id)
     pending = send(engine, ws, channel, sent.to, body="next one")
     with write(engine) as conn:
-        updated = sending.apply_status_update(
+        updated = provider_outcomes.apply_status_update(
             conn,
             ws.id,
             provider="twilio",
@@ -323,6 +324,6 @@ def test_a_status_callback_saying_the_recipient_opted_out_records_a_carrier_opt_
     assert updated is not None and (updated.status, updated.refusal_code) == ("failed", "opted_out")
     with read(engine) as conn:
         state = ledger.load_state(conn, ws.id, sent.to)
-        after = sending.get_message(conn, ws.id, pending.id)
+        after = messages_service.get_message(conn, ws.id, pending.id)
     assert [r.method.value for r in state.opt_outs.values()] == ["carrier"]
     assert (after.status, after.refusal_code) == ("canceled", "opted_out")

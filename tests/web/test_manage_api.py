@@ -77,8 +77,14 @@ def test_opt_outs_add_list_read_edit_and_resubscribe(api, engine, ws) -> None:
     assert api.get(f"/api/v1/opt-outs/{number}").json()["opt_outs"][0]["method"] == "api"
     edited = api.patch(f"/api/v1/opt-outs/{number}", json={"reason": "asked twice"})
     assert edited.status_code == 200 and edited.json()["events"][0]["action"] == "amend"
-    moved_resp = api.patch(f"/api/v1/opt-outs/{number}", json={"number": moved})
-    assert [e["action"] for e in moved_resp.json()["events"]] == ["retract", "opt_out"]
+    lifted = api.patch(f"/api/v1/opt-outs/{number}", json={"number": moved})
+    assert lifted.status_code == 403  # recipient_only: a correction may not release the old one
+    assert lifted.json()["error"]["code"] == "resubscribe_recipient_only"
+    moved_resp = api.patch(
+        f"/api/v1/opt-outs/{number}", json={"number": moved, "keep_old_number": True}
+    )
+    assert [e["action"] for e in moved_resp.json()["events"]] == ["opt_out"]
+    assert api.get(f"/api/v1/consent/{number}").json()["allowed"] is False
     refused = api.post(f"/api/v1/opt-outs/{moved}/resubscribe", json={"consent_note": "yes"})
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "resubscribe_recipient_only"
@@ -96,6 +102,10 @@ def test_bad_opt_out_input_gets_a_clear_error(api) -> None:
         ({"number": "hello"}, 422, "number_not_a_number"),
         ({"number": number, "method": "pigeon"}, 422, "method_unknown"),
         ({"number": number, "scope": "galaxy"}, 422, "scope_unknown"),
+        ({"number": number, "scope": "channel_type", "scope_key": "SMS"}, 422, "scope_key_invalid"),
+        ({"number": number, "scope": "channel", "scope_key": "08"}, 422, "scope_key_invalid"),
+        ({"number": number, "scope": "channel", "scope_key": "999"}, 422, "scope_key_invalid"),
+        ({"number": number, "reason": "x" * 1001}, 422, "text_too_long"),
     ]
     for body, status, code in cases:
         response = api.post("/api/v1/opt-outs", json=body)
@@ -104,6 +114,28 @@ def test_bad_opt_out_input_gets_a_clear_error(api) -> None:
     assert api.post("/api/v1/opt-outs", json={"reason": "no number"}).status_code == 400
     assert api.patch(f"/api/v1/opt-outs/{number}", json={"reason": "x"}).status_code == 404
     assert api.get("/api/v1/opt-outs", params={"limit": 5000}).status_code == 400
+
+
+@pytest.mark.parametrize("method", ["link", "carrier", "reply"])
+def test_the_api_cannot_claim_the_recipient_asked(api, engine, created, method) -> None:
+    """Issue 11, hole 9: `link` and `carrier` say the recipient asked (the link page, the
+    provider's report); an app may not record that for them. Refused, and nothing stored."""
+    from tests.inbound_kit import events_of, opt_out_rows
+
+    number = numbers(1, seed=140)[0]
+    response = api.post("/api/v1/opt-outs", json={"number": number, "method": method})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] in ("method_reserved", "reply_method_reserved")
+    assert opt_out_rows(engine, created.workspace.id, number) == []
+    assert events_of(engine, created.workspace.id, number) == []
+
+
+@pytest.mark.parametrize("method", ["manual", "api", "import"])
+def test_the_api_may_state_the_methods_of_people_and_apps(api, method) -> None:
+    number = numbers(1, seed=141)[0]
+    response = api.post("/api/v1/opt-outs", json={"number": number, "method": method})
+    assert response.status_code == 201
+    assert api.get(f"/api/v1/opt-outs/{number}").json()["opted_out"] is True
 
 
 def test_blocks(api) -> None:

@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 from stopline.config import Config
 from stopline.runtime import Runtime
 from stopline.security import Keyring
-from stopline.services import jobs, sending, workspaces
+from stopline.services import jobs, queueing, workspaces
 from stopline.web.app import create_app
 from tests.outbound import add_channel, block, number, opt_out, owner
 from tests.web.outbound_server import SECRET
@@ -128,7 +128,7 @@ def test_another_workspaces_message_is_not_found(api, channel, engine) -> None: 
         )
     other_channel = add_channel(engine, other.workspace, Keyring(SECRET))
     with write(engine) as conn:
-        theirs = sending.enqueue(
+        theirs = queueing.enqueue(
             conn, other.workspace.id, channel_id=other_channel.id, to=number(), body="private"
         )
     assert api.get(f"/api/v1/messages/{theirs.sid}").status_code == 404

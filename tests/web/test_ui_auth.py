@@ -110,8 +110,7 @@ def test_sign_in_rotates_the_session(client, engine):
     # Signing in again with the old cookie present ends the old session.
     page = client.get("/sign-out", follow_redirects=False)  # GET is not a sign-out
     assert page.status_code in (404, 405)
-    with write(engine) as conn:
-        signed = sessions.sign_in(conn, created.owner_email, PASSWORD, ip="x", previous_token=first)
+    signed = sessions.sign_in(engine, created.owner_email, PASSWORD, ip="x", previous_token=first)
     with read(engine) as conn:
         assert sessions.load(conn, first) is None
         assert sessions.load(conn, signed.token) is not None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from stopline.providers.base import InboundMessage
-from stopline.services import directory, inbound, inbox, members, optouts, review, sending
+from stopline.services import directory, inbound, inbox, members, optouts, queueing, review
 from stopline.services import workspaces as ws_service
 from stopline.services.workspaces import Principal
 from stopline.store import ledger
@@ -52,7 +52,7 @@ def _world(engine) -> World:
         channel = ws_service.add_channel(
             conn, wid, ui_helpers_keyring(), address=_number(), provider="console"
         )
-        sent = sending.enqueue(conn, wid, channel_id=channel.id, to=number, body=secret)
+        sent = queueing.enqueue(conn, wid, channel_id=channel.id, to=number, body=secret)
         contact = directory.create_contact(conn, owner, name=f"B {secret}", numbers=[number])
         directory.add_note(conn, owner, contact.id, f"note {secret}")
         optouts.add_opt_out(conn, owner, opted, reason=f"reason {secret}")

@@ -8,7 +8,8 @@ import uuid
 
 from stopline.providers.base import InboundMessage
 from stopline.security import Keyring
-from stopline.services import directory, inbound, inbox, jobs, optouts, sending
+from stopline.services import directory, inbound, inbox, jobs, optouts
+from stopline.services import messages as messages_service
 from stopline.services import workspaces as ws_service
 from stopline.services.demo import ensure_demo
 from stopline.services.workspaces import Principal
@@ -254,11 +255,7 @@ def test_the_demo_workspace_is_explorable(client, engine, tmp_path):
         conversations, _ = inbox.list_conversations(conn, info.workspace_id, status=None)
         rows, _ = optouts.list_opt_outs(conn, info.workspace_id, limit=100)
         contacts, _ = directory.list_contacts(conn, info.workspace_id, directory.ContactFilter())
-        messages = (
-            sending.list_messages(conn, info.workspace_id)
-            if hasattr(sending, "list_messages")
-            else []
-        )
+        messages = messages_service.list_messages(conn, info.workspace_id)
         from stopline.services import review
 
         pending, _ = review.list_review_items(conn, info.workspace_id)

@@ -10,7 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from stopline.security import Keyring
-from stopline.services import campaigns, sending, workspaces
+from stopline.services import campaigns, hand_off, queueing, workspaces
+from stopline.services import consent as consent_service
+from stopline.services import messages as messages_service
 from stopline.store.db import read, write
 from stopline.worker.runner import InProcessWorker, Worker, WorkerPool
 from tests.outbound import add_channel, deliveries, number, owner
@@ -30,13 +32,13 @@ def wait_until(predicate, seconds: float = 30.0) -> None:  # type: ignore[no-unt
 
 def statuses(engine: sa.Engine, ws_id: int, ids: list[int]) -> set[str]:
     with read(engine) as conn:
-        return {sending.get_message(conn, ws_id, i).status for i in ids}
+        return {messages_service.get_message(conn, ws_id, i).status for i in ids}
 
 
 def test_a_pool_sends_in_the_background_and_stops_gracefully(engine, ws, channel, keyring) -> None:  # type: ignore[no-untyped-def]
     with write(engine) as conn:
         ids = [
-            sending.enqueue(conn, ws.id, channel_id=channel.id, to=number(), body="bg").id
+            queueing.enqueue(conn, ws.id, channel_id=channel.id, to=number(), body="bg").id
             for _ in range(30)
         ]
     pool = WorkerPool(engine, keyring, concurrency=2, batch_size=7, poll_interval=0.01)
@@ -89,7 +91,7 @@ def test_the_in_process_worker_of_stopline_serve_starts_and_stops(
             self.keyring = keyring
 
     with write(engine) as conn:
-        message = sending.enqueue(conn, ws.id, channel_id=channel.id, to=number(), body="serve")
+        message = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=number(), body="serve")
     worker = InProcessWorker(FakeRuntime())
     worker.start()
     try:
@@ -103,10 +105,10 @@ def test_a_short_lease_lets_a_second_worker_take_over_a_dead_ones_claim(  # type
     engine, ws, channel, keyring
 ) -> None:
     with write(engine) as conn:
-        message = sending.enqueue(conn, ws.id, channel_id=channel.id, to=number(), body="x")
-    now = sending.now_utc()
+        message = queueing.enqueue(conn, ws.id, channel_id=channel.id, to=number(), body="x")
+    now = consent_service.now_utc()
     dead = Worker(engine, keyring, lease=timedelta(seconds=5), clock=lambda: now)
-    assert message.id in sending.claim(engine, dead.owner, lease=dead.lease, now=now, limit=10_000)
+    assert message.id in hand_off.claim(engine, dead.owner, lease=dead.lease, now=now, limit=10_000)
     later = now + timedelta(seconds=6)
     alive = Worker(engine, keyring, clock=lambda: later, batch_size=10_000)
     alive.send_batch()

@@ -19,7 +19,8 @@ from stopline.cli.main import (
     writing,
 )
 from stopline.domain.errors import InvalidInput
-from stopline.services import campaigns, sending, workspaces
+from stopline.services import campaigns, queueing, workspaces
+from stopline.services import messages as messages_service
 
 messages_app = typer.Typer(help="Outbound and inbound messages.", no_args_is_help=True)
 campaigns_app = typer.Typer(help="Campaigns to subscription lists.", no_args_is_help=True)
@@ -52,7 +53,7 @@ def parse_at(value: str | None) -> datetime | None:
         ) from None
 
 
-def _message_line(m: sending.QueuedMessage) -> str:
+def _message_line(m: messages_service.QueuedMessage) -> str:
     if m.refused:
         return f"refused: {m.refusal_code} ({m.error_message}) [{m.sid}]"
     when = (
@@ -77,8 +78,8 @@ def send(
     """Queue one message. Exit 1 if the gate refuses it (the reason is printed)."""
     with writing() as conn:
         principal = operator(conn, workspace)
-        channel_id = sending.default_channel_id(conn, principal.workspace_id, channel)
-        message = sending.enqueue(
+        channel_id = queueing.default_channel_id(conn, principal.workspace_id, channel)
+        message = queueing.enqueue(
             conn,
             principal.workspace_id,
             channel_id=channel_id,
@@ -107,7 +108,7 @@ def messages_list(
     """Messages, newest first."""
     with reading() as conn:
         ws = workspaces.resolve_workspace(conn, workspace)
-        found = sending.list_messages(
+        found = messages_service.list_messages(
             conn, ws.id, status=status, to=to, campaign_id=campaign, source=source, limit=limit
         )
     data = [m.as_dict() for m in found]
@@ -142,7 +143,7 @@ def messages_show(
     """One message in full."""
     with reading() as conn:
         ws = workspaces.resolve_workspace(conn, workspace)
-        message = sending.get_message(conn, ws.id, ref)
+        message = messages_service.get_message(conn, ws.id, ref)
     data = message.as_dict()
     emit(data, as_json, lambda: table(["", ""], [[k, v] for k, v in data.items()]))
 
@@ -156,7 +157,7 @@ def messages_cancel(
     """Cancel a queued or scheduled message."""
     with writing() as conn:
         ws = workspaces.resolve_workspace(conn, workspace)
-        message = sending.cancel(conn, ws.id, ref)
+        message = messages_service.cancel(conn, ws.id, ref)
     emit(message.as_dict(), as_json, f"canceled {message.sid}")
 
 

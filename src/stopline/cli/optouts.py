@@ -122,11 +122,11 @@ def show(number: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) 
     """A number's opt-outs, block and list opt-outs."""
     with reading() as conn:
         ws = workspaces.resolve_workspace(conn, workspace)
-        e164, state = optouts.number_state(conn, ws.id, number)
-    data = optouts.state_dict(e164, state)
+        data = optouts.number_view(conn, ws.id, number)
+    e164 = data["number"]
 
     def human() -> None:
-        if not state.opt_outs and state.block is None and not state.list_opt_outs:
+        if not data["opt_outs"] and data["block"] is None and not data["list_opt_outs"]:
             emit(None, False, f"{e164} is not opted out")
             return
         rows = [
@@ -142,6 +142,12 @@ def show(number: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) 
             for x in data["list_opt_outs"]
         ]
         table(["scope", "method", "reason", "when", "who"], rows, title=e164)
+        gate = [
+            [str(c["channel_id"]), c["type"], c["address"], "yes" if c["allowed"] else c["code"]]
+            for c in data["channels"]
+        ]
+        if gate:
+            table(["channel", "type", "address", "may send"], gate, title="the gate, now")
 
     emit(data, as_json, human)
 
@@ -155,10 +161,19 @@ def edit(
     reason: Annotated[str | None, typer.Option(help="The new reason.")] = None,
     scope: Annotated[str, typer.Option(help="Which opt-out: its scope.")] = "workspace",
     scope_key: Annotated[str, typer.Option(help="Channel id or type, for scoped ones.")] = "",
+    consent_note: Annotated[
+        str | None,
+        typer.Option(help="How the old number's owner consented (policy with_consent_note)."),
+    ] = None,
+    keep_old: Annotated[
+        bool, typer.Option(help="Keep the old number opted out too (policy recipient_only).")
+    ] = False,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Correct an opt-out's number or reason (recorded as ledger events, never edited in place)."""
+    """Correct an opt-out's number or reason (recorded as ledger events, never edited in place).
+
+    A corrected number releases the old one, which follows the re-subscribe policy."""
     if new_number is None and reason is None:
         raise InvalidInput("Give --number and/or --reason.", code="nothing_to_edit")
     with writing() as conn:
@@ -170,6 +185,8 @@ def edit(
             reason=reason,
             scope=scope,
             scope_key=scope_key,
+            consent_note=consent_note,
+            keep_old=keep_old,
         )
     emit(
         result.as_dict(),

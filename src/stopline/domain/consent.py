@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,6 +23,11 @@ from stopline.domain.policy import OptOutScope, Policy, ResubscribePolicy
 Scope = OptOutScope
 
 GENESIS_HASH = "0" * 64
+
+# The channel types stopline knows (the `channels.type` check); a `channel_type` opt-out is keyed
+# by one of them, exactly as written here (outbound rule 3).
+CHANNEL_TYPES = ("sms", "mms", "whatsapp", "rcs")
+_CHANNEL_ID = re.compile(r"[1-9][0-9]{0,17}", re.ASCII)
 
 
 class Action(StrEnum):
@@ -102,11 +108,26 @@ class NumberState:
         for (scope, key), record in self.opt_outs.items():
             if scope is Scope.WORKSPACE:
                 return record
-            if scope is Scope.CHANNEL_TYPE and channel_type is not None and key == channel_type:
-                return record
-            if scope is Scope.CHANNEL and channel_id is not None and key == str(channel_id):
-                return record
+            if scope is Scope.CHANNEL_TYPE and channel_type is not None:
+                if key == channel_type or legacy_key(scope, key) == channel_type:
+                    return record
+            if scope is Scope.CHANNEL and channel_id is not None:
+                if key == str(channel_id) or legacy_key(scope, key) == str(channel_id):
+                    return record
         return None
+
+
+def legacy_key(scope: Scope, key: str) -> str:
+    """A scope key as stored before keys were checked (`SMS`, `08`, `٨`), read the way its
+    author meant it, so such a row still refuses the sends it claims to refuse."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", key).strip()
+    if scope is Scope.CHANNEL_TYPE:
+        return folded.casefold()
+    if scope is Scope.CHANNEL and folded.isdecimal():
+        return str(int(folded))
+    return key
 
 
 EMPTY = NumberState()
@@ -275,27 +296,37 @@ def check_change(
                 "An opt-out the recipient asked for cannot be moved to another number.",
                 code="recipient_opt_out_immutable",
             )
+        if action is Action.RETRACT:
+            # Taking an opt-out off a number lets texts reach it again: a re-subscribe, under
+            # the same policy as any other (hole: a number correction there and back lifted it).
+            _check_resubscribe(policy, change)
         return True
     raise InvalidInput(f"Unknown action {action!r}.", code="action_unknown")  # pragma: no cover
 
 
 def _check_scope(change: ConsentChange) -> None:
+    """A scope key is canonical, so the gate's exact comparison can match it (hole: `SMS`, `08`,
+    `٨`, `８` were stored, shown as opted out, and matched no send)."""
     scope, key = change.scope, change.scope_key
-    if scope is Scope.WORKSPACE and key == "":
+    if not isinstance(key, str):
+        key = repr(key)
+    elif scope is Scope.WORKSPACE and key == "":
         return
-    if scope is Scope.CHANNEL_TYPE and key.isalpha():
+    elif scope is Scope.CHANNEL_TYPE and key in CHANNEL_TYPES:
         return
-    if scope is Scope.CHANNEL and key.isdigit():
+    elif scope is Scope.CHANNEL and _CHANNEL_ID.fullmatch(key):
         return
     raise InvalidInput(
         f"Scope {scope.value!r} needs "
         + {
             Scope.WORKSPACE: "no key",
-            Scope.CHANNEL_TYPE: "a channel type (e.g. sms)",
-            Scope.CHANNEL: "a channel id",
+            Scope.CHANNEL_TYPE: f"a channel type ({', '.join(CHANNEL_TYPES)}, in lower case)",
+            Scope.CHANNEL: "the id of a channel of this workspace (digits, no leading zero)",
         }[scope]
         + f", not {key!r}.",
-        code="scope_invalid",
+        code="scope_key_invalid",
+        scope=scope.value,
+        scope_key=key[:64],
     )
 
 

@@ -38,10 +38,13 @@ PRODUCT inbound rules 1-3. How a text is read, in order:
    (``by``, ``at``, ``in``, ``over``, ``off``, ``on your way``, ``for lunch`` ...): "Stop at
    once" and "STOP, by the way" still opt out.
 
-When several keywords match, the longest wins (``STOP ALL`` over ``STOP``); on
-equal length a list's keyword beats a global one (seed 001: ``OPTOUT`` leaves
-only that list where the list defines it), then opt-out beats opt-in beats help
-(the safe reading), then the earlier set: default, custom, then the optional
+When several keywords match, a workspace opt-out word beats any list keyword of
+another intent (a list cannot turn ``BAJA`` into a subscription; lists are also
+refused such keywords when saved, see ``shadowed_keyword``); otherwise the
+longest wins (``STOP ALL`` over ``STOP``); on equal length a list's keyword
+beats a global one (seed 001: ``OPTOUT`` leaves only that list where the list
+defines it), then opt-out beats opt-in beats help (the safe reading), then the
+earlier set: default, custom, then the optional
 sets in the order they are enabled (so ``PARAR`` is Spanish when es comes
 before pt). If nothing matches, a reaction (``Liked “…”``, ``domain.reactions``) is
 classified as ``reaction`` (never a request), and otherwise the revocation rules
@@ -78,6 +81,7 @@ __all__ = [
     "STOP_AS_VERB",
     "available_sets",
     "classify",
+    "shadowed_keyword",
 ]
 
 
@@ -528,6 +532,14 @@ class KeywordConfig:
                     word=keyword.word,
                 )
             seen[(key, keyword.mode)] = keyword
+        # A custom word may not begin with a word of another intent ("STOP NOW" as an opt-in
+        # would outrank STOP, being longer); the same rule as for list keywords.
+        enabled = (*DEFAULT_SET.keywords, *custom)
+        enabled += tuple(k for name in names for k in BUILTIN_SETS[name].keywords)
+        for keyword in custom:
+            other = _shadowed(keyword, enabled, frozenset())
+            if other is not None and _reading_key(other.word) != _reading_key(keyword.word):
+                raise shadowing_error(keyword, other)  # the same word: opt-out wins the tie
         object.__setattr__(self, "custom", custom)
 
     @classmethod
@@ -578,6 +590,69 @@ class ListKeywords:
             keywords=tuple(_keyword_from_setting(entry, "list") for entry in keywords),
             help_text=help_text,
         )
+
+
+SET_NAMES = {
+    "default": "default (English)",
+    "fr": "French",
+    "es": "Spanish",
+    "pt": "Portuguese",
+    "custom": "custom",
+}
+
+
+def _reading_key(word: str) -> str:
+    """A word as the classifier can read it with accents folded (the widest reading)."""
+    return _SEPARATORS.sub(" ", _fold_accents(_fold_case(word))).strip()
+
+
+def shadowed_keyword(keyword: Keyword, config: KeywordConfig) -> Keyword | None:
+    """The enabled keyword a list keyword would shadow, or None (hole 1).
+
+    A list keyword may not equal, or begin with (followed by no letter), a word that any
+    enabled set (default, custom, optional) uses for another intent: texting ``BAJA`` must opt
+    out even if a list made ``BAJA`` its opt-in word. The words every list must leave to the
+    whole workspace (STOP, START, ...) are refused whatever the list keyword's intent. Both
+    sides are compared case- and accent-folded, so ``ARRÊT`` cannot slip past ``ARRET``.
+    """
+    return _shadowed(
+        keyword, (*DEFAULT_SET.keywords, *config.custom, *_enabled_keywords(config)), _LIST_RESERVED
+    )
+
+
+def _shadowed(
+    keyword: Keyword, others: Iterable[Keyword], reserved: frozenset[str]
+) -> Keyword | None:
+    mine = _reading_key(keyword.word)
+    for other in others:
+        if other is keyword or (other.intent is keyword.intent and other.word not in reserved):
+            continue
+        theirs = _reading_key(other.word)
+        if mine == theirs:
+            return other
+        if mine.startswith(theirs) and not mine[len(theirs)].isalpha():
+            return other
+    return None
+
+
+def _enabled_keywords(config: KeywordConfig) -> Iterable[Keyword]:
+    for name in config.enabled_sets:
+        yield from BUILTIN_SETS[name].keywords
+
+
+def shadowing_error(keyword: Keyword, other: Keyword, list_name: str | None = None) -> InvalidInput:
+    """The refusal for a list keyword that would shadow `other` (HTTP 422 `keyword_reserved`)."""
+    owner = SET_NAMES.get(other.set_name, other.set_name)
+    where = f"The list {list_name!r} has the keyword" if list_name else "The keyword"
+    how = "is" if _reading_key(keyword.word) == _reading_key(other.word) else "begins with"
+    return InvalidInput(
+        f"{where} {keyword.word}, which {how} {other.word}, the {owner} keyword set's"
+        f" {other.intent.value.replace('_', '-')} word: a text of it must keep doing that.",
+        code="keyword_reserved",
+        word=keyword.word,
+        reserved=other.word,
+        keyword_set=other.set_name,
+    )
 
 
 DEFAULT_CONFIG = KeywordConfig()
@@ -677,10 +752,20 @@ def _keywords(
     opted_out: bool,
     list_keywords: Sequence[ListKeywords],
 ) -> _Candidate | None:
-    best: _Candidate | None = None
+    listed: _Candidate | None = None
     for position, lists in enumerate(list_keywords):
-        best = _better(best, _list_matcher(lists, opted_out, position).find(reading))
-    return _better(best, _config_matcher(config, opted_out).find(reading))
+        listed = _better(listed, _list_matcher(lists, opted_out, position).find(reading))
+    best = _config_matcher(config, opted_out).find(reading)
+    if (
+        best is None
+        or listed is None
+        or best.classification.intent is not Intent.OPT_OUT
+        or listed.classification.intent is Intent.OPT_OUT
+    ):
+        # An opt-out word beats any list keyword of another intent, however long (hole 1: a
+        # list keyword saved before the check, or a set switched on later, never shadows it).
+        best = _better(best, listed)
+    return best
 
 
 # --- reading and matching ------------------------------------------------------------

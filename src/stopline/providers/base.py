@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import importlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ class InboundMessage:
     body: str
     received_at: datetime | None = None
     opt_out_type: str | None = None  # Twilio Advanced Opt-Out: STOP, START or HELP
+    # The provider's messaging service the recipient number belongs to (Twilio's
+    # MessagingServiceSid), when it names one: a channel may be the whole service.
+    messaging_service: str | None = None
     media_urls: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
@@ -122,11 +126,14 @@ class ProviderError(StoplineError):
         self.recipient_opted_out = recipient_opted_out
 
 
-WebhookRejectionCode = Literal["webhook_signature_invalid", "webhook_stale", "webhook_malformed"]
+WebhookRejectionCode = Literal[
+    "webhook_signature_invalid", "webhook_stale", "webhook_malformed", "webhook_wrong_recipient"
+]
 
 
 class WebhookRejected(StoplineError):
-    """A webhook we will not act on: forged (403), replayed (403) or unreadable (400)."""
+    """A webhook we will not act on: forged (403), replayed (403), unreadable (400), or genuine
+    but addressed to another account or number than the channel it was posted to (403)."""
 
     code = "webhook_signature_invalid"
 
@@ -334,6 +341,27 @@ def load_json_object(raw_body: bytes, provider: str) -> dict[str, Any]:
 
 def malformed(provider: str, what: str) -> WebhookRejected:
     return WebhookRejected(f"{provider} webhook {what}", code="webhook_malformed")
+
+
+def provider_id(
+    data: Mapping[str, Any], key: str, pattern: re.Pattern[str], provider: str, what: str
+) -> str:
+    """A provider's id in its documented format, required: anything else is `webhook_malformed`.
+
+    Fixed formats are what keep signed fields from being re-partitioned (Twilio signs names and
+    values run together): an id that cannot grow or shrink cannot swallow its neighbour, so a
+    replay must repeat it and is caught as a duplicate.
+    """
+    value = data.get(key)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise malformed(provider, f"has no {key!r} in the documented format ({what})")
+    return value
+
+
+UUID_PATTERN = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+"""A UUID in its canonical 8-4-4-4-12 text (Telnyx's and Vonage's message and event ids)."""
 
 
 def text_field(data: Mapping[str, Any], key: str, provider: str, *, required: bool = True) -> str:

@@ -9,7 +9,8 @@ Webhooks (gateway -> stopline), ``POST`` with ``Content-Type: application/json``
       {"id": "gw-123", "from": "+14155550100", "to": "+14155550199",
        "text": "STOP", "timestamp": "2026-01-02T03:04:05Z"}
 
-  ``id``, ``from`` and ``to`` are required strings, ``text`` a string (may be empty),
+  ``id``, ``from`` and ``to`` are required strings (``id``: 1 to 128 printable ASCII
+  characters without spaces, or an integer; it is how a redelivery is recognised), ``text`` a string (may be empty),
   ``timestamp`` optional (ISO 8601, or unix seconds), ``media_urls`` an optional list of URLs.
 - A status of a message stopline sent (it has a ``status`` key)::
 
@@ -22,6 +23,7 @@ Webhooks (gateway -> stopline), ``POST`` with ``Content-Type: application/json``
 
 Every webhook carries ``X-Stopline-Signature: t=<unix seconds>,v1=<hex>`` where ``<hex>`` is
 HMAC-SHA256 keyed with the shared secret over ``f"{t}.{raw body}"`` (the exact bytes sent).
+``t`` is digits only, so the first ``.`` ends it and the signed bytes read back one way only.
 Several ``v1=`` entries may be given while a secret is rotated; one must match. Requests whose
 ``t`` is more than 300 seconds from stopline's clock are refused as replays.
 
@@ -37,6 +39,7 @@ recipient has opted out at the gateway.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -86,6 +89,20 @@ _STATUSES: dict[str, MessageStatus | None] = {
 }
 
 
+# Printable ASCII, no spaces, bounded: an id is a key for de-duplication, never free text.
+GATEWAY_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+def message_id_of(body: Mapping[str, Any], provider: str = NAME) -> str:
+    """The gateway's message id (a string, or an integer as its text), well-formed or refused."""
+    value = body.get("id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not GATEWAY_ID.fullmatch(value):
+        raise malformed(provider, "has no 'id' of 1-128 printable ASCII characters")
+    return value
+
+
 def sign(secret: str, raw_body: bytes, timestamp: int | None = None) -> str:
     """The X-Stopline-Signature value for `raw_body` at `timestamp` (default: now)."""
     t = int(time.time()) if timestamp is None else timestamp
@@ -132,7 +149,7 @@ def verify(
 
 def parse(body: Mapping[str, Any], provider: str = NAME) -> list[WebhookEvent]:
     """A verified webhook body as one stopline event: a status if it has one, else an inbound."""
-    message_id = text_field(body, "id", provider)
+    message_id = message_id_of(body, provider)
     if "status" in body:
         raw_status = body.get("status")
         if not isinstance(raw_status, str) or raw_status.lower() not in _STATUSES:

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from stopline.providers.base import (
     DEFAULT_TOLERANCE_SECONDS,
+    UUID_PATTERN,
     Credentials,
     InboundMessage,
     MessageStatus,
@@ -54,6 +55,7 @@ from stopline.providers.base import (
     malformed,
     parse_timestamp,
     post_and_read,
+    provider_id,
     required_secret,
     text_field,
 )
@@ -146,6 +148,13 @@ def parse(body: Mapping[str, Any]) -> list[WebhookEvent]:
     if not isinstance(event_type, str) or not isinstance(payload, dict):
         raise malformed(NAME, "has no event_type or payload")
 
+    if event_type != "message.received" and event_type not in _STATUS_EVENTS:
+        return []
+    # The event's and the message's ids are UUIDs (Telnyx API v2); the signature covers the
+    # whole body, but an id that could be anything is still refused rather than trusted.
+    provider_id(data, "id", UUID_PATTERN, NAME, "a UUID")
+    message_id = provider_id(payload, "id", UUID_PATTERN, NAME, "a UUID")
+
     if event_type == "message.received":
         sender = payload.get("from")
         sender_number = text_field(sender, "phone_number", NAME) if isinstance(sender, dict) else ""
@@ -161,9 +170,9 @@ def parse(body: Mapping[str, Any]) -> list[WebhookEvent]:
         return [
             InboundMessage(
                 provider=NAME,
-                provider_message_id=text_field(payload, "id", NAME),
+                provider_message_id=message_id,
                 from_number=sender_number,
-                to_address=text_field(_recipient(payload), "phone_number", NAME, required=False),
+                to_address=text_field(_recipient(payload), "phone_number", NAME),
                 body=text if isinstance(text, str) else "",
                 received_at=parse_timestamp(payload.get("received_at"))
                 or parse_timestamp(data.get("occurred_at")),
@@ -172,20 +181,19 @@ def parse(body: Mapping[str, Any]) -> list[WebhookEvent]:
             )
         ]
 
-    if event_type in _STATUS_EVENTS:
-        raw_status = _recipient(payload).get("status")
-        codes = _error_codes(payload)
-        return [
-            StatusUpdate(
-                provider=NAME,
-                provider_message_id=text_field(payload, "id", NAME),
-                status=_STATUSES.get(raw_status) if isinstance(raw_status, str) else None,
-                error_code=codes[0] if codes else None,
-                recipient_opted_out=BLOCKED_DUE_TO_STOP in codes,
-                raw=body,
-            )
-        ]
-    return []
+    # A message.sent or message.finalized event.
+    raw_status = _recipient(payload).get("status")
+    codes = _error_codes(payload)
+    return [
+        StatusUpdate(
+            provider=NAME,
+            provider_message_id=message_id,
+            status=_STATUSES.get(raw_status) if isinstance(raw_status, str) else None,
+            error_code=codes[0] if codes else None,
+            recipient_opted_out=BLOCKED_DUE_TO_STOP in codes,
+            raw=body,
+        )
+    ]
 
 
 def _refusal(data: Any) -> Refusal:

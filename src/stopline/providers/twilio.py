@@ -52,6 +52,7 @@ from stopline.providers.base import (
     json_member,
     malformed,
     post_and_read,
+    provider_id,
     required_secret,
 )
 
@@ -72,6 +73,10 @@ _STATUSES: dict[str, MessageStatus] = {
 }
 
 _INBOUND_STATUSES = ("received", "receiving")
+# Twilio's documented SID formats: two letters, then 32 hex digits. Fixed lengths are what make
+# the signed name+value string impossible to re-partition (see `provider_id`).
+MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 # Characters XML 1.0 cannot carry; a reply containing them would make the TwiML unparsable.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -161,12 +166,37 @@ def verify(
     return dict(params)
 
 
+def check_ids(params: Mapping[str, str], credentials: Credentials) -> str:
+    """The message's SID, once every id the webhook carries is in Twilio's documented format and
+    the account is the channel's own; anything else is refused before it is read.
+
+    Twilio's signature runs names and values together with no separator and no timestamp, so a
+    captured request could be re-sent with a field boundary moved and still verify. With
+    `MessageSid` required at its fixed length (and its aliases equal to it), any such variant
+    repeats the original SID and is caught as a replay; `AccountSid` pins the account.
+    """
+    message_id = provider_id(params, "MessageSid", MESSAGE_SID, NAME, "SM or MM and 32 hex")
+    for alias in ("SmsSid", "SmsMessageSid"):
+        if alias in params and params[alias] != message_id:
+            raise malformed(NAME, f"has a {alias} that is not its MessageSid")
+    account = provider_id(params, "AccountSid", ACCOUNT_SID, NAME, "AC and 32 hex")
+    if account != required_secret(credentials, "account_sid", NAME):
+        raise WebhookRejected(
+            "twilio webhook is for another account than the channel's",
+            code="webhook_wrong_recipient",
+        )
+    service = params.get("MessagingServiceSid")
+    if service is not None and not _MESSAGING_SERVICE_SID.match(service):
+        raise malformed(NAME, "has a MessagingServiceSid that is not MG and 32 hex")
+    return message_id
+
+
 def parse_inbound(params: Mapping[str, str]) -> InboundMessage:
-    """An incoming-message webhook's parameters as an `InboundMessage`."""
-    message_id = params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid")
+    """An incoming-message webhook's parameters (ids already checked) as an `InboundMessage`."""
+    message_id = params.get("MessageSid")
     sender = params.get("From")
     recipient = params.get("To")
-    if not message_id or not sender or recipient is None:
+    if not message_id or not sender or not recipient:
         raise malformed(NAME, "inbound message lacks MessageSid, From or To")
     if (params.get("MessageStatus") or "received").lower() not in _INBOUND_STATUSES:
         # A status callback pointed at the inbound URL must not become an empty inbound text.
@@ -191,13 +221,14 @@ def parse_inbound(params: Mapping[str, str]) -> InboundMessage:
         received_at=None,  # Twilio's incoming webhook carries no timestamp
         opt_out_type=opt_out_type,
         media_urls=tuple(media),
+        messaging_service=params.get("MessagingServiceSid") or None,
         raw=dict(params),
     )
 
 
 def parse_status(params: Mapping[str, str]) -> StatusUpdate:
-    """A status callback's parameters as a `StatusUpdate`."""
-    message_id = params.get("MessageSid") or params.get("SmsSid")
+    """A status callback's parameters (ids already checked) as a `StatusUpdate`."""
+    message_id = params.get("MessageSid")
     raw_status = (params.get("MessageStatus") or params.get("SmsStatus") or "").strip().lower()
     if not message_id or not raw_status:
         raise malformed(NAME, "status callback lacks MessageSid or MessageStatus")
@@ -253,8 +284,11 @@ class TwilioProvider:
         *,
         now: float | None = None,
     ) -> list[WebhookEvent]:
-        # Twilio's signature has no timestamp, so `now` has nothing to check.
-        return [parse_inbound(verify(url, headers, raw_body, credentials))]
+        # Twilio's signature has no timestamp, so `now` has nothing to check; replays are
+        # caught by their MessageSid, which `check_ids` makes impossible to vary.
+        params = verify(url, headers, raw_body, credentials)
+        check_ids(params, credentials)
+        return [parse_inbound(params)]
 
     def verify_and_parse_status(
         self,
@@ -265,7 +299,9 @@ class TwilioProvider:
         *,
         now: float | None = None,
     ) -> list[WebhookEvent]:
-        return [parse_status(verify(url, headers, raw_body, credentials))]
+        params = verify(url, headers, raw_body, credentials)
+        check_ids(params, credentials)
+        return [parse_status(params)]
 
     def reply_body(self, texts: Sequence[str]) -> tuple[str, bytes] | None:
         return "application/xml", reply_twiml(texts)

@@ -33,6 +33,7 @@ import jwt
 
 from stopline.providers.base import (
     DEFAULT_TOLERANCE_SECONDS,
+    UUID_PATTERN,
     Credentials,
     InboundMessage,
     MessageStatus,
@@ -57,6 +58,7 @@ from stopline.providers.base import (
     malformed,
     parse_timestamp,
     post_and_read,
+    provider_id,
     required_secret,
     text_field,
 )
@@ -157,7 +159,9 @@ def _says_opted_out(error: Mapping[str, Any]) -> bool:
 
 def parse(body: Mapping[str, Any]) -> list[WebhookEvent]:
     """A verified webhook body as stopline events: a status if it has one, else an inbound."""
-    message_id = text_field(body, "message_uuid", NAME)
+    # Vonage's message_uuid is a UUID; its JWT covers the body's hash, so the body cannot be
+    # re-cut, but an id that could be anything is refused rather than trusted.
+    message_id = provider_id(body, "message_uuid", UUID_PATTERN, NAME, "a UUID")
     if "status" in body:
         raw_status = body.get("status")
         error = body.get("error")
@@ -190,7 +194,7 @@ def parse(body: Mapping[str, Any]) -> list[WebhookEvent]:
             provider=NAME,
             provider_message_id=message_id,
             from_number=sender,
-            to_address=text_field(body, "to", NAME, required=False),
+            to_address=text_field(body, "to", NAME),
             body=text if isinstance(text, str) else "",
             received_at=parse_timestamp(body.get("timestamp")),
             media_urls=tuple(media),

@@ -7,14 +7,14 @@ message: ``queued`` (or ``scheduled``) for those the gate allows, ``failed`` wit
 refusal code for the others, so the campaign report says who was not sent to and why. A
 number in several of the lists gets one message (unique (campaign_id, to_number)); a re-run
 after a crash only adds what is missing. The messages then go through the ordinary queue,
-and `services.sending.hand_off` checks each one again: a STOP that lands while the campaign
+and `services.hand_off.hand_off` checks each one again: a STOP that lands while the campaign
 is sending cancels that number's message (or the hand-off refuses it).
 
 The audience is fixed when the job runs (at creation); a scheduled campaign's messages wait
 as ``scheduled`` until its time, and are gated again when they go.
 
 Lists: the lists service (issue 5) is not there yet; `create_list`, `add_members` and
-`list_lists` here are the minimum campaigns need, over `store.messages`.
+`list_lists` here are the minimum campaigns need, over `store.lists`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.numbers import normalize
 from stopline.services import jobs
 from stopline.services.consent import now_utc
-from stopline.services.sending import MAX_BODY, default_channel_id
+from stopline.services.queueing import MAX_BODY, default_channel_id
 from stopline.services.workspaces import Principal, get_workspace
-from stopline.store import messages as store
+from stopline.store import audience
+from stopline.store import campaigns as campaign_store
+from stopline.store import channels as channel_store
+from stopline.store import lists as list_store
 from stopline.store.db import write
 
 CHUNK = 20_000
@@ -72,8 +75,8 @@ def _campaign(conn: Connection, row: Any, *, live: bool = True) -> Campaign:
     counts = dict(row.counts or {})
     status = row.status
     if live:
-        counts.update(store.campaign_status_counts(conn, row.id))
-        if status == "sending" and store.campaign_pending(conn, row.id) == 0:
+        counts.update(campaign_store.campaign_status_counts(conn, row.id))
+        if status == "sending" and campaign_store.campaign_pending(conn, row.id) == 0:
             status = "done"
     return Campaign(
         id=int(row.id),
@@ -114,7 +117,7 @@ def create_campaign(
     wanted = sorted({int(i) for i in list_ids})
     if not wanted:
         raise InvalidInput("A campaign goes to at least one list.", code="list_required")
-    missing = set(wanted) - store.existing_list_ids(conn, workspace_id, wanted)
+    missing = set(wanted) - list_store.existing_list_ids(conn, workspace_id, wanted)
     if missing:
         raise InvalidInput(
             f"No list {', '.join(map(str, sorted(missing)))} in this workspace.",
@@ -122,7 +125,7 @@ def create_campaign(
         )
     channel = default_channel_id(conn, workspace_id, channel_id)
     when = utc(scheduled_at) if scheduled_at is not None else None
-    campaign_id = store.insert_campaign(
+    campaign_id = campaign_store.insert_campaign(
         conn,
         workspace_id=workspace_id,
         name=name,
@@ -138,12 +141,12 @@ def create_campaign(
     job = jobs.enqueue(
         conn, workspace_id, "campaign", {"campaign_id": campaign_id}, created_by=principal.actor
     )
-    store.set_campaign(conn, campaign_id, counts={"job_id": job.id})
+    campaign_store.set_campaign(conn, campaign_id, counts={"job_id": job.id})
     return get_campaign(conn, workspace_id, campaign_id)
 
 
 def get_campaign(conn: Connection, workspace_id: int, campaign_id: int) -> Campaign:
-    row = store.get_campaign(conn, workspace_id, campaign_id)
+    row = campaign_store.get_campaign(conn, workspace_id, campaign_id)
     if row is None:
         raise NotFound(f"No campaign {campaign_id}.", code="campaign_not_found")
     return _campaign(conn, row)
@@ -154,7 +157,7 @@ def list_campaigns(
 ) -> list[Campaign]:
     return [
         _campaign(conn, r, live=False)
-        for r in store.list_campaigns(conn, workspace_id, limit=limit, offset=offset)
+        for r in campaign_store.list_campaigns(conn, workspace_id, limit=limit, offset=offset)
     ]
 
 
@@ -165,8 +168,8 @@ def cancel_campaign(
     campaign = get_campaign(conn, principal.workspace_id, campaign_id)
     if campaign.status in ("done", "canceled"):
         raise Conflict(f"Campaign {campaign_id} is {campaign.status}.", code="campaign_finished")
-    store.set_campaign(conn, campaign_id, status="canceled")
-    store.cancel_campaign_messages(conn, campaign_id, now or now_utc())
+    campaign_store.set_campaign(conn, campaign_id, status="canceled")
+    campaign_store.cancel_campaign_messages(conn, campaign_id, now or now_utc())
     return get_campaign(conn, principal.workspace_id, campaign_id)
 
 
@@ -182,15 +185,15 @@ def expand(
     """Store the campaign's messages, one chunk per transaction; safe to run again."""
     now = now or now_utc()
     with write(engine) as conn:
-        row = store.get_campaign(conn, workspace_id, campaign_id)
+        row = campaign_store.get_campaign(conn, workspace_id, campaign_id)
         if row is None:
             raise NotFound(f"No campaign {campaign_id}.", code="campaign_not_found")
         if row.status == "canceled":
             return {"campaign_id": campaign_id, "canceled": True}
-        channel = store.channel_row(conn, workspace_id, row.channel_id)
+        channel = channel_store.channel_row(conn, workspace_id, row.channel_id)
         if channel is None:
             raise InvalidInput("The campaign's channel no longer exists.", code="channel_not_found")
-        store.set_campaign(conn, campaign_id, status="expanding")
+        campaign_store.set_campaign(conn, campaign_id, status="expanding")
     list_ids = [int(i) for i in row.list_ids]
     scheduled_at = utc(row.scheduled_at) if row.scheduled_at else None
     scheduled = scheduled_at is not None and scheduled_at > now
@@ -199,13 +202,13 @@ def expand(
     stored = 0
     while True:
         with write(engine) as conn:
-            current = store.get_campaign(conn, workspace_id, campaign_id)
+            current = campaign_store.get_campaign(conn, workspace_id, campaign_id)
             if current is None or current.status == "canceled":
                 return {"campaign_id": campaign_id, "canceled": True, "stored": stored}
-            hi = store.audience_bounds(conn, workspace_id, list_ids, after, chunk)
+            hi = audience.audience_bounds(conn, workspace_id, list_ids, after, chunk)
             if hi is None:
                 break
-            stored += store.expand_campaign_chunk(
+            stored += campaign_store.expand_campaign_chunk(
                 conn,
                 campaign_id=campaign_id,
                 workspace_id=workspace_id,
@@ -225,13 +228,13 @@ def expand(
         if progress is not None:
             progress(stored)
     with write(engine) as conn:
-        counts = store.campaign_status_counts(conn, campaign_id)
+        counts = campaign_store.campaign_status_counts(conn, campaign_id)
         total = sum(counts["by_status"].values())
         summary = {"recipients": total, **counts}
-        current = store.get_campaign(conn, workspace_id, campaign_id)
+        current = campaign_store.get_campaign(conn, workspace_id, campaign_id)
         job_id = (current.counts or {}).get("job_id") if current is not None else None
         final = "canceled" if current is not None and current.status == "canceled" else "sending"
-        store.set_campaign(
+        campaign_store.set_campaign(
             conn, campaign_id, status=final, counts={"job_id": job_id, "recipients": total}
         )
     return {"campaign_id": campaign_id, **summary}
@@ -259,7 +262,7 @@ def preview_audience(
 
     The same suppression query the expansion runs, chunk by chunk, counted instead of stored.
     """
-    channel = store.channel_row(
+    channel = channel_store.channel_row(
         conn, workspace_id, default_channel_id(conn, workspace_id, channel_id)
     )
     assert channel is not None
@@ -267,10 +270,10 @@ def preview_audience(
     totals: dict[str, int] = {"allowed": 0}
     after: str | None = None
     while True:
-        hi = store.audience_bounds(conn, workspace_id, wanted, after, chunk)
+        hi = audience.audience_bounds(conn, workspace_id, wanted, after, chunk)
         if hi is None:
             break
-        counts = store.audience_counts(
+        counts = audience.audience_counts(
             conn,
             workspace_id=workspace_id,
             list_ids=wanted,
@@ -304,7 +307,7 @@ def create_list(conn: Connection, principal: Principal, name: str) -> ListSummar
 
     try:
         with conn.begin_nested():
-            list_id = store.create_list(conn, principal.workspace_id, name, now_utc())
+            list_id = list_store.create_list(conn, principal.workspace_id, name, now_utc())
     except IntegrityError:
         raise Conflict(f"There is already a list named {name!r}.", code="list_exists") from None
     return ListSummary(list_id, name, 0)
@@ -321,7 +324,7 @@ def add_members(
     conn: Connection, principal: Principal, list_id: int, raw_numbers: Sequence[str]
 ) -> MembersAdded:
     """Subscribe numbers to a list (normalised to E.164; unreadable ones are reported)."""
-    if not store.list_exists(conn, principal.workspace_id, list_id):
+    if not list_store.list_exists(conn, principal.workspace_id, list_id):
         raise NotFound(f"No list {list_id}.", code="list_not_found")
     region = get_workspace(conn, principal.workspace_id).policy.default_region
     good: list[str] = []
@@ -334,11 +337,12 @@ def add_members(
         except InvalidInput as exc:
             rejected.append({"input": str(raw), "code": exc.code, "message": exc.message})
     unique = sorted(set(good))
-    added = store.add_list_members(conn, principal.workspace_id, list_id, unique, now_utc())
+    added = list_store.add_list_members(conn, principal.workspace_id, list_id, unique, now_utc())
     return MembersAdded(added=added, already=len(unique) - added, rejected=rejected)
 
 
 def list_lists(conn: Connection, workspace_id: int) -> list[ListSummary]:
     return [
-        ListSummary(int(r.id), r.name, int(r.members)) for r in store.list_lists(conn, workspace_id)
+        ListSummary(int(r.id), r.name, int(r.members))
+        for r in list_store.list_lists(conn, workspace_id)
     ]

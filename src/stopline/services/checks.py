@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection, select
 
+from stopline.domain.consent import NumberState
 from stopline.domain.errors import InvalidInput
 from stopline.domain.gate import Decision, MessageKind, Outbound, RefusalCode, Refuse, decide
 from stopline.domain.numbers import normalize
 from stopline.store import ledger
+from stopline.store import workspaces as workspaces_store
 from stopline.store.tables import channels, list_members, lists
 
 
@@ -31,6 +35,31 @@ def check_outbound(conn: Connection, workspace_id: int, message: Outbound) -> De
     if message.list_id is not None:
         subscribed = is_subscribed(conn, workspace_id, message.list_id, message.to)
     return decide(message, state, subscribed=subscribed)
+
+
+def channel_decisions(
+    conn: Connection, workspace_id: int, number: str, state: NumberState
+) -> list[dict[str, Any]]:
+    """The gate's decision for a normal message to `number` on each channel of the workspace.
+
+    What every page and answer that shows a number's consent displays next to its records
+    (`GET /api/v1/opt-outs/{n}`, `stopline optouts show`, the evidence report), computed by
+    the same `decide` the hand-off runs, so what is shown is what will happen.
+    """
+    out: list[dict[str, Any]] = []
+    for row in workspaces_store.list_channels(conn, workspace_id):
+        message = Outbound(to=number, channel_id=int(row.id), channel_type=row.type)
+        decision = decide(message, state)
+        out.append(
+            {
+                "channel_id": int(row.id),
+                "type": row.type,
+                "address": row.address,
+                "allowed": decision.allowed,
+                "code": None if decision.allowed else decision.code.value,  # type: ignore[union-attr]
+            }
+        )
+    return out
 
 
 def check_number(

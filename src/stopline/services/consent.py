@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
-from stopline.domain import consent
+from stopline.domain import consent, limits
 from stopline.domain.consent import (
     Action,
     ConsentChange,
@@ -24,6 +24,7 @@ from stopline.domain.errors import InvalidInput
 from stopline.domain.numbers import first_not_e164, is_e164
 from stopline.domain.policy import Policy
 from stopline.store import ledger, outbox
+from stopline.store import workspaces as workspaces_store
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ def change_consent(
     """
     if not is_e164(change.number):
         raise InvalidInput(f"{change.number!r} is not an E.164 number.", code="number_not_e164")
+    if not from_inbound:  # a recipient's own text is evidence, kept whole
+        _check_lengths(change)
+    _check_channel_key(conn, workspace_id, change)
     now = now or now_utc()
     seq, head = ledger.lock_head(conn, workspace_id)
     before = ledger.load_state(conn, workspace_id, change.number)
@@ -67,6 +71,31 @@ def change_consent(
     ledger.set_head(conn, workspace_id, event.seq, event.hash)
     canceled = _cancel_for(conn, workspace_id, event, now)
     return ChangeResult(True, event, before, after, canceled)
+
+
+def _check_lengths(change: ConsentChange) -> None:
+    limits.check(change.reason, "reason")
+    limits.check(change.consent_note, "consent_note", label="consent note")
+    limits.check(change.source, "source")
+    limits.check(change.actor, "actor")
+    limits.check(change.correlation_id, "correlation_id", label="correlation id")
+
+
+def _check_channel_key(conn: Connection, workspace_id: int, change: ConsentChange) -> None:
+    """A channel-scoped opt-out names a channel of this workspace (the domain already checked
+    the key is a canonical id): another workspace's channel, or none, would match no send."""
+    if change.action is not Action.OPT_OUT or change.scope is not Scope.CHANNEL:
+        return
+    key = change.scope_key
+    if key.isascii() and key.isdigit() and len(key) <= 18:
+        if workspaces_store.get_channel(conn, workspace_id, int(key)) is not None:
+            return
+    raise InvalidInput(
+        f"There is no channel {key!r} in this workspace.",
+        code="scope_key_invalid",
+        scope=change.scope.value,
+        scope_key=key[:64],
+    )
 
 
 def _cancel_for(conn: Connection, workspace_id: int, event: ConsentEvent, now: datetime) -> int:
@@ -112,6 +141,7 @@ def bulk_opt_out(
     The same rules and hash chain as `change_consent`, written with bulk statements: numbers
     already opted out in the workspace scope (or blocked) are skipped and keep their record.
     """
+    limits.check(reason, "reason")
     unique, now = _checked(numbers, method, now)
     head = ledger.lock_head(conn, workspace_id)
     plan = _plan(conn, workspace_id, unique, head, method, reason, actor, source, now)
@@ -151,6 +181,7 @@ def prepare_bulk_opt_out(
     A million-row import then holds the ledger lock only to write (`write_prepared_bulk`), so
     STOPs arriving meanwhile wait as little as possible.
     """
+    limits.check(reason, "reason")
     unique, now = _checked(numbers, method, now)
     head = ledger.read_head(conn, workspace_id)
     if head is None:

@@ -42,6 +42,7 @@ from stopline.domain.numbers import channel_address, normalize
 from stopline.domain.policy import Policy
 from stopline.services import ledger as ledger_service
 from stopline.services import optouts
+from stopline.services.checks import channel_decisions
 from stopline.services.consent import change_consent, now_utc
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import ledger
@@ -310,7 +311,9 @@ def evidence(
     report: dict[str, Any] = {
         "number": number,
         "generated_at": now_utc().isoformat(),
-        "state": optouts.state_dict(number, state),
+        "state": optouts.state_dict(
+            number, state, channel_decisions(conn, workspace_id, number, state)
+        ),
         "events": checked,
         "state_matches_events": state_ok,
         "verified": all_ok,

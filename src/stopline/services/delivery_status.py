@@ -25,9 +25,9 @@ def receive_status(
 ) -> StatusOutcome:
     """A provider's report on a message we sent: its status moves forward, and a carrier-reported
     opt-out (Twilio 21610, Telnyx 40300, ...) records an opt-out with method `carrier`."""
-    from stopline.services import sending
+    from stopline.services import provider_outcomes
 
-    message = sending.apply_status_update(
+    message = provider_outcomes.apply_status_update(
         conn,
         channel.workspace_id,
         provider=channel.provider,

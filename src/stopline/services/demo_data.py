@@ -193,9 +193,9 @@ def _inbound(
 def _outbound(
     conn: Connection, workspace_id: int, channel: Any, number: str, text: str, at: datetime
 ) -> None:
-    from stopline.services import sending
+    from stopline.services import queueing
 
-    sending.enqueue(
+    queueing.enqueue(
         conn,
         workspace_id,
         channel_id=channel.id,
@@ -255,12 +255,13 @@ def _opt_out(
     now: datetime,
     days_ago: float,
 ) -> None:
-    optouts.add_opt_out(
+    # The demo's sample history includes link and carrier opt-outs, which no person may state.
+    optouts.record_opt_out(
         conn,
         owner,
         number,
         reason=reason,
-        method=method,
+        method=Method(method),
         source="demo",
         occurred_at=now - timedelta(days=days_ago),
     )

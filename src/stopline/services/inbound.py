@@ -43,10 +43,10 @@ def _send_reply(ctx: InboundContext) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """
     if ctx.reply is None or ctx.number is None:
         return (), ()
-    from stopline.services import sending
+    from stopline.services import queueing
 
     if ctx.reply_inline:
-        recorded = sending.record_inline_reply_to(
+        recorded = queueing.record_inline_reply_to(
             ctx.conn,
             ctx.workspace_id,
             ctx.channel,
@@ -59,7 +59,7 @@ def _send_reply(ctx: InboundContext) -> tuple[tuple[str, ...], tuple[int, ...]]:
             now=ctx.now,
         )
         return ((ctx.reply.body,) if recorded is not None else ()), ()
-    queued = sending.enqueue(
+    queued = queueing.enqueue(
         ctx.conn,
         ctx.workspace_id,
         channel_id=ctx.channel.id,

@@ -6,9 +6,10 @@ stops there, having changed nothing).
 from __future__ import annotations
 
 from stopline.domain.errors import InvalidInput
-from stopline.domain.numbers import channel_address, normalize
+from stopline.domain.numbers import normalize
 from stopline.domain.reactions import reaction
 from stopline.providers.base import InboundMessage
+from stopline.services import recipients
 from stopline.services.inbound_context import (
     InboundChannel,
     InboundContext,
@@ -18,10 +19,9 @@ from stopline.services.inbound_context import (
 )
 from stopline.store import inbound as store
 from stopline.store import ledger
-from stopline.store import workspaces as workspace_channels
 
-_DIGITS_WITHOUT_PLUS = frozenset({"vonage"})
-_ADDRESS_PREFIXES = ("whatsapp:", "rcs:", "messenger:", "sms:")
+_DIGITS_WITHOUT_PLUS = recipients.DIGITS_WITHOUT_PLUS
+_ADDRESS_PREFIXES = recipients.ADDRESS_PREFIXES
 
 
 # --- steps: prepare and claim ------------------------------------------------------------------
@@ -107,22 +107,21 @@ def unroutable_sender(ctx: InboundContext) -> bool:
 def resolve_channel(ctx: InboundContext) -> bool:
     """The receiving address names the channel: a webhook URL shared by several of the
     workspace's numbers (one provider account) still files each message under its own channel.
-    The workspace never changes: it is the one whose credentials verified the webhook."""
-    to = (ctx.message.to_address or "").strip()
-    if not to or to == ctx.channel.address:
-        return False
-    to = to.removeprefix("whatsapp:")
-    if ctx.channel.provider in _DIGITS_WITHOUT_PLUS and to.isdigit() and len(to) > 6:
-        to = "+" + to  # Vonage's E.164 without "+"; short codes (5-6 digits) stay as they are
-    try:
-        address = channel_address(to, ctx.policy.default_region)
-    except InvalidInput:
-        return False
-    if address == ctx.channel.address:
-        return False
-    row = workspace_channels.workspace_channel_by_address(ctx.conn, ctx.workspace_id, address)
-    if row is not None and row.provider == ctx.channel.provider:
-        ctx.channel = InboundChannel(row.id, row.workspace_id, row.address, row.provider, row.type)
+    The workspace never changes: it is the one whose credentials verified the webhook, and a
+    message to an address that is none of its channels is refused (`recipients`)."""
+    other = recipients.receiving_channel(
+        ctx.conn,
+        workspace_id=ctx.workspace_id,
+        address=ctx.channel.address,
+        provider=ctx.channel.provider,
+        message=ctx.message,
+        region=ctx.policy.default_region,
+    )
+    if other is not None:
+        channel_id, address, channel_type = other
+        ctx.channel = InboundChannel(
+            channel_id, ctx.workspace_id, address, ctx.channel.provider, channel_type
+        )
     return False
 
 

@@ -144,12 +144,12 @@ def set_status(conn: Connection, principal: Principal, conversation_id: int, sta
 
 def reply(conn: Connection, principal: Principal, conversation_id: int, body: str) -> Any:
     """Queue a reply in the conversation; a refused one comes back with its `refusal_code`."""
-    from stopline.services import sending
+    from stopline.services import queueing
 
     conversation = get_conversation(conn, principal.workspace_id, conversation_id)
     if not body.strip():
         raise InvalidInput("Write a message first.", code="body_required")
-    return sending.enqueue(
+    return queueing.enqueue(
         conn,
         principal.workspace_id,
         channel_id=conversation.channel_id,

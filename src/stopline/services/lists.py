@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from stopline.domain.consent import Action, ConsentChange, Method, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
+from stopline.domain.keywords import KeywordConfig, shadowed_keyword, shadowing_error
 from stopline.domain.numbers import normalize
 from stopline.services.consent import ChangeResult, change_consent, now_utc
 from stopline.services.workspaces import Principal, get_workspace
@@ -158,6 +159,11 @@ def check_keywords(
                 raise InvalidInput("A keyword is a non-empty word.", code="keyword_invalid")
             entries.append({"word": word, "intent": intent})
     built = ListKeywords.from_settings(list_id or 0, entries)
+    config = _keyword_config(conn, workspace_id)
+    for keyword in built.keywords:
+        shadowed = shadowed_keyword(keyword, config)
+        if shadowed is not None:
+            raise shadowing_error(keyword, shadowed)
     canonical: dict[str, list[str]] = {}
     seen: dict[str, str] = {}
     for keyword in built.keywords:
@@ -180,6 +186,39 @@ def check_keywords(
                         list_id=int(other.id),
                     )
     return canonical
+
+
+def _keyword_config(conn: Connection, workspace_id: int) -> KeywordConfig:
+    policy = get_workspace(conn, workspace_id).policy
+    return KeywordConfig.from_settings(policy.keyword_sets, list(policy.custom_keywords))
+
+
+def check_lists_against(conn: Connection, workspace_id: int, config: KeywordConfig) -> None:
+    """Refuse a keyword configuration under which a list keyword would shadow an enabled word.
+
+    Switching a set on (or adding a custom keyword) while a list uses one of its words for
+    another intent is refused, naming the list and the word: the admin renames the list
+    keyword first. Refusing is the safe way round: until then the set's word simply is not
+    enabled, which every page shows, instead of being enabled and silently losing to the list.
+    """
+    from stopline.domain.keywords import ListKeywords
+
+    for row in store.all_lists(conn, workspace_id):
+        entries = [
+            {"word": word, "intent": intent}
+            for intent, words in _stored_keywords(row.keywords).items()
+            for word in words
+        ]
+        if not entries:
+            continue
+        try:
+            built = ListKeywords.from_settings(int(row.id), entries)
+        except InvalidInput:
+            continue  # unreadable stored keywords are ignored by the classifier too
+        for keyword in built.keywords:
+            shadowed = shadowed_keyword(keyword, config)
+            if shadowed is not None:
+                raise shadowing_error(keyword, shadowed, row.name)
 
 
 def create_list(

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from stopline.domain import limits
 from stopline.domain.consent import (
     RECIPIENT_METHODS,
     Action,
@@ -26,17 +27,38 @@ from stopline.store import ledger
 from stopline.store import optouts as optout_store
 from stopline.store.tables import blocks, contact_numbers, contacts, opt_outs
 
-MANUAL_METHODS = {m.value for m in Method} - {"reply"}
+# The methods a member, an app or an import may state. `reply` is recorded only by an inbound
+# keyword, `link` only by the opt-out link page, `carrier` only by a provider's report: each
+# claims the recipient asked, so no one may claim it for them (issue 11).
+MANUAL_METHODS = frozenset({Method.MANUAL.value, Method.API.value, Method.IMPORT.value})
+_RECORDED_BY = {
+    Method.REPLY: "an inbound keyword",
+    Method.LINK: "the opt-out link page",
+    Method.CARRIER: "a provider's report",
+}
+
+
+def parse_method(value: str | Method) -> Method:
+    """Any method, as a filter names it; 422 `method_unknown` for a word that is none."""
+    try:
+        return Method(value)
+    except ValueError:
+        raise InvalidInput(
+            f"Unknown method {value!r}; use one of {', '.join(m.value for m in Method)}.",
+            code="method_unknown",
+        ) from None
 
 
 def _method(value: str | Method) -> Method:
-    try:
-        method = Method(value)
-    except ValueError:
+    """A method a person or app may state for an opt-out; 422 for any other."""
+    method = parse_method(value)
+    if method.value not in MANUAL_METHODS:
         raise InvalidInput(
-            f"Unknown method {value!r}; use one of {', '.join(sorted(MANUAL_METHODS))}.",
-            code="method_unknown",
-        ) from None
+            f"A {method.value!r} opt-out is only ever recorded by {_RECORDED_BY[method]}; use "
+            f"one of {', '.join(sorted(MANUAL_METHODS))}.",
+            code="method_reserved" if method is not Method.REPLY else "reply_method_reserved",
+            method=method.value,
+        )
     return method
 
 
@@ -62,13 +84,42 @@ def add_opt_out(
     source: str | None = None,
     occurred_at: datetime | None = None,
 ) -> ChangeResult:
-    """Any member may opt a number out (seed 003); the number need not belong to a contact."""
+    """Any member may opt a number out (seed 003); the number need not belong to a contact.
+
+    `method` is what the member or app states: manual, api or import (`_method`)."""
+    return record_opt_out(
+        conn,
+        principal,
+        raw_number,
+        reason=reason,
+        method=_method(method),
+        scope=scope,
+        scope_key=scope_key,
+        source=source,
+        occurred_at=occurred_at,
+    )
+
+
+def record_opt_out(
+    conn: Connection,
+    principal: Principal,
+    raw_number: str,
+    *,
+    method: Method,
+    reason: str | None = None,
+    scope: Scope | None = None,
+    scope_key: str = "",
+    source: str | None = None,
+    occurred_at: datetime | None = None,
+) -> ChangeResult:
+    """An opt-out with any method but `reply`: for the code that observed the event itself
+    (the demo's sample history); people and apps go through `add_opt_out`."""
     policy = get_workspace(conn, principal.workspace_id).policy
     number = normalize(raw_number, policy.default_region)
     change = ConsentChange(
         number=number,
         action=Action.OPT_OUT,
-        method=_method(method),
+        method=method,
         scope=scope or Scope.WORKSPACE,
         scope_key=scope_key,
         reason=(reason or "").strip() or None,
@@ -190,7 +241,7 @@ def list_opt_outs(
             raise InvalidInput("Search by number needs digits.", code="search_invalid")
         conditions.append(opt_outs.c.number.contains(digits, autoescape=True))
     if method:
-        conditions.append(opt_outs.c.method == _method(method).value)
+        conditions.append(opt_outs.c.method == parse_method(method).value)
     if scope:
         conditions.append(opt_outs.c.scope == parse_scope(scope).value)
     joined = opt_outs.outerjoin(
@@ -281,13 +332,17 @@ def edit_opt_out(
     reason: str | None = None,
     scope: str | Scope = Scope.WORKSPACE,
     scope_key: str = "",
+    consent_note: str | None = None,
+    keep_old: bool = False,
 ) -> EditResult:
     """Edit an opt-out's number or reason from the Opt-Outs page (seed 003), as ledger events.
 
-    A new reason is an `amend` event; a corrected number is a `retract` of the wrong number plus
-    an opt-out of the right one with the same method, reason and time, in this one transaction.
-    An opt-out the recipient asked for (reply, link, carrier) keeps its number and its reason:
-    what the recipient said is the evidence (add a contact note instead).
+    A new reason is an `amend` event. A corrected number is an opt-in of the old number plus an
+    opt-out of the new one, in this one transaction, so it obeys the re-subscribe policy like
+    any opt-in: under `recipient_only` it is refused unless `keep_old` (the old number stays
+    opted out and the new one is opted out too); under `with_consent_note` the old number's
+    release needs `consent_note`. An opt-out the recipient asked for (reply, link, carrier)
+    keeps its number and its reason: what the recipient said is the evidence.
     """
     principal.require("member")
     policy = get_workspace(conn, principal.workspace_id).policy
@@ -295,10 +350,20 @@ def edit_opt_out(
     old = normalize(raw_number, policy.default_region)
     record = _current_record(conn, principal.workspace_id, old, scope, scope_key)
     new = normalize(number, policy.default_region) if number and number.strip() else old
-    new_reason = (reason or "").strip() or None if reason is not None else record.reason
+    new_reason = limits.text(reason, "reason") if reason is not None else record.reason
     changes: list[ChangeResult] = []
     if new != old:
-        changes += _move(conn, principal, policy, old, new, record, scope, scope_key, new_reason)
+        changes += _move(
+            conn,
+            principal,
+            policy,
+            (old, new),
+            record,
+            (scope, scope_key),
+            new_reason,
+            consent_note=limits.text(consent_note, "consent_note"),
+            keep_old=keep_old,
+        )
     elif new_reason != record.reason:
         if record.method in RECIPIENT_METHODS:
             raise Forbidden(
@@ -324,25 +389,41 @@ def _move(
     conn: Connection,
     principal: Principal,
     policy: Any,
-    old: str,
-    new: str,
+    numbers: tuple[str, str],
     record: Record,
-    scope: Scope,
-    scope_key: str,
+    key: tuple[Scope, str],
     reason: str | None,
+    *,
+    consent_note: str | None,
+    keep_old: bool,
 ) -> list[ChangeResult]:
-    target = {"target_scope": scope.value, "target_key": scope_key}
-    retract = ConsentChange(
-        number=old,
-        action=Action.RETRACT,
-        method=Method.MANUAL,
-        scope=scope,
-        scope_key=scope_key,
-        reason=f"Entered on the wrong number; moved to {new}",
-        actor=principal.actor,
-        detail={**target, "replaced_by": new},
-    )
-    first = change_consent(conn, principal.workspace_id, retract, policy)
+    old, new = numbers
+    scope, scope_key = key
+    # The method the ledger recorded, not the state row's copy of it (a row edited behind the
+    # ledger must not turn a recipient's STOP into a movable one).
+    recorded = ledger.events_at(conn, principal.workspace_id, [record.event_seq])
+    event = recorded.get(record.event_seq)
+    method = event.method if event is not None and event.number == old else record.method
+    if method in RECIPIENT_METHODS or record.method in RECIPIENT_METHODS:
+        raise Forbidden(
+            f"A {method.value!r} opt-out is the recipient's own request; it stays on its number. "
+            "Opt the right number out separately.",
+            code="recipient_opt_out_immutable",
+        )
+    changes: list[ChangeResult] = []
+    if not keep_old:
+        retract = ConsentChange(
+            number=old,
+            action=Action.RETRACT,
+            method=Method.MANUAL,
+            scope=scope,
+            scope_key=scope_key,
+            reason=f"Entered on the wrong number; moved to {new}",
+            actor=principal.actor,
+            consent_note=consent_note,
+            detail={"target_scope": scope.value, "target_key": scope_key, "replaced_by": new},
+        )
+        changes.append(change_consent(conn, principal.workspace_id, retract, policy))
     moved = ConsentChange(
         number=new,
         action=Action.OPT_OUT,
@@ -354,10 +435,10 @@ def _move(
         channel_id=record.channel_id,
         # The person opted out when the first record says; only the number was mistyped.
         occurred_at=record.created_at,
-        detail={"replaces": old},
+        detail={"replaces": old} if not keep_old else {"copied_from": old},
     )
-    second = change_consent(conn, principal.workspace_id, moved, policy)
-    return [first, second]
+    changes.append(change_consent(conn, principal.workspace_id, moved, policy))
+    return changes
 
 
 # --- blocks and one number's state ---------------------------------------------------------------
@@ -425,7 +506,17 @@ def number_state(conn: Connection, workspace_id: int, raw_number: str) -> tuple[
     return number, ledger.load_state(conn, workspace_id, number)
 
 
-def state_dict(number: str, state: NumberState) -> dict[str, Any]:
+def number_view(conn: Connection, workspace_id: int, raw_number: str) -> dict[str, Any]:
+    """A number's records and, per channel, the gate's decision: what every display shows."""
+    from stopline.services.checks import channel_decisions
+
+    number, state = number_state(conn, workspace_id, raw_number)
+    return state_dict(number, state, channel_decisions(conn, workspace_id, number, state))
+
+
+def state_dict(
+    number: str, state: NumberState, channels: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     def record(r: Record) -> dict[str, Any]:
         return {
             "method": r.method.value,
@@ -447,4 +538,6 @@ def state_dict(number: str, state: NumberState) -> dict[str, Any]:
         "list_opt_outs": [
             {"list_id": list_id, **record(r)} for list_id, r in sorted(state.list_opt_outs.items())
         ],
+        # Per channel: may a normal message go now (the gate's own answer, not a re-derivation).
+        "channels": channels if channels is not None else [],
     }

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from stopline import security
 from stopline.domain.consent import utc
@@ -19,6 +19,7 @@ from stopline.services.consent import now_utc
 from stopline.services.workspaces import Principal, check_password
 from stopline.store import sessions as store
 from stopline.store import workspaces as ws_store
+from stopline.store.db import read, write
 
 SESSION_LIFETIME = timedelta(days=14)
 ATTEMPT_WINDOW = timedelta(minutes=15)
@@ -77,7 +78,7 @@ def memberships(conn: Connection, user_id: int) -> list[Membership]:
 
 
 def sign_in(
-    conn: Connection,
+    engine: Engine,
     email: str,
     password: str,
     *,
@@ -87,41 +88,61 @@ def sign_in(
 ) -> SignedIn:
     """Check the password and open a new session (any session the browser had is ended).
 
-    After MAX_FAILURES failures for the same email and address within ATTEMPT_WINDOW, every
-    try is refused until the window has passed, whether or not the password is right.
+    Every try first reserves one of MAX_FAILURES attempts for the same email and address within
+    ATTEMPT_WINDOW, atomically (`store.reserve_attempt`): once they are used up, every try is
+    refused until the window has passed, whether or not the password is right, and a burst of
+    concurrent tries can never check more passwords than the limit. The password is verified
+    outside any transaction (argon2 is slow on purpose, and a write transaction held meanwhile
+    would stall every webhook on SQLite); a failed try's reservation stays as its record, a
+    successful one clears them.
     """
     now = now or now_utc()
     key = attempt_key(email, ip)
-    if store.count_attempts(conn, key, now - ATTEMPT_WINDOW) >= MAX_FAILURES:
-        raise TooManyAttempts(
-            "Too many failed sign-in attempts. Wait 15 minutes and try again.",
-        )
-    user = ws_store.user_by_email(conn, email.strip().lower())
+    with write(engine) as conn:
+        if not store.reserve_attempt(
+            conn, key, at=now, since=now - ATTEMPT_WINDOW, limit=MAX_FAILURES
+        ):
+            raise TooManyAttempts(
+                "Too many failed sign-in attempts. Wait 15 minutes and try again.",
+            )
+    with read(engine) as conn:
+        user = ws_store.user_by_email(conn, email.strip().lower())
     # Verify against a dummy hash for unknown users, so timing does not reveal who has an account.
     digest = user.password_hash if user is not None else _DUMMY_HASH
     if not security.password_matches(password, digest) or user is None:
-        store.record_attempt(conn, key, now)
         raise Forbidden("That email and password do not match.", code="sign_in_failed")
-    member_of = memberships(conn, int(user.id))
-    if not member_of:
-        raise Forbidden("This account is not a member of any workspace.", code="no_workspace")
-    store.clear_attempts(conn, key)
-    store.prune_attempts(conn, now - ATTEMPT_WINDOW)
-    store.delete_expired_sessions(conn, now)
-    if previous_token:
-        store.delete_session(conn, security.hash_token(previous_token))
-    token = security.new_token(32)
-    csrf = secrets.token_urlsafe(32)
-    store.insert_session(
-        conn,
-        token_hash=security.hash_token(token),
-        user_id=int(user.id),
-        workspace_id=member_of[0].workspace_id,
-        csrf_token=csrf,
-        created_at=now,
-        expires_at=now + SESSION_LIFETIME,
-    )
-    return SignedIn(token, csrf, int(user.id), member_of[0].workspace_id)
+    with write(engine) as conn:
+        current = store.user_by_id(conn, int(user.id))
+        if current is None or current.password_hash != digest:
+            # The password was reset while this one was being checked: it is no longer valid.
+            raise Forbidden("That email and password do not match.", code="sign_in_failed")
+        store.clear_attempts(conn, key)
+        member_of = memberships(conn, int(user.id))
+        if not member_of:
+            failure = Forbidden(
+                "This account is not a member of any workspace.", code="no_workspace"
+            )
+        else:
+            failure = None
+            workspace_id = member_of[0].workspace_id
+            store.prune_attempts(conn, now - ATTEMPT_WINDOW)
+            store.delete_expired_sessions(conn, now)
+            if previous_token:
+                store.delete_session(conn, security.hash_token(previous_token))
+            token = security.new_token(32)
+            csrf = secrets.token_urlsafe(32)
+            store.insert_session(
+                conn,
+                token_hash=security.hash_token(token),
+                user_id=int(user.id),
+                workspace_id=workspace_id,
+                csrf_token=csrf,
+                created_at=now,
+                expires_at=now + SESSION_LIFETIME,
+            )
+    if failure is not None:
+        raise failure
+    return SignedIn(token, csrf, int(user.id), workspace_id)
 
 
 _DUMMY_HASH = security.hash_password(secrets.token_urlsafe(16))

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from stopline import security
+from stopline.domain import consent as consent_rules
 from stopline.domain import numbers
 from stopline.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stopline.domain.policy import Policy
@@ -21,7 +22,7 @@ from stopline.store import ledger
 from stopline.store import workspaces as store
 
 PROVIDERS = ("twilio", "telnyx", "vonage", "generic", "console")
-CHANNEL_TYPES = ("sms", "mms", "whatsapp", "rcs")
+CHANNEL_TYPES = consent_rules.CHANNEL_TYPES
 ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
 
 
@@ -244,7 +245,10 @@ def update_settings(conn: Connection, principal: Principal, changes: dict[str, A
     policy = workspace.policy.updated(changes)
     from stopline.domain.keywords import KeywordConfig
 
-    KeywordConfig.from_settings(policy.keyword_sets, list(policy.custom_keywords))
+    config = KeywordConfig.from_settings(policy.keyword_sets, list(policy.custom_keywords))
+    from stopline.services.lists import check_lists_against
+
+    check_lists_against(conn, principal.workspace_id, config)
     store.set_settings(conn, principal.workspace_id, policy.to_dict())
     return policy
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, any_, cast, create_engine, event, literal
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,20 @@ def insert_id(conn: Connection, statement: Any) -> int:
     key = conn.execute(statement).inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def among(conn: Connection, column: Any, values: Iterable[Any]) -> Any:
+    """`column IN values` for a batch: on PostgreSQL `= ANY(array)`, one parameter whatever the
+    batch size (a 500-placeholder IN list costs more to send and parse than to run)."""
+    items = list(values)
+    if is_sqlite(conn):
+        return column.in_(items)
+    return column == any_(cast(literal(items), ARRAY(column.type)))
+
+
+def dialect_insert(conn: Connection, table: Any) -> Any:
+    """A dialect-specific INSERT that supports ON CONFLICT DO NOTHING."""
+    return sqlite.insert(table) if is_sqlite(conn) else postgresql.insert(table)
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:

@@ -92,7 +92,7 @@ def open_conversation(
 ) -> int:
     """The conversation with `number` on the channel, created open if there is none.
 
-    The same contract as `store.messages.ensure_conversation`, in driver SQL because every
+    The same contract as `store.conversations.ensure_conversation`, in driver SQL because every
     first message from a number runs it on the webhook's hot path.
     """
     found = conversation_for(conn, workspace_id, channel_id, number)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 
+from stopline.store.db import insert_id
 from stopline.store.tables import list_members, list_opt_outs, lists
 
 
@@ -193,4 +194,80 @@ def list_opt_out_count(conn: Connection, workspace_id: int, list_id: int) -> int
                 list_opt_outs.c.workspace_id == workspace_id, list_opt_outs.c.list_id == list_id
             )
         ).scalar_one()
+    )
+
+
+def create_list(conn: Connection, workspace_id: int, name: str, now: datetime) -> int:
+    return insert_id(
+        conn,
+        insert(lists).values(workspace_id=workspace_id, name=name, keywords={}, created_at=now),
+    )
+
+
+def list_exists(conn: Connection, workspace_id: int, list_id: int) -> bool:
+    found = conn.execute(
+        select(lists.c.id).where(lists.c.workspace_id == workspace_id, lists.c.id == list_id)
+    ).first()
+    return found is not None
+
+
+def existing_list_ids(conn: Connection, workspace_id: int, list_ids: Sequence[int]) -> set[int]:
+    rows = conn.execute(
+        select(lists.c.id).where(
+            lists.c.workspace_id == workspace_id, lists.c.id.in_(list(list_ids))
+        )
+    )
+    return {int(i) for i in rows.scalars()}
+
+
+def add_list_members(
+    conn: Connection,
+    workspace_id: int,
+    list_id: int,
+    numbers: Sequence[str],
+    now: datetime,
+    chunk: int = 5000,
+) -> int:
+    """Subscribe E.164 numbers to a list; members already there keep their subscription."""
+    added = 0
+    unique = sorted(set(numbers))
+    for start in range(0, len(unique), chunk):
+        part = unique[start : start + chunk]
+        present = set(
+            conn.execute(
+                select(list_members.c.number).where(
+                    list_members.c.list_id == list_id, list_members.c.number.in_(part)
+                )
+            ).scalars()
+        )
+        rows = [
+            {"list_id": list_id, "number": n, "workspace_id": workspace_id, "subscribed_at": now}
+            for n in part
+            if n not in present
+        ]
+        if rows:
+            conn.execute(insert(list_members), rows)
+            added += len(rows)
+    return added
+
+
+def list_lists(conn: Connection, workspace_id: int) -> list[Row[Any]]:
+    members = (
+        select(list_members.c.list_id, func.count().label("members"))
+        .where(list_members.c.workspace_id == workspace_id)
+        .group_by(list_members.c.list_id)
+        .subquery()
+    )
+    return list(
+        conn.execute(
+            select(
+                lists.c.id,
+                lists.c.name,
+                lists.c.created_at,
+                func.coalesce(members.c.members, 0).label("members"),
+            )
+            .select_from(lists.outerjoin(members, members.c.list_id == lists.c.id))
+            .where(lists.c.workspace_id == workspace_id)
+            .order_by(lists.c.id)
+        )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +51,24 @@ def set_session_workspace(conn: Connection, token_hash: str, workspace_id: int) 
 
 def record_attempt(conn: Connection, key: str, at: datetime) -> None:
     conn.execute(insert(sign_in_attempts).values(key=key[:400], at=at))
+
+
+def reserve_attempt(
+    conn: Connection, key: str, *, at: datetime, since: datetime, limit: int
+) -> bool:
+    """Record an attempt for `key` unless `limit` are already recorded since `since`.
+
+    Count and insert are one step per key: on PostgreSQL under a transaction-scoped advisory
+    lock on the key (concurrent tries queue, and each counts the ones committed before it); on
+    SQLite every write transaction already holds the database's write lock (BEGIN IMMEDIATE).
+    """
+    if conn.dialect.name == "postgresql":
+        digest = hashlib.sha256(b"stopline-sign-in|" + key[:400].encode()).digest()
+        conn.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest[:8], signed=True))))
+    if count_attempts(conn, key, since) >= limit:
+        return False
+    record_attempt(conn, key, at)
+    return True
 
 
 def count_attempts(conn: Connection, key: str, since: datetime) -> int:

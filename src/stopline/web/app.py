@@ -25,6 +25,8 @@ from stopline.web.errors import (
     stopline_error_handler,
     unstorable_value_handler,
 )
+from stopline.web.framing import forbid_framing
+from stopline.web.json_body import StoplineRequest
 
 
 @get("/health", tags=["ops"], sync_to_thread=False)
@@ -77,6 +79,8 @@ def create_app(runtime: Runtime, *, debug: bool = False, run_worker: bool = Fals
             security=[{"apiKey": []}],
         ),
         request_max_body_size=110 * 1024 * 1024,
+        request_class=StoplineRequest,
+        after_request=forbid_framing,
         debug=debug,
         lifespan=[_worker_lifespan] if run_worker else [],
     )

@@ -4,7 +4,7 @@ One `Worker` is one loop (a thread). `WorkerPool` runs `concurrency` send loops 
 loop, and stops them gracefully: each finishes the batch in hand, nothing is abandoned
 half-done. A worker killed outright (SIGKILL, power loss) leaves its claimed messages in
 ``sending`` under a lease; when the lease expires any other worker claims them again, and
-`services.sending.hand_off` re-checks the gate before delivering (see its docstring for the
+`services.hand_off.hand_off` re-checks the gate before delivering (see its docstring for the
 delivery guarantees). `stopline worker` runs a pool in its own process (several processes on
 PostgreSQL is the scale path); `stopline serve` runs one in-process through `InProcessWorker`.
 """
@@ -26,7 +26,8 @@ from sqlalchemy import Engine
 
 from stopline.providers.base import get_provider
 from stopline.security import Keyring
-from stopline.services import jobs, sending
+from stopline.services import consent as consent_service
+from stopline.services import hand_off, jobs, provider_outcomes
 from stopline.store.db import wait_for_checkpoints
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class Stats:
     errors: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
 
-    def add(self, results: list[sending.HandOff]) -> None:
+    def add(self, results: list[provider_outcomes.HandOff]) -> None:
         for r in results:
             self.by_status[r.status] = self.by_status.get(r.status, 0) + 1
             if r.status == "sent":
@@ -81,10 +82,10 @@ class Worker:
         *,
         name: str | None = None,
         batch_size: int = 200,
-        lease: timedelta = sending.LEASE,
+        lease: timedelta = hand_off.LEASE,
         poll_interval: float = 0.5,
-        providers: sending.ProviderLookup = get_provider,
-        clock: Callable[[], datetime] = sending.now_utc,
+        providers: hand_off.ProviderLookup = get_provider,
+        clock: Callable[[], datetime] = consent_service.now_utc,
     ) -> None:
         self.engine = engine
         self.keyring = keyring
@@ -110,12 +111,12 @@ class Worker:
 
     def send_batch(self) -> int:
         """Claim and hand off one batch; returns how many messages were claimed."""
-        ids = sending.claim(
+        ids = hand_off.claim(
             self.engine, self.owner, limit=self.batch_size, lease=self.lease, now=self.clock()
         )
         if ids:
             self.stats.add(
-                sending.hand_off(
+                hand_off.hand_off(
                     self.engine,
                     ids,
                     owner=self.owner,
@@ -172,7 +173,7 @@ class WorkerPool:
         *,
         concurrency: int = 1,
         batch_size: int = 200,
-        lease: timedelta = sending.LEASE,
+        lease: timedelta = hand_off.LEASE,
         poll_interval: float = 0.5,
         run_jobs: bool = True,
     ) -> None:

@@ -10,7 +10,8 @@ import anyio.to_thread
 from litestar import Request, Response, get, post
 from litestar.params import Parameter
 
-from stopline.services import sending
+from stopline.services import messages as messages_service
+from stopline.services import queueing
 from stopline.services.workspaces import Principal
 from stopline.store.db import read, write
 from stopline.web.deps import runtime_of
@@ -29,7 +30,7 @@ class SendMessage:
     status_callback: str | None = None
 
 
-def refusal_response(message: sending.QueuedMessage) -> Response[dict[str, Any]]:
+def refusal_response(message: messages_service.QueuedMessage) -> Response[dict[str, Any]]:
     """A refused send: 422 with the machine-readable reason; the message is kept as `failed`."""
     return Response(
         {
@@ -61,11 +62,11 @@ async def send_message(
 
 def _send(
     request: Request, principal: Principal, data: SendMessage, key: str | None
-) -> sending.QueuedMessage:
+) -> messages_service.QueuedMessage:
     rt = runtime_of(request.app.state)
     with write(rt.engine) as conn:
-        channel_id = sending.default_channel_id(conn, principal.workspace_id, data.channel_id)
-        message = sending.enqueue(
+        channel_id = queueing.default_channel_id(conn, principal.workspace_id, data.channel_id)
+        message = queueing.enqueue(
             conn,
             principal.workspace_id,
             channel_id=channel_id,
@@ -95,7 +96,7 @@ def list_messages(
     """Messages newest first; pass `next_before` back as `before` for the next page."""
     rt = runtime_of(request.app.state)
     with read(rt.engine) as conn:
-        found = sending.list_messages(
+        found = messages_service.list_messages(
             conn,
             principal.workspace_id,
             status=status,
@@ -117,7 +118,7 @@ def get_message(request: Request, principal: Principal, ref: str) -> dict[str, A
     """One message by SID (`SM...`) or id."""
     rt = runtime_of(request.app.state)
     with read(rt.engine) as conn:
-        return sending.get_message(conn, principal.workspace_id, ref).as_dict()
+        return messages_service.get_message(conn, principal.workspace_id, ref).as_dict()
 
 
 @post("/api/v1/messages/{ref:str}/cancel", tags=["messages"], sync_to_thread=True, status_code=200)
@@ -125,7 +126,7 @@ def cancel_message(request: Request, principal: Principal, ref: str) -> dict[str
     """Cancel a queued or scheduled message (409 once a worker has it or it is sent)."""
     rt = runtime_of(request.app.state)
     with write(rt.engine) as conn:
-        return sending.cancel(conn, principal.workspace_id, ref).as_dict()
+        return messages_service.cancel(conn, principal.workspace_id, ref).as_dict()
 
 
 ROUTES = [send_message, list_messages, get_message, cancel_message]

@@ -17,8 +17,10 @@ from stopline.web.deps import runtime_of
 
 @dataclass
 class AddOptOut:
-    """`number` may be national (read in the workspace's region). `method` defaults to `api`;
-    `reply` is refused: only an inbound keyword creates a reply opt-out."""
+    """`number` may be national (read in the workspace's region). `method` is `api` (the
+    default), `manual` or `import`; `reply`, `link` and `carrier` are refused (422): they say the
+    recipient asked, and only an inbound keyword, the opt-out link page or a provider's report
+    records them."""
 
     number: str
     reason: str | None = None
@@ -29,12 +31,18 @@ class AddOptOut:
 
 @dataclass
 class EditOptOut:
-    """A corrected `number` and/or a new `reason`, both recorded as ledger events."""
+    """A corrected `number` and/or a new `reason`, both recorded as ledger events.
+
+    A corrected number releases the old one, a re-subscribe: under `with_consent_note` it needs
+    `consent_note`; under `recipient_only` only `keep_old_number: true` is accepted (the old
+    number stays opted out, the new one is opted out too)."""
 
     number: str | None = None
     reason: str | None = None
     scope: str = "workspace"
     scope_key: str = ""
+    consent_note: str | None = None
+    keep_old_number: bool = False
 
 
 @dataclass
@@ -121,10 +129,9 @@ def add_opt_out(request: Request, principal: Principal, data: AddOptOut) -> dict
     operation_id="optOuts_get_opt_out",
 )
 def get_opt_out(request: Request, principal: Principal, number: str) -> dict[str, Any]:
-    """A number's opt-outs, block and list opt-outs."""
+    """A number's opt-outs, block and list opt-outs, and per channel the gate's decision."""
     with read(runtime_of(request.app.state).engine) as conn:
-        e164, state = optouts.number_state(conn, principal.workspace_id, number)
-    return optouts.state_dict(e164, state)
+        return optouts.number_view(conn, principal.workspace_id, number)
 
 
 @patch(
@@ -148,6 +155,8 @@ def edit_opt_out(
             reason=data.reason,
             scope=data.scope,
             scope_key=data.scope_key,
+            consent_note=data.consent_note,
+            keep_old=data.keep_old_number,
         )
     return result.as_dict()
 

@@ -2,7 +2,7 @@
 
 Point the official client at stopline (``client.api.base_url = "https://stopline.example"``)
 with the workspace's account SID and auth token (`stopline init --json`). Every send goes
-through `services.sending.enqueue`, so the gate decides as for any other path: an opted-out
+through `services.queueing.enqueue`, so the gate decides as for any other path: an opted-out
 or blocked ``To`` answers HTTP 400 with Twilio's error 21610, an unusable one 21211. Bodies
 are shaped like Twilio's (``sid`` ``SM`` + 32 hex, RFC 2822 dates, ``uri``, paging fields).
 ``StatusCallback`` is stored with the message; stopline does not call it yet.
@@ -22,9 +22,11 @@ from litestar import Request, Response, get, post
 from stopline.domain.consent import utc
 from stopline.domain.errors import InvalidInput, StoplineError
 from stopline.domain.numbers import channel_address
-from stopline.services import sending, workspaces
+from stopline.services import messages as messages_service
+from stopline.services import queueing, workspaces
 from stopline.services.workspaces import Workspace
-from stopline.store import messages as store
+from stopline.store import channels as channel_store
+from stopline.store import messages as message_store
 from stopline.store.db import read, write
 from stopline.web.deps import runtime_of
 
@@ -140,7 +142,7 @@ def message_uri(account_sid: str, sid: str) -> str:
     return f"{PREFIX}/{account_sid}/Messages/{sid}.json"
 
 
-def message_json(account_sid: str, m: sending.QueuedMessage) -> dict[str, Any]:
+def message_json(account_sid: str, m: messages_service.QueuedMessage) -> dict[str, Any]:
     """A message as Twilio's Message resource."""
     error_code: int | None = None
     if m.refusal_code:
@@ -191,12 +193,12 @@ def _create(request: Request, ws: Workspace, form: dict[str, str]) -> dict[str, 
         raise TwilioError(21604)
     if not body.strip():
         raise TwilioError(21602)
-    if len(body) > sending.MAX_BODY:
+    if len(body) > queueing.MAX_BODY:
         raise TwilioError(21617)
     rt = runtime_of(request.app.state)
     with write(rt.engine) as conn:
         if service:
-            channel = store.channel_by_address(conn, ws.id, service)
+            channel = channel_store.channel_by_address(conn, ws.id, service)
             if channel is None:
                 raise TwilioError(21701, f"The Messaging Service Sid {service} is invalid.")
         elif sender:
@@ -204,12 +206,12 @@ def _create(request: Request, ws: Workspace, form: dict[str, str]) -> dict[str, 
                 address = channel_address(sender, ws.policy.default_region)
             except InvalidInput:
                 raise TwilioError(21606) from None
-            channel = store.channel_by_address(conn, ws.id, address)
+            channel = channel_store.channel_by_address(conn, ws.id, address)
             if channel is None:
                 raise TwilioError(21606)
         else:
             raise TwilioError(21603)
-        message = sending.enqueue(
+        message = queueing.enqueue(
             conn,
             ws.id,
             channel_id=channel.id,
@@ -256,13 +258,13 @@ async def create_message(request: Request, account_sid: str) -> Response[dict[st
 def _fetch(request: Request, ws: Workspace, sid: str) -> dict[str, Any]:
     rt = runtime_of(request.app.state)
     with read(rt.engine) as conn:
-        row = store.message_by_sid(conn, ws.id, sid)
+        row = message_store.message_by_sid(conn, ws.id, sid)
     if row is None:
         raise TwilioError(
             20404,
             f"The requested resource {message_uri(ws.account_sid, sid)} was not found",
         )
-    return message_json(ws.account_sid, sending.message_from_row(row))
+    return message_json(ws.account_sid, messages_service.message_from_row(row))
 
 
 @get(
@@ -307,7 +309,7 @@ def _list(request: Request, ws: Workspace) -> dict[str, Any]:
                 sender = channel_address(sender, ws.policy.default_region)
             except InvalidInput:
                 pass
-        found = sending.list_messages(
+        found = messages_service.list_messages(
             conn,
             ws.id,
             to=to,

@@ -14,7 +14,7 @@ from litestar.static_files import create_static_files_router
 from stopline.domain.errors import StoplineError
 from stopline.services import sessions
 from stopline.services.sessions import TooManyAttempts
-from stopline.store.db import read, write
+from stopline.store.db import read
 from stopline.web.deps import runtime_of
 from stopline.web.ui.kit import (
     HERE,
@@ -87,24 +87,14 @@ def sign_in(request: Request, form: FormMultiDict) -> Response[Any]:
         )
     rt = runtime_of(request.app.state)
     ip = request.client.host if request.client else "unknown"
-    failed: StoplineError | None = None
     try:
-        with write(rt.engine) as conn:
-            try:
-                signed = sessions.sign_in(
-                    conn, email, password, ip=ip, previous_token=request.cookies.get(SESSION_COOKIE)
-                )
-            except TooManyAttempts:
-                raise
-            except StoplineError as exc:
-                # Commit, not roll back: the failed attempt it recorded is what the limit counts.
-                failed = exc
+        signed = sessions.sign_in(
+            rt.engine, email, password, ip=ip, previous_token=request.cookies.get(SESSION_COOKIE)
+        )
     except TooManyAttempts as exc:
         return _sign_in_page(request, next_url=next_url, email=email, error=exc.message, status=429)
-    if failed is not None:
-        return _sign_in_page(
-            request, next_url=next_url, email=email, error=failed.message, status=401
-        )
+    except StoplineError as exc:
+        return _sign_in_page(request, next_url=next_url, email=email, error=exc.message, status=401)
     response: Response[Any] = Redirect(next_url, status_code=303)
     max_age = int(sessions.SESSION_LIFETIME.total_seconds())
     response.set_cookie(cookie(request, SESSION_COOKIE, signed.token, max_age=max_age))

@@ -8,6 +8,7 @@ arrive as text, never as markup.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -166,7 +167,7 @@ def _flash_from(request: Request) -> dict[str, str] | None:
     try:
         data = json.loads(urllib.parse.unquote(raw))
         return {"kind": str(data["kind"]), "text": str(data["text"])}
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # the cookie is the client's
         return None
 
 
@@ -239,9 +240,18 @@ def cookie(request: Request, key: str, value: str, *, max_age: int | None = None
     )
 
 
+_SAME_SITE_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]{0,2000}")
+
+
 def safe_next(target: str | None, default: str = "/inbox") -> str:
-    """Only redirect within this site: a path, never another origin."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only go back within this site: a path of printable ASCII, never another origin.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    ``/<TAB>/evil.example`` or ``/\\evil.example`` would leave the site: no control character,
+    space, backslash or non-ASCII character is allowed, and the path may not start with ``//``.
+    Every use of ``next`` (redirects, Back and Cancel links, hidden fields) passes here.
+    """
+    if not target or not _SAME_SITE_PATH.fullmatch(target) or "\\" in target:
         return default
     return target
 

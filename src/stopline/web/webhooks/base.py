@@ -4,7 +4,9 @@ URL scheme: ``POST /webhooks/{provider}/{channel_id}/inbound`` and
 ``POST /webhooks/{provider}/{channel_id}/status``. The channel id in the URL names the
 credentials to verify with *before* the body is trusted or anything is stored; the workspace is
 the channel's. A forged or stale request answers 403, an unreadable one 400, an unknown channel
-(or one of another provider) 404, and none of them stores anything.
+(or one of another provider) 404, and none of them stores anything. A genuine request about a
+message to an address that is none of the workspace's channels (a provider key shared by two
+workspaces) answers 403 too and stores nothing (`stopline.services.recipients`).
 
 The URL a provider signed (Twilio signs the full URL it requested) is rebuilt as the public
 URL: ``STOPLINE_PUBLIC_URL`` (e.g. ``https://sms.example.com``; a path prefix is kept) joined
@@ -39,6 +41,7 @@ from stopline.runtime import Runtime
 from stopline.services import delivery_status, inbound
 from stopline.services.group_commit import submit_write
 from stopline.services.inbound_context import InboundChannel
+from stopline.services.recipients import WrongRecipient
 from stopline.store.db import read
 
 T = TypeVar("T")
@@ -166,12 +169,15 @@ async def webhook(request: Request, provider_name: str, endpoint: str) -> Respon
     summary: list[dict[str, Any]] = []
     for event in events:
         if isinstance(event, InboundMessage):
-            outcome = await _run(
-                runtime,
-                partial(
-                    inbound.receive_inbound, channel=channel, message=event, reply_inline=inline
-                ),
-            )
+            try:
+                outcome = await _run(
+                    runtime,
+                    partial(
+                        inbound.receive_inbound, channel=channel, message=event, reply_inline=inline
+                    ),
+                )
+            except WrongRecipient as exc:  # rolled back: nothing of it was stored
+                return _error(403, exc.code, exc.message)
             replies.extend(outcome.replies)
             summary.append({"message": event.provider_message_id, "action": outcome.action})
         elif isinstance(event, StatusUpdate):

@@ -1,0 +1,207 @@
+"""SQL for campaigns: their rows, their messages (expanded in bulk) and their counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Row
+
+from stopline.store.audience import audience_select, plan_for_bulk
+from stopline.store.db import dialect_insert, insert_id, is_sqlite
+from stopline.store.messages import WAITING
+from stopline.store.tables import (
+    Timestamp,
+    campaigns,
+    messages,
+)
+
+
+def insert_campaign(conn: Connection, **values: Any) -> int:
+    return insert_id(conn, insert(campaigns).values(**values))
+
+
+def get_campaign(conn: Connection, workspace_id: int, campaign_id: int) -> Row[Any] | None:
+    return conn.execute(
+        select(campaigns).where(
+            campaigns.c.workspace_id == workspace_id, campaigns.c.id == campaign_id
+        )
+    ).one_or_none()
+
+
+def list_campaigns(
+    conn: Connection, workspace_id: int, *, limit: int = 50, offset: int = 0
+) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(campaigns)
+            .where(campaigns.c.workspace_id == workspace_id)
+            .order_by(campaigns.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def set_campaign(conn: Connection, campaign_id: int, **values: Any) -> None:
+    conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
+
+
+def campaign_status_counts(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
+    """Messages of a campaign by status, and refused ones by refusal code."""
+    by_status: dict[str, int] = {}
+    by_refusal: dict[str, int] = {}
+    rows = conn.execute(
+        select(messages.c.status, messages.c.refusal_code, func.count())
+        .where(messages.c.campaign_id == campaign_id)
+        .group_by(messages.c.status, messages.c.refusal_code)
+    )
+    for status, refusal, count in rows:
+        by_status[status] = by_status.get(status, 0) + int(count)
+        if refusal:
+            by_refusal[refusal] = by_refusal.get(refusal, 0) + int(count)
+    return {"by_status": by_status, "by_refusal": by_refusal}
+
+
+def _sid_sql(conn: Connection) -> Any:
+    if is_sqlite(conn):
+        return literal("SM") + func.lower(func.hex(func.randomblob(16)))
+    return literal("SM") + func.md5(
+        func.random().cast(postgresql.TEXT) + func.clock_timestamp().cast(postgresql.TEXT)
+    )
+
+
+def _ts(conn: Connection, value: datetime | None) -> Any:
+    """A timestamp parameter PostgreSQL can type inside a CASE (NULL included).
+
+    Not cast on SQLite: CAST(... AS DATETIME) has numeric affinity there and would keep the year.
+    """
+    if is_sqlite(conn):
+        return literal(value, Timestamp) if value is not None else null()
+    return cast(literal(value) if value is not None else null(), Timestamp)
+
+
+def expand_campaign_chunk(
+    conn: Connection,
+    *,
+    campaign_id: int,
+    workspace_id: int,
+    list_ids: Sequence[int],
+    channel_id: int,
+    channel_type: str,
+    from_address: str,
+    body: str,
+    created_by: str,
+    lo: str | None,
+    hi: str,
+    send_at: datetime,
+    scheduled: bool,
+    now: datetime,
+) -> int:
+    """Store the campaign's messages for members with `lo < number <= hi`, in one statement.
+
+    Suppressed members get a ``failed`` message with their refusal code (the record of why
+    they were not sent to); the others a ``queued`` (or ``scheduled``) one. Members that
+    already have a message of this campaign are skipped, so a re-run after a crash adds
+    only what is missing (and the unique (campaign_id, to_number) index makes that certain).
+    """
+    plan_for_bulk(conn)
+    audience = audience_select(
+        conn,
+        workspace_id=workspace_id,
+        list_ids=list_ids,
+        channel_id=channel_id,
+        channel_type=channel_type,
+        lo=lo,
+        hi=hi,
+    ).subquery("a")
+    pending = "scheduled" if scheduled else "queued"
+    already = (
+        select(literal(1))
+        .where(messages.c.campaign_id == campaign_id, messages.c.to_number == audience.c.number)
+        .exists()
+    )
+    refused = audience.c.refusal_code.is_not(None)
+    rows = select(
+        _sid_sql(conn),
+        literal(workspace_id),
+        literal("out"),
+        literal(channel_id),
+        literal(from_address),
+        audience.c.number,
+        literal(body),
+        literal("normal"),
+        literal("campaign"),
+        literal(campaign_id),
+        audience.c.list_id,
+        case((refused, literal("failed")), else_=literal(pending)),
+        audience.c.refusal_code,
+        literal(False),
+        literal(created_by),
+        literal(0),
+        case((refused, _ts(conn, None)), else_=_ts(conn, send_at)),
+        case((refused, _ts(conn, None)), else_=_ts(conn, send_at if scheduled else None)),
+        _ts(conn, now),
+        _ts(conn, now),
+    ).where(~already)
+    columns = [
+        "sid",
+        "workspace_id",
+        "direction",
+        "channel_id",
+        "from_address",
+        "to_number",
+        "body",
+        "kind",
+        "source",
+        "campaign_id",
+        "list_id",
+        "status",
+        "refusal_code",
+        "hidden",
+        "sent_by",
+        "attempts",
+        "available_at",
+        "scheduled_at",
+        "created_at",
+        "updated_at",
+    ]
+    stmt = (
+        dialect_insert(conn, messages)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["campaign_id", "to_number"])
+    )
+    return int(conn.execute(stmt).rowcount or 0)
+
+
+def cancel_campaign_messages(conn: Connection, campaign_id: int, now: datetime) -> int:
+    result = conn.execute(
+        update(messages)
+        .where(messages.c.campaign_id == campaign_id, messages.c.status.in_(WAITING))
+        .values(status="canceled", updated_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+def campaign_pending(conn: Connection, campaign_id: int) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                messages.c.campaign_id == campaign_id,
+                messages.c.status.in_(("queued", "scheduled", "sending")),
+            )
+        ).scalar_one()
+    )
