@@ -386,7 +386,7 @@ _RULES_FR: tuple[Rule, ...] = (
     Rule(
         "ne m'envoyez plus",
         "fr",
-        r"\bn(?:e\s+|')\s*(?:m'\s*|m\s+|me\s+|nous\s+)?(?:envoy|ecri|contact|text|derang|relanc|sollicit)\w*"
+        r"\bn(?:e\s+|')\s*(?:m'\s*|m\s+|me\s+|nous\s+|m)?(?:envoy|ecri|contact|text|derang|relanc|sollicit)\w*"
         r"(?:[\s-]+(?:moi|nous))?\s+(?:plus|pu|jamais)\b"
         r"|\bne\s+plus\s+(?:m'|me\s+|nous\s+)?(?:envoyer|ecrire|contacter|texter|deranger)\b"
         r"|\b(?:m'|me\s+)(?:envoy|ecri|contact|text)\w*\s+(?:pu|plus\s+jamais)\b",
