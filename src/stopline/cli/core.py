@@ -178,7 +178,6 @@ def _classify_file(
     classifier: Any, file: str, fmt: str, column: str | None, opted_out: bool, as_json: bool
 ) -> None:
     """JSON Lines out, streamed and written in blocks: a year of replies in seconds."""
-    import json
     import sys
 
     from stopline.domain.errors import StoplineError
@@ -189,14 +188,11 @@ def _classify_file(
     except OSError as exc:
         fail(f"Cannot read {file}: {exc.strerror}.", "file_unreadable", as_json)
         return
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
     out: list[str] = []
     try:
         with stream:
             for number, text in read_texts(stream, fmt, column, name=file):
-                record = classifier(text, opted_out=opted_out)
-                record["line"] = number
-                out.append(dumps(record))
+                out.append(classifier.json_line(text, number, opted_out=opted_out))
                 if len(out) >= 4096:
                     sys.stdout.write("\n".join(out) + "\n")
                     out.clear()

@@ -64,7 +64,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from stopline.domain import reactions, revocation
 from stopline.domain.errors import InvalidInput
-from stopline.domain.text import fold
+from stopline.domain.text import fold_apostrophes
 
 __all__ = [
     "BUILTIN_SETS",
@@ -163,6 +163,7 @@ def _fold_accents(folded: str) -> str:
 # The combining diacritics of Latin text (é = e + U+0301): removed by one regex pass; a text that
 # is not then ASCII takes the general path, by Unicode category.
 _LATIN_MARKS = re.compile("[\u0300-\u036f]")
+_NON_ASCII = re.compile("[^\x00-\x7f]+")
 
 
 def _strip_marks(text: str) -> str:
@@ -170,7 +171,10 @@ def _strip_marks(text: str) -> str:
     quick = _LATIN_MARKS.sub("", decomposed)
     if quick.isascii():
         return quick
-    bare = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    # Only the non-ASCII runs are looked at character by character.
+    bare = _NON_ASCII.sub(
+        lambda m: "".join(c for c in m.group() if unicodedata.category(c) != "Mn"), quick
+    )
     return unicodedata.normalize("NFC", bare)
 
 
@@ -678,6 +682,9 @@ _POLITE_FIRST = frozenset(p.split()[0].replace("'", "\u2019") for p in _POLITE_P
     p.split()[0] for p in _POLITE_PHRASES
 )
 _POLITE_LAST = frozenset(p.split()[-1] for p in _POLITE_PHRASES)
+# The same as str.endswith/startswith arguments: a one-call pre-check on every multi-word text.
+_POLITE_ENDS = tuple(sep + w for w in _POLITE_LAST for sep in " ,.!")
+_POLITE_STARTS = tuple(w + sep for w in _POLITE_FIRST for sep in " ,.!")
 
 
 def _without_politeness(whole: str) -> str | None:
@@ -735,7 +742,7 @@ def classify(
         ):
             return Classification(Intent.POSSIBLE_OPT_OUT, language="en", phrase=STOP_AS_VERB)
         return found
-    folded = fold(text)
+    folded = reading.phrase_form()
     form = reactions.reaction_folded(folded)
     if form is not None:
         language = form.language if form.language != "und" else None
@@ -780,6 +787,12 @@ class _Reading:
         self._folded_case = _fold_case(text)
         self._plain: tuple[str, str] | None = None
         self._folded: tuple[str, str] | None = None
+
+    def phrase_form(self) -> str:
+        """The text as phrase rules read it (``domain.text.fold``), from this reading's folding."""
+        if self._folded_case.isascii():
+            return self._folded_case.replace("`", "'")
+        return fold_apostrophes(_fold_accents(self._folded_case))
 
     def forms(self, folded: bool) -> tuple[str, str]:
         """(text from its first word on, the text without surrounding punctuation and emoji)."""
@@ -848,7 +861,11 @@ class _Side:
 
     def find(self, leading: str, whole: str) -> _Candidate | None:
         best = self.whole_table.get(whole) if self.whole_table else None
-        if best is None and self.polite_table and " " in whole:
+        if (
+            best is None
+            and self.polite_table
+            and (whole.endswith(_POLITE_ENDS) or whole.startswith(_POLITE_STARTS))
+        ):
             core = _without_politeness(whole)
             if core is not None:
                 best = self.polite_table.get(_SEPARATORS.sub(" ", core))

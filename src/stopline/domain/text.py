@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["fold", "squash"]
+__all__ = ["fold", "fold_apostrophes", "squash"]
 
 _APOSTROPHES = str.maketrans(
     {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'", "\u2032": "'"}
@@ -19,6 +19,7 @@ _APOSTROPHES = str.maketrans(
 # Invisible format characters (zero-width space, joiners, bidi marks, BOM, soft hyphen).
 _FORMAT = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _LATIN_MARKS = re.compile("[\u0300-\u036f]")
+_NON_ASCII = re.compile("[^\x00-\x7f]+")
 
 
 def fold(text: str) -> str:
@@ -32,8 +33,15 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", folded)
     bare = _LATIN_MARKS.sub("", decomposed)
     if not bare.isascii():  # other scripts' marks too, by their combining class
-        bare = "".join(c for c in bare if not unicodedata.combining(c))
+        bare = _NON_ASCII.sub(
+            lambda m: "".join(c for c in m.group() if not unicodedata.combining(c)), bare
+        )
     return bare.translate(_APOSTROPHES)
+
+
+def fold_apostrophes(text: str) -> str:
+    """Curly and modifier apostrophes as "'" (the last step of `fold`)."""
+    return text.translate(_APOSTROPHES)
 
 
 def squash(folded: str) -> str:

@@ -8,14 +8,18 @@ opt_in, help or none) exactly as the inbound pipeline would decide it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from stopline.domain.errors import InvalidInput
-from stopline.domain.keywords import DEFAULT_CONFIG, KeywordConfig, classify
+from stopline.domain.keywords import DEFAULT_CONFIG, Classification, KeywordConfig, classify
 from stopline.domain.policy import Policy, RevocationMode
 from stopline.services.inbound_config import keyword_config
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+_TAILS: dict[tuple[Classification, bool], str] = {}
 
 MAX_TEXTS = 10_000  # per API request; the CLI streams any number
 MAX_TEXT_LENGTH = 10_000  # characters: ten times the longest concatenated SMS providers take
@@ -38,6 +42,25 @@ class Classifier:
             "language": c.language,
             "outcome": c.outcome(self.auto_opt_out),
         }
+
+    def json_line(self, text: str, number: int, *, opted_out: bool = False) -> str:
+        """``self(text)`` plus ``"line": number`` as one line of JSON, the same as encoding the
+        dict; the part after the text is encoded once per distinct result (a batch has few)."""
+        c = classify(text, self.config, opted_out=opted_out)
+        tail = _TAILS.get((c, self.auto_opt_out))
+        if tail is None:
+            tail = _ENCODE(
+                {
+                    "intent": c.intent.value,
+                    "keyword": c.keyword,
+                    "rule": c.phrase,
+                    "language": c.language,
+                    "outcome": c.outcome(self.auto_opt_out),
+                }
+            )[1:-1]
+            if len(_TAILS) < 4096:
+                _TAILS[(c, self.auto_opt_out)] = tail
+        return f'{{"text": {_ENCODE(text)}, {tail}, "line": {number}}}'
 
     def many(self, texts: Iterable[str], *, opted_out: bool = False) -> Iterator[dict[str, Any]]:
         for text in texts:
