@@ -119,3 +119,13 @@ def test_the_review_api_lists_and_resolves(engine, ws, created, channel, tmp_pat
         assert client.get("/api/v1/review?status=all", headers=auth).json()["total"] == 1
         assert client.get("/api/v1/review").status_code == 401
     assert opt_out_rows(engine, ws.id, sender)[0].actor == "api_key:default"
+
+
+def test_each_item_names_the_rule_that_flagged_it_and_why(engine, ws, created, channel, tmp_path):
+    item_id = flagged(engine, channel, number(), "Ne m'envoyez plus de SMS")
+    auth = {"Authorization": f"Bearer {created.api_key}"}
+    with TestClient(create_app(make_runtime(engine, tmp_path))) as client:
+        [item] = client.get("/api/v1/review", headers=auth).json()["items"]
+    assert item["id"] == item_id
+    assert (item["rule"], item["rule_language"]) == ("ne m'envoyez plus", "fr")
+    assert "Ne m'envoyez plus" in item["rule_why"]
