@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-import sqlalchemy as sa
 from litestar.testing import TestClient
 
-from stopline.config import Config
-from stopline.runtime import Runtime
-from stopline.services import workspaces
-from stopline.web.app import create_app
 from tests.manage import set_policy
-from tests.web.outbound_server import SECRET
+from tests.web import test_messages_api
 
-
-@pytest.fixture
-def api(
-    engine: sa.Engine, created: workspaces.CreatedWorkspace, tmp_path: Path
-) -> Iterator[TestClient]:
-    runtime = Runtime(
-        Config(str(engine.url.render_as_string(hide_password=False)), tmp_path, SECRET, None)
-    )
-    runtime.__dict__["engine"] = engine
-    with TestClient(create_app(runtime)) as client:
-        client.headers["Authorization"] = f"Bearer {created.api_key}"
-        yield client
+api = test_messages_api.api  # the same API client: a fresh workspace, its API key
 
 
 def test_each_text_gets_intent_rule_language_and_outcome_in_order(api: TestClient) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from stopline.domain import limits
 from stopline.domain.errors import InvalidInput
 from stopline.domain.keywords import DEFAULT_CONFIG, Classification, KeywordConfig, classify
 from stopline.domain.policy import Policy, RevocationMode
@@ -22,7 +23,6 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 _TAILS: dict[tuple[Classification, bool], str] = {}
 
 MAX_TEXTS = 10_000  # per API request; the CLI streams any number
-MAX_TEXT_LENGTH = 10_000  # characters: ten times the longest concatenated SMS providers take
 
 
 @dataclass(frozen=True)
@@ -92,11 +92,5 @@ def classify_texts(
             raise InvalidInput(
                 f"texts[{index}] is not a string.", code="texts_invalid", index=index
             )
-        if len(text) > MAX_TEXT_LENGTH:
-            raise InvalidInput(
-                f"texts[{index}] is longer than {MAX_TEXT_LENGTH:,} characters.",
-                code="text_too_long",
-                index=index,
-                limit=MAX_TEXT_LENGTH,
-            )
+        limits.check(text, "classified_text", label=f"text texts[{index}]")
     return list(classifier_for(policy).many(texts, opted_out=opted_out))
