@@ -10,6 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from stopline.domain import keywords
+from stopline.domain import text as text_folding
 from stopline.domain.errors import InvalidInput
 from stopline.domain.keywords import (
     BUILTIN_SETS,
@@ -435,7 +436,7 @@ def test_wrong_number_is_a_possible_opt_out() -> None:
 
 def test_format_character_class_matches_unicode() -> None:
     expected = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
-    actual = {chr(c) for c in range(sys.maxunicode + 1) if keywords._FORMAT.match(chr(c))}
+    actual = {chr(c) for c in range(sys.maxunicode + 1) if text_folding.FORMAT.match(chr(c))}
     assert expected <= actual
     # The class follows Unicode 15; on an older Python the newer ones are unassigned here.
     assert all(unicodedata.category(c) == "Cn" for c in actual - expected)
@@ -450,7 +451,7 @@ def test_long_s_guard_covers_every_character_built_on_long_s() -> None:
         return any(built_on_long_s(chr(int(p, 16))) for p in parts)
 
     found = {chr(c) for c in range(sys.maxunicode + 1) if built_on_long_s(chr(c))}
-    assert found == set(keywords._LONG_S)
+    assert found == set(text_folding.LONG_S)
 
 
 @pytest.mark.parametrize("text", ["", " ", "\x00", "\ud800STOP", "STOP\udfff", "🛑" * 5000])
@@ -488,7 +489,7 @@ def _stays_a_non_letter(c: str) -> bool:
     # After normalisation the character must still not read as (part of) a word.
     if unicodedata.category(c)[0] in "LM" or unicodedata.category(c) == "Cf":
         return False
-    if c in keywords._LONG_S:
+    if c in text_folding.LONG_S:
         return False
     normal = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", c).casefold())
     return not normal or not (normal[0].isalpha() or unicodedata.category(normal[0])[0] == "M")
@@ -497,7 +498,7 @@ def _stays_a_non_letter(c: str) -> bool:
 def _stays_a_letter(c: str) -> bool:
     if unicodedata.category(c)[0] != "L":
         return False
-    if c in keywords._LONG_S:
+    if c in text_folding.LONG_S:
         return True
     normal = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", c).casefold())
     return bool(normal) and normal[0].isalpha()

@@ -64,7 +64,10 @@ from typing import Any, NamedTuple, TypeVar
 
 from stopline.domain import reactions, revocation
 from stopline.domain.errors import InvalidInput
+from stopline.domain.text import FORMAT as _FORMAT
+from stopline.domain.text import fold_accents as _fold_accents
 from stopline.domain.text import fold_apostrophes
+from stopline.domain.text import fold_case as _fold_case
 
 __all__ = [
     "BUILTIN_SETS",
@@ -108,15 +111,6 @@ _LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*", re.ASCII)
 
 # --- reading a text -----------------------------------------------------------------
 
-_LONG_S = frozenset("\u017f\u1e9b\ufb05")
-_LONG_S_SPLIT = re.compile("([\u017f\u1e9b\ufb05])")
-# Unicode category Cf (format characters), as of Unicode 15; a test checks it against
-# unicodedata. Scanning all code points at import would cost a quarter of a second.
-_FORMAT = re.compile(
-    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
-)
 _LEADING_JUNK = re.compile(r"[\W_]+")
 _SEPARATORS = re.compile(r"[\s\-_]+")
 _SEPARATOR_PATTERN = r"[\s\-_]+"
@@ -132,50 +126,6 @@ def _numbers_that_are_not_digits() -> str:
 
 # "Not followed by a letter": a letter is a word character that is not a number nor "_".
 _NO_LETTER_AFTER = rf"(?![^\W\d_{_numbers_that_are_not_digits()}])"
-
-
-def _fold_case(text: str) -> str:
-    if text.isascii():
-        return text.lower()
-    text = _FORMAT.sub("", text)
-    if not _LONG_S.isdisjoint(text):
-        return "".join(
-            part if part in _LONG_S else _nfkc_casefold(part) for part in _LONG_S_SPLIT.split(text)
-        )
-    return _nfkc_casefold(text)
-
-
-def _nfkc_casefold(text: str) -> str:
-    # Casefolding can produce text that is not NFKC (e.g. "ǰ"), hence the second pass.
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-
-
-def _fold_accents(folded: str) -> str:
-    if folded.isascii():
-        return folded
-    if not _LONG_S.isdisjoint(folded):
-        return "".join(
-            part if part in _LONG_S else _strip_marks(part) for part in _LONG_S_SPLIT.split(folded)
-        )
-    return _strip_marks(folded)
-
-
-# The combining diacritics of Latin text (é = e + U+0301): removed by one regex pass; a text that
-# is not then ASCII takes the general path, by Unicode category.
-_LATIN_MARKS = re.compile("[\u0300-\u036f]")
-_NON_ASCII = re.compile("[^\x00-\x7f]+")
-
-
-def _strip_marks(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    quick = _LATIN_MARKS.sub("", decomposed)
-    if quick.isascii():
-        return quick
-    # Only the non-ASCII runs are looked at character by character.
-    bare = _NON_ASCII.sub(
-        lambda m: "".join(c for c in m.group() if unicodedata.category(c) != "Mn"), quick
-    )
-    return unicodedata.normalize("NFC", bare)
 
 
 def _plain_key(word: str) -> str:
