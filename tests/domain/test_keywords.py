@@ -811,3 +811,21 @@ def test_stop_as_an_ordinary_word_goes_to_review_by_its_own_rule(text: str) -> N
 @pytest.mark.parametrize("text", ["STOP at once", "STOP, by the way", "Stop.", "STOP texting me"])
 def test_stop_as_a_request_still_opts_out(text: str) -> None:
     assert classify(text, DEFAULT).intent == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("STOP svp", "fr"),
+        ("Stop merci", "fr"),
+        ("svp STOP", "fr"),
+        ("STOP por favor", "es"),
+        ("Stop, gracias", "es"),
+        ("stop pfv", "pt"),
+        ("STOP please", "en"),
+        ("STOP", "en"),
+    ],
+)
+def test_stop_with_a_politeness_word_is_answered_in_its_language(text: str, language: str) -> None:
+    result = classify(text, DEFAULT)
+    assert (result.intent, result.keyword, result.language) == (Intent.OPT_OUT, "STOP", language)

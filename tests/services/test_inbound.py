@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from stopline.domain import consent
 from stopline.domain.consent import Scope
 from stopline.providers.base import InboundMessage, StatusUpdate
-from stopline.services import delivery_status, inbound, inbox, optouts, queueing, workspaces
+from stopline.services import (
+    delivery_status,
+    inbound,
+    inbound_config,
+    inbox,
+    optouts,
+    queueing,
+    workspaces,
+)
 from stopline.services import lists as lists_service
 from stopline.services import messages as messages_service
 from stopline.services.inbound_context import InboundChannel, InboundOutcome
@@ -370,6 +378,16 @@ def test_french_and_spanish_keywords_with_a_politeness_word_opt_out(engine, ws, 
     [row] = opt_out_rows(engine, ws.id, sender)
     assert row.method == "reply" and row.reason == text
     assert len(confirmations(engine, ws, sender)) == 1
+
+
+def test_stop_merci_is_confirmed_in_french(engine, ws, channel):
+    sender = number()
+    outcome = receive(engine, channel, sender, "STOP merci")
+    assert (outcome.action, outcome.language) == ("opt_out", "fr")
+    with read(engine) as conn:
+        policy = inbound_config.workspace_policy(conn, ws.id)
+    [reply] = confirmations(engine, ws, sender)
+    assert reply.body == policy.confirmation_text("opt_out", "fr")
 
 
 def test_pare_por_favor_opts_out_where_portuguese_is_on_and_is_reviewed_where_it_is_not(

@@ -53,6 +53,7 @@ classified as ``reaction`` (never a request), and otherwise the revocation rules
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -691,6 +692,11 @@ def classify(
             and _STOP_AS_VERB.match(reading.forms(False)[0])
         ):
             return Classification(Intent.POSSIBLE_OPT_OUT, language="en", phrase=STOP_AS_VERB)
+        if found.keyword_set == DEFAULT_SET.name and found.match is MatchMode.LEADING:
+            # "STOP svp", "Stop por favor": answered in the language of the politeness word.
+            language = _politeness_language(reading.forms(True)[1], found, config)
+            if language is not None:
+                return dataclasses.replace(found, language=language)
         return found
     folded = reading.phrase_form()
     form = reactions.reaction_folded(folded)
@@ -701,6 +707,32 @@ def classify(
     if rule is not None:
         return Classification(Intent.POSSIBLE_OPT_OUT, language=rule.language, phrase=rule.name)
     return _NONE
+
+
+# A politeness phrase (accents folded) that only one of the languages uses, and its language.
+_POLITE_LANGUAGE = {
+    fold_apostrophes(_fold_accents(p)): language
+    for language, phrases in POLITENESS.items()
+    for p in phrases
+    if sum(p in other for other in POLITENESS.values()) == 1
+}
+
+
+def _politeness_language(whole: str, found: Classification, config: KeywordConfig) -> str | None:
+    """The language of the politeness words around a leading English keyword, if any."""
+    key = (found.keyword or "").lower()
+    if whole.startswith(key):
+        rest = whole[len(key) :]
+    elif whole.endswith(key):
+        rest = whole[: -len(key)]
+    else:
+        return None
+    rest = fold_apostrophes(" ".join(rest.strip(" ,.;:!-").split()))
+    if not rest or rest in POLITENESS["en"]:
+        return None
+    if rest == "por favor":  # Spanish and Portuguese alike: the first of them switched on
+        return next((n for n in config.enabled_sets if n in ("es", "pt")), "es")
+    return _POLITE_LANGUAGE.get(rest)
 
 
 def _keywords(
