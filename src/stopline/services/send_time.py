@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -78,6 +78,7 @@ def decide_batch(
     locked first (the hand-off), so two workers cannot both send the cap's last message."""
     if not pending:
         return {}
+    at = at.astimezone(UTC)
     rules = policy.send_time_rules
     capped = capped_categories(policy)
     places = locate(conn, workspace_id, {p.number for p in pending})
@@ -111,7 +112,20 @@ def decide_one(
     *,
     confirmation: bool = False,
 ) -> SendTimeDecision:
-    return decide_batch(conn, workspace_id, policy, [Pending(0, number, cat, confirmation)], at)[0]
+    """One message (queue time, `stopline check`): one query for the contact's place and the
+    number's recent history together."""
+    at = at.astimezone(UTC)
+    rules = policy.send_time_rules
+    if confirmation and rules.confirmations_exempt:
+        return decide_send_time(cat, number_location(number), rules, at, confirmation=True)
+    capped = cat in capped_categories(policy)
+    place, sent = store.place_and_history(
+        conn, workspace_id, number, cat.value if capped else None, at - CAP_PERIOD
+    )
+    where = number_location(number)
+    if place is not None:
+        where = contact_location(where, time_zone=place[0], postal_code=place[1])
+    return decide_send_time(cat, where, rules, at, sent)
 
 
 def reply_category(conn: Connection, conversation_id: int, now: datetime) -> Category:
