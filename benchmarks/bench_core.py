@@ -17,8 +17,7 @@ from stopline.domain.policy import Policy
 from stopline.domain.recipient_location import number_location
 from stopline.domain.send_rules import Category
 from stopline.services import workspaces
-from stopline.services.checks import check_outbound
-from stopline.services.send_time import decide_one
+from stopline.services.checks import check_outbound, check_outbound_at
 from stopline.store.db import make_engine, read, write
 from stopline.store.migrate import upgrade
 
@@ -82,12 +81,11 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         with read(engine) as conn:
             started = time.perf_counter()
             for n in probe:
-                decision = check_outbound(conn, ws.id, Outbound(to=n, channel_id=1))
-                if decision.allowed:
-                    decision_at = decide_one(conn, ws.id, policy, n, Category.MARKETING, at)
-                    if not decision_at.allowed:
-                        timed_refused += 1
-                else:
+                message = Outbound(to=n, channel_id=1)
+                decision, timing = check_outbound_at(
+                    conn, ws.id, message, policy, Category.MARKETING, at
+                )
+                if not decision.allowed or timing is None or not timing.allowed:
                     timed_refused += 1
             timed_rate = checks / (time.perf_counter() - started)
         engine.dispose()

@@ -12,7 +12,7 @@ opening exists within two weeks, e.g. a window closed every day).
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,6 +77,16 @@ class SendTimeRules:
     exempt: frozenset[Category] = frozenset({Category.CONVERSATIONAL})
     confirmations_exempt: bool = True
     over_cap: OverCap = OverCap.DEFER
+
+    def __hash__(self) -> int:  # a cache key on the hot path: hashed once, not per lookup
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(
+                (self.windows, self.caps, self.holidays, self.exempt,
+                 self.confirmations_exempt, self.over_cap)
+            )  # fmt: skip
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     def window(self, cat: Category) -> Window | None:
         return next((w for c, w in self.windows if c is cat), None)
@@ -264,16 +274,23 @@ def decide_send_time(
 ) -> SendTimeDecision:
     """Decide one message. `sent`: when messages of `cat` were handed over to this number in
     the 24 hours before `at` (only needed when a cap covers `cat`)."""
-    at = at.astimezone(UTC)
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
     if confirmation and rules.confirmations_exempt:
         return SendTimeDecision(Verdict.ALLOW, cat, at, location)
-    recent = [s for s in sent if at - CAP_PERIOD < s <= at]
-    if recent:
-        return _decide(cat, location, rules, at, recent)
+    if sent:
+        recent = [s for s in sent if at - CAP_PERIOD < s <= at]
+        if recent:
+            return _decide(cat, location, rules, at, recent)
     # No history to count: the answer is the same for the whole minute (windows open and close
     # on whole minutes), so it is computed once per minute and place.
     minute = at.replace(second=0, microsecond=0)
-    return dataclasses.replace(_decide_in_minute(cat, location, rules, minute), at=at)
+    found = _decide_in_minute(cat, location, rules, minute)
+    if minute == at:
+        return found
+    answer = copy.copy(found)
+    object.__setattr__(answer, "at", at)
+    return answer
 
 
 @functools.lru_cache(maxsize=65536)

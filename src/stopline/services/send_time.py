@@ -4,6 +4,7 @@ decision for a batch of messages (the hand-off), one message (queueing) or a que
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from stopline.domain.send_time import (
     CAP_PERIOD,
     HoldReason,
     SendTimeDecision,
+    SendTimeRules,
     Verdict,
     decide_send_time,
 )
@@ -33,9 +35,12 @@ _BUILT_IN_CAPPED = frozenset(c for r in RULES if r.cap is not None for c in r.ca
 
 
 def capped_categories(policy: Policy) -> frozenset[Category]:
-    rules = policy.send_time_rules
-    own = {c for c, _ in rules.caps if c not in rules.exempt}
-    return _BUILT_IN_CAPPED | own
+    return _capped(policy.send_time_rules)
+
+
+@functools.lru_cache(maxsize=256)
+def _capped(rules: SendTimeRules) -> frozenset[Category]:
+    return _BUILT_IN_CAPPED | {c for c, _ in rules.caps if c not in rules.exempt}
 
 
 def locate(conn: Connection, workspace_id: int, numbers: Iterable[str]) -> dict[str, Location]:
@@ -100,32 +105,6 @@ def decide_batch(
         if decision.allowed and item.category in capped:
             history.setdefault((item.number, item.category.value), []).append(at)
     return out
-
-
-def decide_one(
-    conn: Connection,
-    workspace_id: int,
-    policy: Policy,
-    number: str,
-    cat: Category,
-    at: datetime,
-    *,
-    confirmation: bool = False,
-) -> SendTimeDecision:
-    """One message (queue time, `stopline check`): one query for the contact's place and the
-    number's recent history together."""
-    at = at.astimezone(UTC)
-    rules = policy.send_time_rules
-    if confirmation and rules.confirmations_exempt:
-        return decide_send_time(cat, number_location(number), rules, at, confirmation=True)
-    capped = cat in capped_categories(policy)
-    place, sent = store.place_and_history(
-        conn, workspace_id, number, cat.value if capped else None, at - CAP_PERIOD
-    )
-    where = number_location(number)
-    if place is not None:
-        where = contact_location(where, time_zone=place[0], postal_code=place[1])
-    return decide_send_time(cat, where, rules, at, sent)
 
 
 def reply_category(conn: Connection, conversation_id: int, now: datetime) -> Category:
