@@ -232,7 +232,14 @@ def expand(
                 openings=waits,
             )
             own = send_time.own_place_changes(
-                conn, workspace_id, policy, Category.MARKETING, send_at, after, hi
+                conn,
+                workspace_id,
+                policy,
+                Category.MARKETING,
+                send_at,
+                after,
+                hi,
+                scheduled=scheduled,
             )
             campaign_store.reschedule_campaign_messages(conn, campaign_id, own, now)
         after = hi

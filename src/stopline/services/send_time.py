@@ -27,7 +27,6 @@ from stopline.domain.send_time import (
     Verdict,
     decide_send_time,
 )
-from stopline.services.consent import now_utc
 from stopline.store import send_time as store
 
 # Categories some rule may cap, per workspace policy: the only ones whose history is read.
@@ -152,6 +151,8 @@ def own_place_changes(
     at: datetime,
     lo: str | None,
     hi: str | None,
+    *,
+    scheduled: bool,
 ) -> list[dict[str, object]]:
     """For members in `lo < number <= hi` whose contact gives a zone or ZIP code: their own
     status and time (a campaign chunk planned by area code is corrected for them)."""
@@ -164,7 +165,7 @@ def own_place_changes(
         changes.append(
             {
                 "number": number,
-                "status": "scheduled" if waits or at > now_utc() else "queued",
+                "status": "scheduled" if waits or scheduled else "queued",
                 "available_at": decision.until if waits else at,
                 "hold_reason": decision.reason.value if waits and decision.reason else None,
             }
