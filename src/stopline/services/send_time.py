@@ -136,6 +136,18 @@ def plan_by_area_code(policy: Policy, cat: Category, at: datetime) -> dict[str, 
     }
 
 
+def place_range(first: str, after: str | None) -> tuple[str | None, str | None, str | None]:
+    """The (lo, hi] number range counted together with `first` (the next number after
+    `after`) and its place: its NANP area code ("+1NPA"), or None for the numbers sorting
+    before or after every area code (other countries), counted as one range each."""
+    if first < "+1200":
+        return after, "+1200", None
+    if first > "+1999~":
+        return after, None, None
+    place = first[:5]
+    return place, place + "~", place
+
+
 def openings(plan: Mapping[str, SendTimeDecision]) -> list[tuple[str, datetime]]:
     """The area codes whose members must wait, and until when."""
     return sorted(
