@@ -299,7 +299,7 @@ def preview_audience(
     # area code, so each is one index range): counts per place without grouping by it.
     after: str | None = None
     while (first := audience.next_member(conn, workspace_id, wanted, after)) is not None:
-        lo, hi, place = send_time.place_range(first, after)
+        lo, hi, place = send_time.place_range(first, after, plan)
         counts = audience.audience_counts(
             conn,
             workspace_id=workspace_id,

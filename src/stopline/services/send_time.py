@@ -136,16 +136,29 @@ def plan_by_area_code(policy: Policy, cat: Category, at: datetime) -> dict[str, 
     }
 
 
-def place_range(first: str, after: str | None) -> tuple[str | None, str | None, str | None]:
+def place_range(
+    first: str, after: str | None, plan: Mapping[str, SendTimeDecision]
+) -> tuple[str | None, str | None, str | None]:
     """The (lo, hi] number range counted together with `first` (the next number after
-    `after`) and its place: its NANP area code ("+1NPA"), or None for the numbers sorting
-    before or after every area code (other countries), counted as one range each."""
+    `after`) and its place: a run of consecutive NANP area codes whose messages would all go
+    at the same time (keyed by its first, "+1NPA"), or None for the numbers sorting before or
+    after every area code (other countries), counted as one range each."""
     if first < "+1200":
         return after, "+1200", None
     if first > "+1999~":
         return after, None, None
     place = first[:5]
-    return place, place + "~", place
+    when = _goes(plan.get(place))
+    npa = int(place[2:])
+    while npa < 999 and _goes(plan.get(f"+1{npa + 1}")) == when:
+        npa += 1
+    return place, f"+1{npa}~", place
+
+
+def _goes(decision: SendTimeDecision | None) -> datetime | None:
+    if decision is None or decision.verdict is not Verdict.DEFER:
+        return None
+    return decision.until
 
 
 def openings(plan: Mapping[str, SendTimeDecision]) -> list[tuple[str, datetime]]:

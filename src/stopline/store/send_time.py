@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy import Connection, bindparam, func, literal, select, text
 
 from stopline.domain.consent import NumberState, utc
 from stopline.store.db import among, driver_connection, is_sqlite
@@ -152,24 +152,26 @@ def gate_state(
 def recent_counts_in_lists(
     conn: Connection, workspace_id: int, list_ids: Sequence[int], category: str, since: datetime
 ) -> list[Any]:
-    """(number, count) of the lists' members who were sent `category` messages since `since`."""
-    members = (
-        select(list_members.c.number)
+    """(number, count) of the lists' members who were sent `category` messages since `since`:
+    read from the recent messages (few), each probed in the list members' index."""
+    member = (
+        select(literal(1))
         .where(
-            list_members.c.workspace_id == workspace_id, list_members.c.list_id.in_(list(list_ids))
+            list_members.c.workspace_id == workspace_id,
+            list_members.c.list_id.in_(list(list_ids)),
+            list_members.c.number == messages.c.to_number,
         )
-        .distinct()
-        .subquery()
+        .exists()
     )
     return list(
         conn.execute(
             select(messages.c.to_number, func.count())
-            .join(members, members.c.number == messages.c.to_number)
             .where(
                 messages.c.workspace_id == workspace_id,
                 messages.c.category == category,
                 messages.c.handed_at > since,
                 messages.c.direction == "out",
+                member,
             )
             .group_by(messages.c.to_number)
         )
