@@ -11,6 +11,10 @@ from litestar.params import Parameter
 from stopline.domain.errors import NotFound, StoplineError
 from stopline.services import bulk, directory, preferences, workspaces
 from stopline.services import contacts as contacts_service
+from stopline.services.checks import check_send
+from stopline.services.consent import now_utc
+from stopline.services.contacts import get_contact as contact_record
+from stopline.services.contacts import update_contact
 from stopline.services.directory import ContactFilter
 from stopline.web.ui.kit import (
     Viewer,
@@ -24,6 +28,7 @@ from stopline.web.ui.kit import (
     safe_next,
     ui_router,
 )
+from stopline.web.ui.send_times import in_words
 
 PAGE_SIZE = 50
 
@@ -134,6 +139,18 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         ]
         notes = directory.list_notes(conn, viewer.workspace_id, contact_id)
         lists = _lists(viewer, conn)
+        record = contact_record(conn, viewer.workspace_id, contact_id)
+        now = now_utc()
+        send_times = {
+            n: in_words(
+                "Marketing texts",
+                check_send(
+                    conn, viewer.workspace_id, n, policy=policy, category="marketing", at=now
+                ),
+                now,
+            )
+            for n in contact.numbers
+        }
     contacts_service = optional_service("stopline.services.contacts")
     return render(
         request,
@@ -142,6 +159,8 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         title=contact.name,
         nav="contacts",
         contact=contact,
+        record=record,
+        send_times=send_times,
         prefs_list=prefs,
         notes=notes,
         notes_available=True,
@@ -149,6 +168,27 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         can_merge=contacts_service is not None and hasattr(contacts_service, "merge_contacts"),
         can_delete=contacts_service is not None and hasattr(contacts_service, "delete_contact"),
     )
+
+
+@post("/contacts/{contact_id:int}/place", sync_to_thread=True)
+def save_place(
+    request: Request, viewer: Viewer, form: FormMultiDict, contact_id: int
+) -> Response[Any]:
+    """The contact's own time zone and ZIP code: they win over the number's area code."""
+    try:
+        with viewer.writing() as conn:
+            update_contact(
+                conn,
+                viewer.principal,
+                contact_id,
+                time_zone=form_str(form, "time_zone"),
+                postal_code=form_str(form, "postal_code"),
+            )
+    except StoplineError as exc:
+        if exc.code == "contact_not_found":
+            raise
+        return redirect(request, f"/contacts/{contact_id}", flash=exc.message, kind="error")
+    return redirect(request, f"/contacts/{contact_id}", flash="Location saved.")
 
 
 @post("/contacts/{contact_id:int}/notes", sync_to_thread=True)
@@ -339,6 +379,7 @@ ROUTES = [
         bulk_review,
         bulk_confirm,
         contact_page,
+        save_place,
         add_note,
         add_to_list,
     )

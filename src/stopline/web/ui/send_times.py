@@ -3,6 +3,7 @@ category, beside the built-in rules (read-only, with their sources)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -20,6 +21,26 @@ CATEGORIES = {
     Category.INFORMATIONAL.value: "Informational: reminders, notices, account messages",
     Category.MARKETING.value: "Marketing: offers and campaigns",
 }
+
+
+def in_words(label: str, check: Any, now: datetime) -> str:
+    """ "Marketing texts: not before 8:00 tomorrow, Florida time" (for a `checks.SendCheck`)."""
+    if check.timing is None:
+        return f"{label}: not sent ({check.as_dict().get('code', 'refused')})"
+    timing = check.timing
+    place = timing.location.place()
+    if timing.allowed:
+        return f"{label}: may go now ({place} time)"
+    local = timing.local_until()
+    if timing.verdict.value == "refused" or local is None:
+        return f"{label}: refused ({timing.reason})"
+    today = now.astimezone(local.tzinfo).date()
+    days = (local.date() - today).days
+    day = (
+        "today" if days == 0 else "tomorrow" if days == 1 else f"{local:%A} {local:%b} {local.day}"
+    )
+    why = " (frequency cap)" if timing.reason and timing.reason.value == "frequency_cap" else ""
+    return f"{label}: not before {local.hour}:{local.minute:02d} {day}, {place} time{why}"
 
 
 def _changes_from(form: FormMultiDict) -> dict[str, Any]:
