@@ -20,6 +20,7 @@ from stopline.cli.main import (
     writing,
 )
 from stopline.domain import numbers
+from stopline.runtime import Runtime
 from stopline.services import optouts, workspaces
 
 numbers_app = typer.Typer(help="Phone number tools.", no_args_is_help=True)
@@ -273,7 +274,10 @@ def channels_add(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a sending identity with its provider credentials (stored encrypted)."""
+    """Add a sending identity with its provider credentials (stored encrypted), and print the
+    webhook URLs to paste at the provider."""
+    from stopline.services import channels
+
     given = {
         "account_sid": account_sid,
         "auth_token": auth_token,
@@ -283,47 +287,50 @@ def channels_add(
         "signature_secret": signature_secret,
         "secret": secret,
     }
-    credentials = {k: v for k, v in given.items() if v}
-    required = {
-        "twilio": ("account_sid", "auth_token"),
-        "telnyx": ("api_key", "public_key"),
-        "vonage": ("api_key", "api_secret", "signature_secret"),
-        "generic": ("secret",),
-        "console": (),
-    }.get(provider, ())
-    missing = [k for k in required if k not in credentials]
+    missing = [k for k in channels.REQUIRED_CREDENTIALS.get(provider, ()) if not given.get(k)]
     if missing:
         fail(
             f"a {provider} channel needs " + ", ".join("--" + m.replace("_", "-") for m in missing),
             "credentials_missing",
             as_json,
         )
+    rt = runtime()
     with writing() as conn:
-        ws = workspaces.resolve_workspace(conn, workspace)
-        channel = workspaces.add_channel(
+        channel = channels.create_channel(
             conn,
-            ws.id,
-            runtime().keyring,
+            operator(conn, workspace),
+            rt.keyring,
             address=address,
             provider=provider,
             type=type,
             location=location,
             name=name,
-            credentials=credentials or None,
+            credentials=given,
             base_url=base_url,
         )
-    data = {
-        "id": channel.id,
-        "address": channel.address,
-        "provider": channel.provider,
-        "type": channel.type,
-        "location": channel.location,
-    }
-    emit(
-        data,
-        as_json,
-        f"channel {channel.id}: {channel.address} ({channel.provider}, {channel.type})",
-    )
+    site = rt.config.public_url or "http://127.0.0.1:8000"
+    data = channel.as_dict(site)
+    webhooks = channels.webhook_urls(site, channel)
+
+    def human() -> None:
+        console.print(
+            f"channel {channel.id}: {channel.address} ({channel.provider}, {channel.type})",
+            highlight=False,
+            markup=False,
+        )
+        for hook in webhooks:
+            console.print(f"  {hook.label}: {hook.url}", highlight=False, markup=False)
+        console.print(channel.instruction, highlight=False, markup=False, soft_wrap=True)
+        if not rt.config.public_url:
+            console.print(
+                "(Set STOPLINE_PUBLIC_URL to the address providers reach stopline at; "
+                "these URLs assume http://127.0.0.1:8000.)",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+
+    emit(data, as_json, human)
 
 
 @channels_app.command("list")
@@ -353,6 +360,18 @@ def channels_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> N
     )
 
 
+def _send_demo_campaign(rt: Runtime, workspace_id: int) -> None:
+    """The demo's campaign goes out through the real worker and the console provider before the
+    server starts, and one recipient answers STOP, so the demo has a past campaign to show."""
+    from stopline.services import demo_data
+    from stopline.worker.runner import Worker
+
+    Worker(rt.engine, rt.keyring).drain()
+    with writing() as conn:
+        demo_data.campaign_reply(conn, workspace_id)
+    Worker(rt.engine, rt.keyring).drain()  # the STOP's confirmation
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -377,6 +396,7 @@ def serve(
             info = ensure_demo(conn, rt.keyring)
             existing_demo = info is None and demo_user_exists(conn)
         if info is not None:
+            _send_demo_campaign(rt, info.workspace_id)
             console.print(
                 f"Demo workspace created. Sign in at http://{host}:{port}/ as "
                 f"{info.email} / {info.password}",
@@ -392,6 +412,11 @@ def serve(
                 markup=False,
                 soft_wrap=True,
             )
+    from stopline.services.channels import ensure_console_secrets
+
+    with writing() as conn:
+        # Console channels made before they had a secret: simulated texts must verify.
+        ensure_console_secrets(conn, rt.keyring)
     application = create_app(rt, run_worker=worker)
     console.print(
         f"stopline on http://{host}:{port}/ (API docs: /api/docs)", highlight=False, soft_wrap=True

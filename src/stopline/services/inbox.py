@@ -120,6 +120,13 @@ def thread(conn: Connection, workspace_id: int, conversation_id: int) -> list[Th
     return [_message(r) for r in visible_messages(conn, workspace_id, conversation_id)]
 
 
+def conversation_with(
+    conn: Connection, workspace_id: int, channel_id: int, number: str
+) -> int | None:
+    """The id of the conversation between this channel and this number, if there is one."""
+    return store.conversation_id_for(conn, workspace_id, channel_id, number)
+
+
 def _message(row: Any) -> ThreadMessage:
     return ThreadMessage(
         id=int(row.id),

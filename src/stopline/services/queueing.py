@@ -78,10 +78,21 @@ def _channel(conn: Connection, workspace_id: int, channel_id: int) -> Any:
     return row
 
 
+def _sending_channel(conn: Connection, workspace_id: int, channel_id: int) -> Any:
+    """A channel new messages may be queued from: it exists here and is not disabled."""
+    row = _channel(conn, workspace_id, channel_id)
+    if row.disabled_at is not None:
+        raise InvalidInput(
+            f"Channel {row.name or row.address} is disabled; nothing new is sent from it.",
+            code="channel_disabled",
+        )
+    return row
+
+
 def default_channel_id(conn: Connection, workspace_id: int, channel_id: int | None) -> int:
-    """The channel to send from: the one named, else the workspace's only channel."""
+    """The channel to send from: the one named, else the workspace's only (enabled) channel."""
     if channel_id is not None:
-        return int(_channel(conn, workspace_id, channel_id).id)
+        return int(_sending_channel(conn, workspace_id, channel_id).id)
     ids = channel_store.channel_ids(conn, workspace_id)
     if len(ids) == 1:
         return ids[0]
@@ -142,7 +153,7 @@ def enqueue(
         existing = message_store.message_by_idempotency_key(conn, workspace_id, key)
         if existing is not None:
             return message_from_row(existing)
-    channel = _channel(conn, workspace_id, channel_id)
+    channel = _sending_channel(conn, workspace_id, channel_id)
     policy = get_workspace(conn, workspace_id).policy
     if list_id is not None and not list_store.list_exists(conn, workspace_id, list_id):
         raise InvalidInput(f"No list {list_id} in this workspace.", code="list_not_found")

@@ -9,7 +9,7 @@ from litestar.datastructures import FormMultiDict
 from litestar.params import Parameter
 
 from stopline.domain.errors import NotFound, StoplineError
-from stopline.services import bulk, directory, preferences, workspaces
+from stopline.services import bulk, directory, evidence, preferences, workspaces
 from stopline.services import contacts as contacts_service
 from stopline.services.checks import check_send
 from stopline.services.consent import now_utc
@@ -151,6 +151,7 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
             )
             for n in contact.numbers
         }
+        opt_ins = {n: evidence.opt_ins(conn, viewer.workspace_id, n) for n in contact.numbers}
     contacts_service = optional_service("stopline.services.contacts")
     return render(
         request,
@@ -165,6 +166,7 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         notes=notes,
         notes_available=True,
         lists=lists,
+        opt_ins=opt_ins,
         can_merge=contacts_service is not None and hasattr(contacts_service, "merge_contacts"),
         can_delete=contacts_service is not None and hasattr(contacts_service, "delete_contact"),
     )
