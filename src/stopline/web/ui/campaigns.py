@@ -13,7 +13,6 @@ from litestar.params import Parameter
 from stopline.domain.errors import InvalidInput, StoplineError
 from stopline.domain.segments import count_segments
 from stopline.services import campaign_report, campaigns, channels, compose
-from stopline.services.compose import Check
 from stopline.services.consent import now_utc
 from stopline.services.queueing import MAX_BODY
 from stopline.web.ui.compose import parse_when
@@ -104,8 +103,7 @@ def _form(
         title="New campaign",
         nav="campaigns",
         values=values,
-        answer=Check(None, None, count_segments(values["body"])),
-        answer_text="",
+        segments=count_segments(values["body"]),
         error=error,
         MAX_BODY=MAX_BODY,
         **_choices(viewer),

@@ -14,7 +14,9 @@ from litestar.datastructures import FormMultiDict
 from litestar.params import Parameter
 
 from stopline.domain.errors import InvalidInput, StoplineError
+from stopline.domain.segments import count_segments
 from stopline.services import compose, directory, workspaces
+from stopline.services.queueing import MAX_BODY
 from stopline.web.ui.inbox import refusal_text
 from stopline.web.ui.kit import Viewer, form_str, int_or_none, redirect, render, ui_router
 
@@ -146,6 +148,13 @@ def compose_check(request: Request, viewer: Viewer, form: FormMultiDict) -> Resp
     )
 
 
+@post("/compose/count", sync_to_thread=True)
+def compose_count(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
+    """The segment counter of the body typed so far, as a fragment for htmx."""
+    body = str(form.get("body") or "")[: MAX_BODY * 2]
+    return render(request, viewer, "_segments.html", s=count_segments(body))
+
+
 @post("/compose", sync_to_thread=True)
 def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
     values = _fields(form)
@@ -185,4 +194,4 @@ def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Respo
     return redirect(request, target, flash=flash)
 
 
-ROUTES = [ui_router(compose_page, compose_check, compose_send)]
+ROUTES = [ui_router(compose_page, compose_check, compose_count, compose_send)]
