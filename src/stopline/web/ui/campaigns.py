@@ -64,9 +64,11 @@ def campaigns_page(
     request: Request, viewer: Viewer, page: int = Parameter(default=1, query="page", ge=1)
 ) -> Response[Any]:
     with viewer.reading() as conn:
-        found = campaigns.list_campaigns(
+        listed = campaigns.list_campaigns(
             conn, viewer.workspace_id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
         )
+        # Each with its live status (a campaign whose last message went is "done").
+        found = [campaigns.get_campaign(conn, viewer.workspace_id, c.id) for c in listed]
         rates = {
             c.id: campaign_report.opt_out_rate(conn, viewer.workspace_id, c.id)
             for c in found[:PAGE_SIZE]
