@@ -35,6 +35,16 @@ def parse_when(value: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def _when_or_none(values: dict[str, Any]) -> datetime | None:
+    """The chosen send time, if one is chosen and readable (the live check ignores a bad one)."""
+    if not values.get("schedule"):
+        return None
+    try:
+        return parse_when(values.get("when") or "")
+    except InvalidInput:
+        return None
+
+
 def _fields(form: FormMultiDict) -> dict[str, Any]:
     return {
         "to": form_str(form, "to"),
@@ -43,6 +53,7 @@ def _fields(form: FormMultiDict) -> dict[str, Any]:
         "when": form_str(form, "when"),
         "schedule": form_str(form, "schedule") == "later",
         "contact_id": int_or_none(form_str(form, "contact_id")),
+        "category": form_str(form, "category") or "informational",
     }
 
 
@@ -73,6 +84,8 @@ def _page(
             to=values.get("to") or "",
             channel_id=values.get("channel_id"),
             body=values.get("body") or "",
+            category=values.get("category"),
+            at=_when_or_none(values),
         )
         policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
     return render(
@@ -90,6 +103,7 @@ def _page(
         answer_text=_answer_text(answer, policy),
         error=error,
         refusal=refusal,
+        CATEGORIES=compose.CATEGORIES,
     )
 
 
@@ -99,9 +113,19 @@ def _answer_text(answer: compose.Check, policy: Any) -> str:
             answer.refusal.code.value, answer.number or "", policy, answer.refusal.detail
         )
         return text.replace("Not sent", "Would not be sent", 1)  # nothing was sent yet
-    if answer.number is not None:
-        return f"Can be sent: {answer.number} has not opted out and is not blocked."
-    return ""
+    if answer.number is None:
+        return ""
+    consent = f"{answer.number} has not opted out and is not blocked"
+    timing = answer.timing
+    if answer.time_refused and timing is not None:
+        return f"Would not be sent: {timing.rule or timing.reason} ({consent})."
+    until = answer.held_until
+    if until is not None and timing is not None:
+        return (
+            f"Can be sent, but it waits until {until:%b %-d, %H:%M} {until:%Z} in the "
+            f"recipient's time zone: {timing.rule or timing.reason}. ({consent}.)"
+        )
+    return f"Can be sent: {consent}."
 
 
 @get("/compose", sync_to_thread=True)
@@ -119,6 +143,7 @@ def compose_page(
         "body": "",
         "when": "",
         "schedule": False,
+        "category": "informational",
     }
     return _page(request, viewer, values)
 
@@ -135,6 +160,8 @@ def compose_check(request: Request, viewer: Viewer, form: FormMultiDict) -> Resp
                 to=values["to"],
                 channel_id=values["channel_id"],
                 body=values["body"],
+                category=values["category"],
+                at=_when_or_none(values),
             )
             policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
     except StoplineError as exc:
@@ -170,6 +197,7 @@ def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Respo
                 channel_id=values["channel_id"],
                 body=values["body"],
                 scheduled_at=when,
+                category=values["category"],
             )
             policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
     except StoplineError as exc:
@@ -189,6 +217,9 @@ def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Respo
             f"Scheduled for {message.scheduled_at:%b %-d, %H:%M} UTC. It is checked against "
             "opt-outs and blocks again when it goes."
         )
+    elif message.status == "scheduled":
+        why = (message.hold_reason or "send-time rules").replace("_", " ")
+        flash = f"Queued: it waits for the recipient's sending hours ({why})."
     else:
         flash = "Message queued."
     return redirect(request, target, flash=flash)
