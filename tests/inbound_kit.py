@@ -523,3 +523,18 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+
+
+def text_in(engine: sa.Engine, channel: Any, sender: str, body: str) -> Any:
+    """One inbound text through the whole pipeline (confirmations queued, not inline)."""
+    from stopline.providers.base import InboundMessage
+    from stopline.services import inbound
+
+    message = InboundMessage(
+        provider=channel.provider,
+        provider_message_id=uuid.uuid4().hex,
+        from_number=sender,
+        to_address=channel.address,
+        body=body,
+    )
+    return inbound.process_inbound(engine, channel, message, reply_inline=False)

@@ -14,6 +14,9 @@ class Config:
     data_dir: Path
     secret_key: str
     public_url: str | None
+    # Where signed ledger checkpoints are also POSTed (JSON), and the bearer token to send.
+    checkpoint_url: str | None = None
+    checkpoint_token: str | None = None
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -40,4 +43,6 @@ def load(database_url: str | None = None) -> Config:
         data_dir=data_dir,
         secret_key=_secret_key(data_dir),
         public_url=os.environ.get("STOPLINE_PUBLIC_URL"),
+        checkpoint_url=os.environ.get("STOPLINE_CHECKPOINT_URL") or None,
+        checkpoint_token=os.environ.get("STOPLINE_CHECKPOINT_TOKEN") or None,
     )

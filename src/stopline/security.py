@@ -12,7 +12,10 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.exceptions import InvalidSignature
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from stopline.domain.errors import Forbidden
 
@@ -51,6 +54,14 @@ class Keyring:
 
     def _derive(self, purpose: str) -> bytes:
         return hmac.new(self._secret, purpose.encode(), hashlib.sha256).digest()
+
+    def checkpoint_key(self) -> Ed25519PrivateKey:
+        """The deployment's Ed25519 key for signing ledger checkpoints.
+
+        Derived from the server secret, so every process of a deployment signs with the same
+        key and nothing more needs storing or sharing; only its public half ever leaves.
+        """
+        return Ed25519PrivateKey.from_private_bytes(self._derive("ledger-checkpoint-ed25519"))
 
     def encrypt(self, data: dict[str, Any]) -> str:
         fernet = Fernet(base64.urlsafe_b64encode(self._derive("credentials")))
@@ -96,3 +107,30 @@ class Keyring:
         if "exp" in body and int(body["exp"]) < time.time():
             raise Forbidden("This link has expired.", code="expired")
         return body
+
+
+def public_key_text(key: Ed25519PublicKey) -> str:
+    """The raw 32-byte public key, base64 (what checkpoints and evidence packets print)."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def public_key_pem(key: Ed25519PublicKey) -> str:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def key_id(public_key: str) -> str:
+    """A short fingerprint of a base64 public key: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(base64.b64decode(public_key)).hexdigest()[:16]
+
+
+def ed25519_verifies(public_key: str, data: bytes, signature: str) -> bool:
+    """Whether `signature` (base64) is `public_key`'s (base64, raw) Ed25519 signature of `data`."""
+    try:
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key, validate=True))
+        key.verify(base64.b64decode(signature, validate=True), data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True

@@ -45,6 +45,8 @@ PUBLIC = {
     "/static/": "the UI's static files",
     "/api/docs": "the OpenAPI document and its viewer",
     "/o/": "opt-out links: the signed token is the credential (tests of issue 5)",
+    "/join/": "hosted opt-in forms: public by design, addressed by a random slug, show only the "
+    "list's name and consent text (tests/services/test_join_form.py)",
 }
 
 

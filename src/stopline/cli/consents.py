@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from stopline.cli.main import JsonOpt, WorkspaceOpt, app, emit, operator, reading, table, writing
+from stopline.cli.main import (
+    JsonOpt,
+    WorkspaceOpt,
+    app,
+    emit,
+    operator,
+    read_json,
+    reading,
+    table,
+    writing,
+)
 from stopline.domain.errors import InvalidInput
 from stopline.services import consent_api, ledger, workspaces
 
@@ -23,12 +32,7 @@ def upsert(
     as_json: JsonOpt = False,
 ) -> None:
     """Record consent records (contact_id, correlation_id, status, source, date_of_consent)."""
-    try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(
-            f"{file} is not a readable JSON file: {exc}", code="file_malformed"
-        ) from None
+    raw = read_json(file, "JSON", "file_malformed")
     items = raw.get("items") if isinstance(raw, dict) else raw
     if not isinstance(items, list):
         raise InvalidInput("The file must hold a list of consent records.", code="items_invalid")

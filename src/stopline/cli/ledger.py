@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from stopline.cli.main import JsonOpt, WorkspaceOpt, app, emit, reading, table
+from stopline.cli.main import (
+    JsonOpt,
+    WorkspaceOpt,
+    app,
+    emit,
+    read_json,
+    reading,
+    runtime,
+    table,
+)
+from stopline.domain.errors import InvalidInput
 from stopline.domain.numbers import normalize
-from stopline.services import ledger, workspaces
+from stopline.services import checkpoints, ledger, workspaces
 
 ledger_app = typer.Typer(help="The append-only consent ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 
 
 @ledger_app.command("verify")
-def verify(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
-    """Recompute the hash chain: exit 1 if any event was edited, deleted, inserted or reordered."""
+def verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="A checkpoint file: prove the ledger still holds exactly what it covered.",
+        ),
+    ] = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="Trust this key (base64) instead of this deployment's own."),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute the hash chain: exit 1 if any event was edited, deleted, inserted or reordered.
+
+    With --checkpoint FILE: exit 1 if the ledger no longer holds exactly what the checkpoint
+    covered (restored from an older backup, or a rewritten tail)."""
+    if checkpoint is not None:
+        _verify_checkpoint(checkpoint, public_key, workspace, as_json)
+        return
     with reading() as conn:
         ws = workspaces.resolve_workspace(conn, workspace)
         report = ledger.verify(conn, ws.id)
@@ -32,6 +65,76 @@ def verify(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     emit(data, as_json, human)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _verify_checkpoint(
+    path: Path, public_key: str | None, workspace: str | None, as_json: bool
+) -> None:
+    content = read_json(path, "checkpoint", "checkpoint_invalid")
+    trusted = public_key or checkpoints.public_key(runtime().keyring).text
+    with reading() as conn:
+        ws_id = workspaces.resolve_workspace(conn, workspace).id if workspace else None
+        result = checkpoints.verify(conn, content, trusted_key=trusted, workspace_id=ws_id)
+    if not result.findings:
+        raise InvalidInput("The checkpoint covers no such workspace.", code="checkpoint_invalid")
+
+    def human() -> None:
+        for finding in result.findings:
+            emit(None, False, ("ok: " if finding.ok else "CHECKPOINT FAILED: ") + finding.detail)
+
+    emit(result.as_dict(), as_json, human)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("checkpoint")
+def checkpoint(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write it here (default: STOPLINE_DATA_DIR/checkpoints/...)."),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Also POST it here (default: STOPLINE_CHECKPOINT_URL)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign every workspace's chain head (sequence, hash, time) with this deployment's key.
+
+    Keep the file somewhere the database's administrators cannot rewrite: `ledger verify
+    --checkpoint FILE` later proves the ledger still holds exactly what it covered. Exit 1 if
+    the POST failed (the file is written anyway)."""
+    rt = runtime()
+    written = checkpoints.write_checkpoint(
+        rt.engine,
+        rt.keyring,
+        data_dir=rt.config.data_dir,
+        out=out,
+        url=url or rt.config.checkpoint_url,
+        token=rt.config.checkpoint_token,
+    )
+
+    def human() -> None:
+        emit(None, False, f"checkpoint of {len(written.checkpoints)} workspace(s): {written.path}")
+        if written.published_to:
+            emit(None, False, f"posted to {written.published_to}")
+        if written.publish_error:
+            emit(None, False, f"POST FAILED: {written.publish_error}")
+
+    emit(written.as_dict(), as_json, human)
+    if written.publish_error:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("public-key")
+def public_key(as_json: JsonOpt = False) -> None:
+    """The public key that verifies this deployment's checkpoints (give it to third parties)."""
+    key = checkpoints.public_key(runtime().keyring)
+    emit(
+        key.as_dict(),
+        as_json,
+        f"Ed25519 public key {key.key_id} (base64, raw 32 bytes):\n{key.text}\n\n{key.pem}",
+    )
 
 
 @ledger_app.command("history")

@@ -8,6 +8,7 @@ import pkgutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection
 
-from stopline.domain.errors import StoplineError
+from stopline.domain.errors import InvalidInput, StoplineError
 from stopline.runtime import Runtime
 from stopline.services import workspaces
 from stopline.services.workspaces import Principal
@@ -91,6 +92,14 @@ def emit(data: Any, as_json: bool, human: Callable[[], None] | str | None = None
         console.print(human, highlight=False, markup=False)
     else:
         console.print_json(data=data, default=str)
+
+
+def read_json(path: Path, what: str, code: str) -> Any:
+    """A JSON file's content, or one clear error line (`what`: "JSON", "checkpoint", ...)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{path} is not a readable {what} file: {exc}", code=code) from None
 
 
 def table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:

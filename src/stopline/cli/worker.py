@@ -34,7 +34,7 @@ def worker(
     as_json: JsonOpt = False,
 ) -> None:
     """Claim queued messages and jobs; SIGTERM or Ctrl-C stops after the current batch."""
-    from stopline.worker.runner import Worker, WorkerPool
+    from stopline.worker.runner import Worker, WorkerPool, checkpoint_schedule
 
     rt = runtime()
     lease = timedelta(seconds=lease_seconds)
@@ -49,6 +49,7 @@ def worker(
         batch_size=batch_size,
         lease=lease,
         poll_interval=poll_interval,
+        checkpoint=checkpoint_schedule(rt.config),
     )
     stopping = threading.Event()
 

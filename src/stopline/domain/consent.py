@@ -269,9 +269,10 @@ def check_change(
                 "This number is blocked; it cannot opt back in until it is unblocked.",
                 code="blocked",
             )
-        if change.method not in RECIPIENT_METHODS:
+        lifts = bool(lifted_scopes(state, change)) or bool(lifted_lists(state, change))
+        if change.method not in RECIPIENT_METHODS and (lifts or not records_consent(change)):
             _check_resubscribe(policy, change)
-        return bool(lifted_scopes(state, change)) or bool(lifted_lists(state, change))
+        return lifts or records_consent(change)
     if action is Action.LIST_OPT_OUT:
         _require_list(change)
         assert change.list_id is not None
@@ -280,9 +281,10 @@ def check_change(
         return True
     if action is Action.LIST_OPT_IN:
         _require_list(change)
-        if change.method not in RECIPIENT_METHODS:
+        lifts = change.list_id in state.list_opt_outs
+        if change.method not in RECIPIENT_METHODS and (lifts or not records_consent(change)):
             _check_resubscribe(policy, change)
-        return change.list_id in state.list_opt_outs
+        return lifts or records_consent(change)
     if action in (Action.AMEND, Action.RETRACT):
         target = _target(change)
         if target not in state.opt_outs:
@@ -302,6 +304,13 @@ def check_change(
             _check_resubscribe(policy, change)
         return True
     raise InvalidInput(f"Unknown action {action!r}.", code="action_unknown")  # pragma: no cover
+
+
+def records_consent(change: ConsentChange) -> bool:
+    """An opt-in that records consent given (with its evidence under ``detail["evidence"]``,
+    or None when there was none): kept in the ledger even when it lifts no opt-out, since
+    proving the opt-in is the point (domain/optin_evidence.py)."""
+    return change.detail is not None and "evidence" in change.detail
 
 
 def _check_scope(change: ConsentChange) -> None:

@@ -107,6 +107,7 @@ class Policy:
     send_time_exempt: tuple[str, ...] = ("conversational",)  # issue 14: replies go any time
     confirmations_exempt: bool = True  # STOP/HELP answers go at once (CTIA: immediately)
     over_cap: OverCap = OverCap.DEFER  # issue 14: defer, don't drop
+    double_opt_in_hours: int = 24  # proof of consent: how long a join waits for its YES
 
     @functools.cached_property
     def send_time_rules(self) -> SendTimeRules:
@@ -233,6 +234,10 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "review_deadline_business_days":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60:
             raise _bad(key, value, "must be a whole number of days from 1 to 60")
+        return value
+    if key == "double_opt_in_hours":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 720:
+            raise _bad(key, value, "must be a whole number of hours from 1 to 720")
         return value
     if key == "opt_out_rate_warning":
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:

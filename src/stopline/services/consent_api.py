@@ -9,8 +9,11 @@ when the workspace scopes opt-outs by channel), an opt-in under the re-subscribe
 `recipient_only`, only the recipient can opt back in, so API opt-ins are refused). Repeating a
 record changes nothing, so retries are safe.
 
-The ledger records changes of consent: an opt-in for a number that never opted out is accepted
-(`changed: false`) but leaves no event.
+An opt-in is recorded in the ledger even for a number that never opted out (proving the opt-in
+is the point), with the record's optional `evidence` object (`consent_text` or
+`consent_version`, `captured_at`, `ip`, `user_agent`, `reference_url`, `source`; see
+`domain.optin_evidence`); one without evidence is recorded as such and shown as weaker. The same
+opt-in record sent again (same correlation id) is recognised and not recorded twice.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from stopline.domain import optin_evidence
 from stopline.domain.consent import (
     EMPTY,
     GENESIS_HASH,
@@ -150,6 +154,10 @@ def _change(
     note = _text(item, "consent_note", 1000)
     reason = _text(item, "reason", 500)
     action = STATUSES[status]
+    detail = None
+    if action is Action.OPT_IN:
+        # Recorded even when it lifts nothing: the opt-in itself is what must be provable.
+        detail = {"evidence": _evidence(item, source, occurred, now)}
     when = f", consent given {occurred:%Y-%m-%d %H:%M} UTC" if occurred else ""
     scope, scope_key = Scope.WORKSPACE, ""
     if action is Action.OPT_OUT and channel is not None:
@@ -173,7 +181,30 @@ def _change(
         if action is Action.OPT_IN
         else note,
         occurred_at=occurred,
+        detail=detail,
     )
+
+
+def _evidence(
+    item: Mapping[str, Any], source: str, occurred: datetime | None, now: datetime
+) -> dict[str, str] | None:
+    """The record's `evidence` object, checked and bounded; None when it has none (an opt-in
+    recorded without evidence, shown as weaker)."""
+    raw = item.get("evidence")
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise _ItemError("INVALID_EVIDENCE", "evidence must be an object.")
+    try:
+        found = optin_evidence.clean(raw, now)
+    except optin_evidence.EvidenceError as exc:
+        raise _ItemError("INVALID_EVIDENCE", exc.message) from None
+    if found is None:
+        return None
+    found.setdefault("source", source)
+    if occurred is not None:
+        found.setdefault("captured_at", occurred.isoformat())
+    return found
 
 
 def upsert(
@@ -212,12 +243,10 @@ def upsert(
                 )
             seen.add(correlation)
             change = _change(conn, principal.workspace_id, policy, item, principal.actor, now)
-            if (
-                change.action is Action.OPT_IN
-                and ledger.load_state(conn, principal.workspace_id, change.number).is_clear
+            if change.action is Action.OPT_IN and ledger.has_correlated_event(
+                conn, principal.workspace_id, change.number, Action.OPT_IN, correlation
             ):
-                # Consent for a number that never opted out: nothing to lift, so it is not a
-                # re-subscribe; accepted, and nothing for the ledger to record.
+                # The same consent record sent again: already in the ledger.
                 results.append(ItemResult(shown, True, number=change.number))
                 continue
             # Domain refusals (re-subscribe policy, blocked) are raised before anything is written.

@@ -139,6 +139,73 @@ def opt_out(ctx: InboundContext) -> bool:
     return True
 
 
+def join_reply(ctx: InboundContext) -> bool:
+    """YES to a pending double opt-in (domain/join.py): record the list opt-in with the whole
+    exchange as evidence, and subscribe. Runs after the keyword handlers: STOP always wins."""
+    from stopline.domain import join
+    from stopline.services import joins
+
+    if ctx.number is None or not join.is_yes(ctx.text):
+        return False
+    request = joins.pending(ctx.conn, ctx.workspace_id, ctx.number, ctx.now)
+    if request is None or ctx.opted_out_here():
+        return False
+    evidence = join.confirmed_evidence(request._mapping, ctx.text, ctx.received_at)
+    change = ctx.consent_change(
+        Action.LIST_OPT_IN,
+        Method.REPLY,
+        list_id=int(request.list_id),
+        detail={"evidence": evidence},
+    )
+    result = ctx.change(change)
+    joins.confirmed(
+        ctx.conn, request, result.event.seq if result.event else None, ctx.number, ctx.now
+    )
+    ctx.action = "join_confirmed"
+    row = ctx.lists.get(int(request.list_id))
+    name = row.name if row is not None else "our list"
+    ctx.confirm(
+        "opt_in",
+        f"{ctx.policy.brand_name}: You are subscribed to {name}. Msg&data rates may apply. "
+        "Reply HELP for help, STOP to cancel.",
+    )
+    return True
+
+
+def join_keyword(ctx: InboundContext) -> bool:
+    """A list's join keyword (JOIN, DEALS): answer with the list's double opt-in request; the
+    number joins only when it answers YES in time. A number opted out here must text START
+    first (the request is never sent past an opt-out)."""
+    from stopline.services import joins
+    from stopline.services.inbound_context import Reply
+
+    if ctx.number is None or ctx.opted_out_here():
+        return False
+    found = joins.list_for_word(ctx.conn, ctx.workspace_id, ctx.text)
+    if found is None:
+        return False
+    word, settings = found
+    joins.start(
+        ctx.conn,
+        ctx.workspace_id,
+        settings,
+        ctx.number,
+        via="keyword",
+        channel_id=ctx.channel.id,
+        evidence={
+            "source": f"join keyword {word} texted to {ctx.channel.address}",
+            "join_text": ctx.text,
+            "join_received_at": ctx.received_at.isoformat(),
+        },
+        policy=ctx.policy,
+        now=ctx.now,
+    )
+    ctx.action = "join_requested"
+    # Always sent (unlike confirmations, which a workspace may turn off): no request, no join.
+    ctx.reply = Reply("join", ctx.language, settings.request_text)
+    return True
+
+
 def reaction(ctx: InboundContext) -> bool:
     """A reaction to our message (Liked “… Reply STOP to unsubscribe”) asks for nothing: it is
     kept (stored with kind `reaction`) and nothing else happens, not even rule 7's opt-in."""
@@ -202,6 +269,8 @@ HANDLERS: tuple[Step, ...] = (
     opt_in,
     opt_out,
     reaction,
+    join_reply,
+    join_keyword,
     possible_revocation,
     any_inbound_opts_in,
 )

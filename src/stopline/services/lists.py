@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from stopline.domain import optin_evidence
 from stopline.domain.consent import Action, ConsentChange, Method, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.keywords import KeywordConfig, shadowed_keyword, shadowing_error
 from stopline.domain.numbers import normalize
-from stopline.services.consent import ChangeResult, change_consent, now_utc
+from stopline.services.consent import ChangeResult, change_consent, now_utc, record_consents
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import lists as store
 
@@ -76,9 +77,15 @@ class MembershipChange:
     added: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     removed: int = 0
+    consent_recorded: int = 0  # list opt-ins written to the ledger (imports)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"added": self.added, "already": self.already, "removed": self.removed}
+        return {
+            "added": self.added,
+            "already": self.already,
+            "removed": self.removed,
+            "consent_recorded": self.consent_recorded,
+        }
 
 
 def _stored_keywords(raw: Any) -> dict[str, list[str]]:
@@ -164,6 +171,7 @@ def check_keywords(
         shadowed = shadowed_keyword(keyword, config)
         if shadowed is not None:
             raise shadowing_error(keyword, shadowed)
+    _check_join_words(conn, workspace_id, [k.word for k in built.keywords])
     canonical: dict[str, list[str]] = {}
     seen: dict[str, str] = {}
     for keyword in built.keywords:
@@ -219,6 +227,22 @@ def check_lists_against(conn: Connection, workspace_id: int, config: KeywordConf
             shadowed = shadowed_keyword(keyword, config)
             if shadowed is not None:
                 raise shadowing_error(keyword, shadowed, row.name)
+
+
+def _check_join_words(conn: Connection, workspace_id: int, words: Sequence[str]) -> None:
+    """A list keyword may not be a join keyword (domain/join.py): the list keyword handler
+    runs first and would take the word from the join."""
+    from stopline.store import joins as join_store
+
+    for row in join_store.joins_of(conn, workspace_id):
+        for word in words:
+            if word in (row.keywords or []):
+                raise Conflict(
+                    f"The list {row.list_name!r} joins with the keyword {word}.",
+                    code="keyword_taken",
+                    word=word,
+                    list_id=int(row.list_id),
+                )
 
 
 def create_list(
@@ -319,17 +343,61 @@ def _numbers(conn: Connection, workspace_id: int, raws: Sequence[str]) -> list[s
 
 
 def add_members(
-    conn: Connection, principal: Principal, list_id: int, raw_numbers: Sequence[str]
+    conn: Connection,
+    principal: Principal,
+    list_id: int,
+    raw_numbers: Sequence[str],
+    *,
+    record_consent: bool = False,
+    evidence: Mapping[str, Any] | None = None,
+    source: str | None = None,
 ) -> MembershipChange:
     """Subscribe numbers to a list. Membership is not consent: the gate still refuses numbers
-    that opted out (of the workspace or of this list) when a campaign sends."""
+    that opted out (of the workspace or of this list) when a campaign sends.
+
+    With `record_consent` (a list-member import), each newly added number also gets a list
+    opt-in in the ledger carrying `evidence` (domain.optin_evidence; none given: recorded as
+    such, and shown as weaker). A number that opted out of this list is added but gets no
+    opt-in: lifting a list opt-out is a re-subscribe, which has its own door (`opt_in`).
+    """
     principal.require("member")
     get_list(conn, principal.workspace_id, list_id)
+    now = now_utc()
+    cleaned = None
+    if evidence is not None:
+        if not isinstance(evidence, Mapping):
+            raise InvalidInput("evidence must be an object.", code="evidence_invalid")
+        try:
+            cleaned = optin_evidence.clean(evidence, now)
+        except optin_evidence.EvidenceError as exc:
+            raise optin_evidence.as_invalid_input(exc) from None
     numbers = _numbers(conn, principal.workspace_id, raw_numbers)
     present = store.present_members(conn, principal.workspace_id, list_id, numbers)
     added = [n for n in numbers if n not in present]
-    store.insert_members(conn, principal.workspace_id, list_id, added, now_utc())
-    return MembershipChange(added=added, already=[n for n in numbers if n in present])
+    store.insert_members(conn, principal.workspace_id, list_id, added, now)
+    consented: list[str] = []
+    if record_consent and added:
+        left = store.list_opted_out(conn, principal.workspace_id, list_id, added)
+        consented = [n for n in added if n not in left]
+        record_consents(
+            conn,
+            principal.workspace_id,
+            consented,
+            ConsentChange(
+                number="",
+                action=Action.LIST_OPT_IN,
+                method=Method.IMPORT,
+                list_id=list_id,
+                reason="list-member import",
+                actor=principal.actor,
+                source=source or (cleaned or {}).get("source") or "list-member import",
+                detail={"evidence": cleaned},
+            ),
+            now=now,
+        )
+    return MembershipChange(
+        added=added, already=[n for n in numbers if n in present], consent_recorded=len(consented)
+    )
 
 
 def remove_members(

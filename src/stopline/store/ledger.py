@@ -95,6 +95,23 @@ def append_events(conn: Connection, events: Sequence[ConsentEvent]) -> None:
         conn.execute(_INSERT_EVENT, [_event_row(e) for e in events])
 
 
+def append_uniform_events(
+    conn: Connection,
+    workspace_id: int,
+    items: Sequence[tuple[int, str, str, str]],
+    template: ConsentEvent,
+) -> None:
+    """Events equal to `template` but for (seq, number, prev_hash, hash) of each item, in chain
+    order (a bulk of consent records; the caller hashed them)."""
+    base = _event_row(template)
+    rows = [
+        {**base, "seq": seq, "number": number, "prev_hash": prev, "hash": digest}
+        for seq, number, prev, digest in items
+    ]
+    for start in range(0, len(rows), 5000):
+        conn.execute(_INSERT_EVENT, rows[start : start + 5000])
+
+
 def event_from_row(row: Any) -> ConsentEvent:
     return ConsentEvent(
         workspace_id=row.workspace_id,
@@ -121,9 +138,15 @@ def event_from_row(row: Any) -> ConsentEvent:
 
 
 def iter_events(
-    conn: Connection, workspace_id: int, *, number: str | None = None, batch: int = 5000
+    conn: Connection,
+    workspace_id: int,
+    *,
+    number: str | None = None,
+    through: int | None = None,
+    batch: int = 5000,
 ) -> Iterator[ConsentEvent]:
-    """A workspace's events in chain order (optionally one number's), read in batches."""
+    """A workspace's events in chain order (optionally one number's, or up to seq `through`),
+    read in batches."""
     last = 0
     while True:
         query = (
@@ -134,6 +157,8 @@ def iter_events(
         )
         if number is not None:
             query = query.where(consent_events.c.number == number)
+        if through is not None:
+            query = query.where(consent_events.c.seq <= through)
         rows = conn.execute(query).all()
         if not rows:
             return
@@ -665,3 +690,21 @@ def iter_states(
         if complete or not grouped:
             return
         after = max(grouped)
+
+
+def has_correlated_event(
+    conn: Connection, workspace_id: int, number: str, action: Action, correlation_id: str
+) -> bool:
+    """Whether the number already has an event of this action with this correlation id (an API
+    record sent again)."""
+    query = (
+        select(consent_events.c.seq)
+        .where(
+            consent_events.c.workspace_id == workspace_id,
+            consent_events.c.number == number,
+            consent_events.c.action == action.value,
+            consent_events.c.correlation_id == correlation_id,
+        )
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None

@@ -75,22 +75,35 @@ def all_lists(conn: Connection, workspace_id: int) -> list[Row[Any]]:
     )
 
 
-def present_members(
-    conn: Connection, workspace_id: int, list_id: int, numbers: Sequence[str]
+def _numbers_in(
+    conn: Connection, table: Any, workspace_id: int, list_id: int, numbers: Sequence[str]
 ) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(numbers), 900):
         part = list(numbers[start : start + 900])
         found.update(
             conn.execute(
-                select(list_members.c.number).where(
-                    list_members.c.workspace_id == workspace_id,
-                    list_members.c.list_id == list_id,
-                    list_members.c.number.in_(part),
+                select(table.c.number).where(
+                    table.c.workspace_id == workspace_id,
+                    table.c.list_id == list_id,
+                    table.c.number.in_(part),
                 )
             ).scalars()
         )
     return found
+
+
+def present_members(
+    conn: Connection, workspace_id: int, list_id: int, numbers: Sequence[str]
+) -> set[str]:
+    return _numbers_in(conn, list_members, workspace_id, list_id, numbers)
+
+
+def list_opted_out(
+    conn: Connection, workspace_id: int, list_id: int, numbers: Sequence[str]
+) -> set[str]:
+    """Which of `numbers` opted out of this list."""
+    return _numbers_in(conn, list_opt_outs, workspace_id, list_id, numbers)
 
 
 def insert_members(

@@ -222,6 +222,59 @@ list_members = Table(
 )
 Index("ix_list_members_workspace_number", list_members.c.workspace_id, list_members.c.number)
 
+# --- joining a list: keyword and hosted-form double opt-in (domain/join.py) ---------------------
+
+list_joins = Table(
+    "list_joins",
+    metadata,
+    Column("list_id", ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    # The hosted form's address (/join/{slug}): random, so lists cannot be enumerated.
+    Column("slug", String(32), nullable=False, unique=True),
+    Column("keywords", JSON, nullable=False, default=list),
+    Column("request_text", Text, nullable=False),  # the double opt-in request, sent verbatim
+    Column("form_enabled", Boolean, nullable=False, default=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+Index("ix_list_joins_workspace", list_joins.c.workspace_id)
+
+consent_text_versions = Table(
+    "consent_text_versions",
+    metadata,
+    # The hosted form's consent language, never edited in place: each opt-in names its version.
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("list_id", ForeignKey("lists.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("list_id", "version", name="uq_consent_text_versions_list_version"),
+)
+
+optin_requests = Table(
+    "optin_requests",
+    metadata,
+    # A double opt-in waiting for its YES; the list opt-in is recorded only on the answer.
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("list_id", ForeignKey("lists.id", ondelete="CASCADE"), nullable=False),
+    Column("number", String(16), nullable=False),
+    Column("channel_id", Integer, nullable=True),
+    Column("via", String(8), nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("request_text", Text, nullable=False),
+    Column("requested_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("evidence", JSON, nullable=True),  # what the join itself showed (form fields, JOIN text)
+    Column("answered_at", Timestamp, nullable=True),
+    Column("event_seq", BigInteger, nullable=True),
+    _enum_check("via", ("keyword", "form"), "via"),
+    _enum_check("status", ("pending", "confirmed", "expired", "canceled"), "status"),
+)
+Index("ix_optin_requests_ws_number", optin_requests.c.workspace_id, optin_requests.c.number)
+Index("ix_optin_requests_status_expires", optin_requests.c.status, optin_requests.c.expires_at)
+
 # --- consent ledger (append-only) and its projection -------------------------------------------
 
 consent_events = Table(
@@ -269,6 +322,23 @@ ledger_heads = Table(
     Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    # Signed chain heads (domain/checkpoint.py), kept here to put in evidence packets; the
+    # copies that prove anything are the ones written to files and sent elsewhere.
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("document", Text, nullable=False),  # the signed JSON, as written out
+)
+Index(
+    "ix_ledger_checkpoints_workspace_seq",
+    ledger_checkpoints.c.workspace_id,
+    ledger_checkpoints.c.seq,
 )
 
 opt_outs = Table(

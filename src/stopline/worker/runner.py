@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +27,8 @@ from sqlalchemy import Engine
 
 from stopline.providers.base import get_provider
 from stopline.security import Keyring
+from stopline.services import checkpoints, hand_off, jobs, joins, provider_outcomes
 from stopline.services import consent as consent_service
-from stopline.services import hand_off, jobs, provider_outcomes
 from stopline.store.db import wait_for_checkpoints
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,11 @@ class Worker:
         poll_interval: float = 0.5,
         providers: hand_off.ProviderLookup = get_provider,
         clock: Callable[[], datetime] = consent_service.now_utc,
+        checkpoint: checkpoints.Schedule | None = None,
     ) -> None:
         self.engine = engine
+        self.checkpoint = checkpoint
+        self._checkpoint_checked = -float("inf")
         self.keyring = keyring
         self.owner = name or worker_name()
         self.batch_size = batch_size
@@ -133,7 +137,18 @@ class Worker:
         job = jobs.run_next(self.engine, self.owner)
         if job is not None:
             self.stats.jobs += 1
+        self.checkpoint_if_due()
         return job is not None
+
+    def checkpoint_if_due(self) -> None:
+        """Once a minute: expire unanswered double opt-ins, and write the daily signed ledger
+        checkpoint when it is due."""
+        if time.monotonic() - self._checkpoint_checked < 60:
+            return
+        self._checkpoint_checked = time.monotonic()
+        joins.expire_due(self.engine, self.clock())
+        if self.checkpoint is not None:
+            checkpoints.write_if_due(self.engine, self.keyring, self.checkpoint, self.clock())
 
     def loop(self, stop: threading.Event, step: Callable[[], Any]) -> None:
         """Repeat `step` until `stop` is set; idle for `poll_interval` when it found nothing."""
@@ -176,6 +191,7 @@ class WorkerPool:
         lease: timedelta = hand_off.LEASE,
         poll_interval: float = 0.5,
         run_jobs: bool = True,
+        checkpoint: checkpoints.Schedule | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -192,7 +208,13 @@ class WorkerPool:
             for i in range(concurrency)
         ]
         self.job_worker = (
-            Worker(engine, keyring, name=worker_name("j"), poll_interval=poll_interval)
+            Worker(
+                engine,
+                keyring,
+                name=worker_name("j"),
+                poll_interval=poll_interval,
+                checkpoint=checkpoint,
+            )
             if run_jobs
             else None
         )
@@ -241,8 +263,12 @@ class InProcessWorker:
 
     def start(self) -> None:
         """Start processing queued sends and jobs in background threads."""
+        config = getattr(self.runtime, "config", None)  # none: no data dir for checkpoint files
         self.pool = WorkerPool(
-            self.runtime.engine, self.runtime.keyring, concurrency=self.concurrency
+            self.runtime.engine,
+            self.runtime.keyring,
+            concurrency=self.concurrency,
+            checkpoint=checkpoint_schedule(config) if config is not None else None,
         )
         self.pool.start()
 
@@ -251,3 +277,10 @@ class InProcessWorker:
         if self.pool is not None:
             self.pool.stop()
             self.pool = None
+
+
+def checkpoint_schedule(config: Any) -> checkpoints.Schedule:
+    """The daily ledger checkpoint of a process's configuration (files under its data dir)."""
+    return checkpoints.Schedule(
+        data_dir=config.data_dir, url=config.checkpoint_url, token=config.checkpoint_token
+    )

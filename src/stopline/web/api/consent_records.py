@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from litestar import Request, Router, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.params import Parameter
 
 from stopline.services import consent_api, ledger
+from stopline.services import evidence as evidence_service
 from stopline.services.workspaces import Principal
 from stopline.store.db import read, write
 from stopline.web.deps import runtime_of
@@ -20,7 +21,10 @@ class BulkConsents:
     """`items`: up to 10,000 records, each `{"contact_id": "+14155550100", "correlation_id":
     "9f1c...", "status": "opt-in" | "opt-out", "source": "website" | "offline" |
     "opt-in-message" | "opt-out-message" | "others"}` with optional `sender_id` (a channel's
-    number or service id), `date_of_consent` (ISO 8601 with zone), `consent_note`, `reason`."""
+    number or service id), `date_of_consent` (ISO 8601 with zone), `consent_note`, `reason`,
+    and for opt-ins `evidence`: `{"consent_text" (<= 2000 chars) or "consent_version",
+    "captured_at" (ISO 8601 with zone), "ip", "user_agent", "reference_url" (http(s)),
+    "source"}`; an opt-in without it is recorded as such and shown as weaker."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
 
@@ -83,6 +87,66 @@ def evidence(
         return consent_api.evidence(conn, principal.workspace_id, number, full_chain=full_chain)
 
 
+@get(
+    "/api/v1/consents/{number:str}/evidence.json",
+    tags=["consents"],
+    sync_to_thread=True,
+    operation_id="consents_evidence_packet_json",
+)
+def evidence_packet_json(
+    request: Request,
+    principal: Principal,
+    number: str,
+    full_chain: bool = Parameter(default=False, query="full_chain"),
+) -> dict[str, Any]:
+    """The number's evidence packet: every consent event with its opt-in evidence, the messages
+    around it, hashes, the whole chain's verification, the signed checkpoint covering each
+    event, and how to re-verify it (the formulas and the deployment's public key).
+    `full_chain=true` also recomputes the whole ledger's chain (slow for long ledgers)."""
+    return _packet(request, principal, number, full_chain)
+
+
+@get(
+    "/api/v1/consents/{number:str}/evidence.pdf",
+    tags=["consents"],
+    sync_to_thread=True,
+    operation_id="consents_evidence_packet_pdf",
+    media_type="application/pdf",
+)
+def evidence_packet_pdf(
+    request: Request,
+    principal: Principal,
+    number: str,
+    full_chain: bool = Parameter(default=False, query="full_chain"),
+) -> Response[bytes]:
+    """The evidence packet as a PDF that stands on its own (`full_chain` as for .json)."""
+    return pdf_response(_packet(request, principal, number, full_chain))
+
+
+def _packet(request: Request, principal: Principal, number: str, full: bool) -> dict[str, Any]:
+    rt = runtime_of(request.app.state)
+    with read(rt.engine) as conn:
+        return evidence_service.packet(
+            conn, principal.workspace_id, number, rt.keyring, full_chain=full
+        )
+
+
+def pdf_response(packet: dict[str, Any]) -> Response[bytes]:
+    from stopline.files.evidence_pdf import render
+
+    name = f"evidence-{packet['number'].lstrip('+')}.pdf"
+    return Response(
+        render(packet),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 # One router per module: Litestar re-registers every handler of a path each time a handler
 # joins it, which wraps sync_to_thread handlers twice when they are registered one by one.
-ROUTES = [Router(path="/", route_handlers=[upsert, history, evidence])]
+ROUTES = [
+    Router(
+        path="/",
+        route_handlers=[upsert, history, evidence, evidence_packet_json, evidence_packet_pdf],
+    )
+]

@@ -38,6 +38,14 @@ class Numbers:
 
 
 @dataclass
+class NewMembers:
+    """`numbers` to subscribe, and the `evidence` of their opt-in (optional, for all of them)."""
+
+    numbers: list[str]
+    evidence: dict[str, Any] | None = None
+
+
+@dataclass
 class ListOptOut:
     number: str
     reason: str | None = None
@@ -142,12 +150,17 @@ def members(
     operation_id="lists_add_members",
 )
 def add_members(
-    request: Request, principal: Principal, list_id: int, data: Numbers
+    request: Request, principal: Principal, list_id: int, data: NewMembers
 ) -> dict[str, Any]:
     """Subscribe numbers (at most 100,000 per call). Membership is not consent: numbers that
-    opted out are still refused by the gate when a campaign sends."""
+    opted out are still refused by the gate when a campaign sends. Each new member's opt-in is
+    recorded in the ledger with the call's `evidence` (`consent_text` or `consent_version`,
+    `captured_at`, `ip`, `user_agent`, `reference_url`, `source`); without evidence it is
+    recorded as such and shown as weaker (`consent_recorded` counts them)."""
     with write(runtime_of(request.app.state).engine) as conn:
-        return lists.add_members(conn, principal, list_id, data.numbers).as_dict()
+        return lists.add_members(
+            conn, principal, list_id, data.numbers, record_consent=True, evidence=data.evidence
+        ).as_dict()
 
 
 @post(

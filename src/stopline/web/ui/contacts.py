@@ -9,7 +9,7 @@ from litestar.datastructures import FormMultiDict
 from litestar.params import Parameter
 
 from stopline.domain.errors import NotFound, StoplineError
-from stopline.services import bulk, directory, preferences, workspaces
+from stopline.services import bulk, directory, evidence, preferences, workspaces
 from stopline.services import contacts as contacts_service
 from stopline.services.directory import ContactFilter
 from stopline.web.ui.kit import (
@@ -134,6 +134,7 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         ]
         notes = directory.list_notes(conn, viewer.workspace_id, contact_id)
         lists = _lists(viewer, conn)
+        opt_ins = {n: evidence.opt_ins(conn, viewer.workspace_id, n) for n in contact.numbers}
     contacts_service = optional_service("stopline.services.contacts")
     return render(
         request,
@@ -146,6 +147,7 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         notes=notes,
         notes_available=True,
         lists=lists,
+        opt_ins=opt_ins,
         can_merge=contacts_service is not None and hasattr(contacts_service, "merge_contacts"),
         can_delete=contacts_service is not None and hasattr(contacts_service, "delete_contact"),
     )

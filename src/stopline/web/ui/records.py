@@ -11,8 +11,17 @@ from litestar.params import Parameter
 
 from stopline.domain.errors import InvalidInput, StoplineError
 from stopline.domain.numbers import normalize
-from stopline.services import audit, dashboard, ledger, preferences, review, workspaces
+from stopline.services import (
+    audit,
+    dashboard,
+    evidence,
+    ledger,
+    preferences,
+    review,
+    workspaces,
+)
 from stopline.store.tables import ACTIONS
+from stopline.web.deps import runtime_of
 from stopline.web.ui.kit import (
     Viewer,
     form_str,
@@ -187,6 +196,17 @@ def number_history(request: Request, viewer: Viewer, number: str) -> Response[An
     )
 
 
+@get("/audit/numbers/{number:str}/evidence.pdf", sync_to_thread=True)
+def evidence_packet(request: Request, viewer: Viewer, number: str) -> Response[Any]:
+    """The number's evidence packet as a PDF (the contact and Opt-Outs pages link here)."""
+    from stopline.web.api.consent_records import pdf_response
+
+    rt = runtime_of(request.app.state)
+    with viewer.reading() as conn:
+        packet = evidence.packet(conn, viewer.workspace_id, number, rt.keyring)
+    return pdf_response(packet)
+
+
 # --- dashboard -------------------------------------------------------------------------------
 
 
@@ -291,4 +311,14 @@ def dashboard_page(request: Request, viewer: Viewer) -> Response[Any]:
     )
 
 
-ROUTES = [ui_router(review_page, resolve, audit_page, verify_page, number_history, dashboard_page)]
+ROUTES = [
+    ui_router(
+        review_page,
+        resolve,
+        audit_page,
+        verify_page,
+        number_history,
+        evidence_packet,
+        dashboard_page,
+    )
+]
