@@ -102,6 +102,8 @@ def test_a_missing_credential_is_asked_for_again_with_what_was_typed(client, eng
     refused = post(client, "/channels", csrf, provider="vonage", address=address, cred_api_key="k")
     assert refused.status_code == 422
     assert "API secret" in refused.text and address in refused.text
+    huge = post(client, "/channels", csrf, provider="console", address="9" * 100_000)
+    assert huge.status_code == 422 and "at most 64" in huge.text
 
 
 def test_a_member_sees_channels_but_cannot_add_change_or_text_them(client, engine, ui_app):
