@@ -20,7 +20,6 @@ from stopline.cli.main import (
     writing,
 )
 from stopline.domain import numbers
-from stopline.runtime import Runtime
 from stopline.services import optouts, workspaces
 
 numbers_app = typer.Typer(help="Phone number tools.", no_args_is_help=True)
@@ -428,18 +427,6 @@ def channels_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> N
     )
 
 
-def _send_demo_campaign(rt: Runtime, workspace_id: int) -> None:
-    """The demo's campaign goes out through the real worker and the console provider before the
-    server starts, and one recipient answers STOP, so the demo has a past campaign to show."""
-    from stopline.services import demo_data
-    from stopline.worker.runner import Worker
-
-    Worker(rt.engine, rt.keyring).drain()
-    with writing() as conn:
-        demo_data.campaign_reply(conn, workspace_id)
-    Worker(rt.engine, rt.keyring).drain()  # the STOP's confirmation
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -458,13 +445,18 @@ def serve(
 
     rt = runtime()
     if demo:
-        from stopline.services.demo import DEMO_EMAIL, demo_user_exists, ensure_demo
+        from stopline.services.demo import (
+            DEMO_EMAIL,
+            demo_user_exists,
+            ensure_demo,
+            send_demo_campaign,
+        )
 
         with writing() as conn:
             info = ensure_demo(conn, rt.keyring)
             existing_demo = info is None and demo_user_exists(conn)
         if info is not None:
-            _send_demo_campaign(rt, info.workspace_id)
+            send_demo_campaign(rt.engine, rt.keyring, info.workspace_id)
             console.print(
                 f"Demo workspace created. Sign in at http://{host}:{port}/ as "
                 f"{info.email} / {info.password}",
