@@ -23,7 +23,8 @@ from stopline.domain.consent import (
 from stopline.domain.errors import InvalidInput
 from stopline.domain.numbers import first_not_e164, is_e164
 from stopline.domain.policy import Policy
-from stopline.store import ledger, outbox
+from stopline.domain.provider_sync import report_for
+from stopline.store import ledger, outbox, sync_items
 from stopline.store import workspaces as workspaces_store
 
 
@@ -70,7 +71,29 @@ def change_consent(
     ledger.write_state_diff(conn, workspace_id, change.number, before, after)
     ledger.set_head(conn, workspace_id, event.seq, event.hash)
     canceled = _cancel_for(conn, workspace_id, event, now)
+    _enqueue_reports(conn, event, now)
     return ChangeResult(True, event, before, after, canceled)
+
+
+def _enqueue_reports(conn: Connection, event: ConsentEvent, now: datetime) -> None:
+    """The provider-sync outbox rows for this event, in its own transaction: a crash after the
+    commit loses no report, and a rollback leaves none for a change that never happened."""
+    report = report_for(event.action)
+    if report is None:
+        return
+    sync_items.enqueue_event(
+        conn,
+        event.workspace_id,
+        seq=event.seq,
+        number=event.number,
+        report=report.value,
+        method=event.method.value,
+        scope=event.scope.value,
+        scope_key=event.scope_key,
+        occurred_at=event.occurred_at,
+        now=now,
+        skip_channel=event.channel_id if event.method is Method.CARRIER else None,
+    )
 
 
 def _check_lengths(change: ConsentChange) -> None:
@@ -307,6 +330,8 @@ def _write(conn: Connection, plan: PreparedBulk, chunk: int) -> BulkResult:
                 outbox.cancel_pending_many(conn, workspace_id, due, now=plan.now)
     last = plan.items[-1]
     ledger.set_head(conn, workspace_id, last[0], last[3])
+    if sync_items.pushing_channel_ids(conn, workspace_id):
+        sync_items.enqueue_workspace_range(conn, workspace_id, plan.items[0][0], last[0], plan.now)
     return result
 
 
