@@ -338,6 +338,28 @@ def channels_add(
     signature_secret: Annotated[str | None, typer.Option(help="Vonage signature secret.")] = None,
     secret: Annotated[str | None, typer.Option(help="Generic webhook HMAC secret.")] = None,
     base_url: Annotated[str | None, typer.Option(help="Provider API base URL override.")] = None,
+    messaging_profile_id: Annotated[
+        str | None, typer.Option(help="Telnyx messaging profile id (to read its opt-outs).")
+    ] = None,
+    access_key_id: Annotated[str | None, typer.Option(help="AWS access key id.")] = None,
+    secret_access_key: Annotated[str | None, typer.Option(help="AWS secret access key.")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region, e.g. us-east-1.")] = None,
+    sns_topic_arn: Annotated[
+        str | None, typer.Option(help="AWS SNS topic ARN(s) whose notifications are accepted.")
+    ] = None,
+    opt_out_list: Annotated[
+        str | None, typer.Option(help="AWS opt-out list name (default: Default).")
+    ] = None,
+    consent_sync: Annotated[
+        bool,
+        typer.Option(
+            "--consent-sync/--no-consent-sync",
+            help="Sync consent with the provider: push to Twilio/AWS, pull from Telnyx/AWS.",
+        ),
+    ] = False,
+    accounts_base_url: Annotated[
+        str | None, typer.Option(help="Twilio Consent API base URL override (accounts host).")
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -353,6 +375,12 @@ def channels_add(
         "public_key": public_key,
         "signature_secret": signature_secret,
         "secret": secret,
+        "messaging_profile_id": messaging_profile_id,
+        "access_key_id": access_key_id,
+        "secret_access_key": secret_access_key,
+        "region": region,
+        "sns_topic_arn": sns_topic_arn,
+        "opt_out_list": opt_out_list,
     }
     missing = [k for k in channels.REQUIRED_CREDENTIALS.get(provider, ()) if not given.get(k)]
     if missing:
@@ -374,6 +402,8 @@ def channels_add(
             name=name,
             credentials=given,
             base_url=base_url,
+            consent_sync=consent_sync,
+            accounts_base_url=accounts_base_url,
         )
     site = rt.config.public_url or "http://127.0.0.1:8000"
     data = channel.as_dict(site)
@@ -400,6 +430,55 @@ def channels_add(
     emit(data, as_json, human)
 
 
+@channels_app.command("edit")
+def channels_edit(
+    channel_id: Annotated[int, typer.Argument(help="Channel id (see `channels list`).")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Provider API base URL override.")] = None,
+    consent_sync: Annotated[
+        bool | None,
+        typer.Option(
+            "--consent-sync/--no-consent-sync",
+            help="Sync consent with the provider: push to Twilio/AWS, pull from Telnyx/AWS.",
+        ),
+    ] = None,
+    accounts_base_url: Annotated[
+        str | None, typer.Option(help="Twilio Consent API base URL override ('' to clear).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a channel's name, API URLs or consent sync switch."""
+    from stopline.services import channels
+
+    with writing() as conn:
+        view = channels.update_channel(
+            conn,
+            operator(conn, workspace),
+            runtime().keyring,
+            channel_id,
+            name=name,
+            base_url=base_url,
+            consent_sync=consent_sync,
+            accounts_base_url=accounts_base_url,
+        )
+    data = {
+        "id": view.id,
+        "address": view.address,
+        "provider": view.provider,
+        "name": view.name,
+        "consent_sync": view.consent_sync,
+        "base_url": view.base_url,
+        "accounts_base_url": view.accounts_base_url,
+    }
+    emit(
+        data,
+        as_json,
+        f"channel {view.id}: {view.address} ({view.provider}), consent sync "
+        + ("on" if view.consent_sync else "off"),
+    )
+
+
 @channels_app.command("list")
 def channels_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """The workspace's channels."""
@@ -415,6 +494,7 @@ def channels_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> N
             "provider": r.provider,
             "type": r.type,
             "location": r.location,
+            "consent_sync": bool(r.consent_sync),
         }
         for r in rows
     ]
@@ -422,7 +502,8 @@ def channels_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> N
         data,
         as_json,
         lambda: table(
-            ["id", "address", "provider", "type", "location"], [list(d.values()) for d in data]
+            ["id", "address", "provider", "type", "location", "consent sync"],
+            [list(d.values()) for d in data],
         ),
     )
 

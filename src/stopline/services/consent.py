@@ -23,7 +23,8 @@ from stopline.domain.consent import (
 from stopline.domain.errors import InvalidInput
 from stopline.domain.numbers import first_not_e164, is_e164
 from stopline.domain.policy import Policy
-from stopline.store import inbound, ledger, outbox
+from stopline.domain.provider_sync import report_for
+from stopline.store import inbound, ledger, outbox, sync_items
 from stopline.store import lists as lists_store
 from stopline.store import workspaces as workspaces_store
 
@@ -72,6 +73,7 @@ def change_consent(
     ledger.set_head(conn, workspace_id, event.seq, event.hash)
     canceled = _cancel_for(conn, workspace_id, event, now)
     _resolve_reviews_for(conn, workspace_id, event, now)
+    _enqueue_reports(conn, event, now)
     return ChangeResult(True, event, before, after, canceled)
 
 
@@ -106,6 +108,27 @@ def resolution_note(action: Action, method: Method, reason: str | None) -> str:
     how = "blocked" if action is Action.BLOCK else f"opted out ({method.value})"
     note = f"Resolved automatically: the number was {how} another way"
     return f"{note}: {reason[:200]}" if reason else f"{note}."
+
+
+def _enqueue_reports(conn: Connection, event: ConsentEvent, now: datetime) -> None:
+    """The provider-sync outbox rows for this event, in its own transaction: a crash after the
+    commit loses no report, and a rollback leaves none for a change that never happened."""
+    report = report_for(event.action)
+    if report is None:
+        return
+    sync_items.enqueue_event(
+        conn,
+        event.workspace_id,
+        seq=event.seq,
+        number=event.number,
+        report=report.value,
+        method=event.method.value,
+        scope=event.scope.value,
+        scope_key=event.scope_key,
+        occurred_at=event.occurred_at,
+        now=now,
+        skip_channel=event.channel_id if event.method is Method.CARRIER else None,
+    )
 
 
 def _check_lengths(change: ConsentChange) -> None:
@@ -398,6 +421,8 @@ def _write(conn: Connection, plan: PreparedBulk, chunk: int) -> BulkResult:
         note=resolution_note(Action.OPT_OUT, plan.method, plan.reason),
         now=plan.now,
     )
+    if sync_items.pushing_channel_ids(conn, workspace_id):
+        sync_items.enqueue_workspace_range(conn, workspace_id, plan.items[0][0], last[0], plan.now)
     return result
 
 

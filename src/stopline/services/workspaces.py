@@ -21,7 +21,7 @@ from stopline.services.consent import now_utc
 from stopline.store import ledger
 from stopline.store import workspaces as store
 
-PROVIDERS = ("twilio", "telnyx", "vonage", "generic", "console")
+PROVIDERS = ("twilio", "telnyx", "vonage", "generic", "console", "aws")
 CHANNEL_TYPES = consent_rules.CHANNEL_TYPES
 ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
 
@@ -301,6 +301,8 @@ def add_channel(
     name: str = "",
     credentials: dict[str, str] | None = None,
     base_url: str | None = None,
+    consent_sync: bool = False,
+    accounts_base_url: str | None = None,
 ) -> Channel:
     if provider not in PROVIDERS:
         raise InvalidInput(
@@ -328,6 +330,8 @@ def add_channel(
                 name=name or canonical,
                 credentials=keyring.encrypt(credentials) if credentials else None,
                 base_url=base_url,
+                consent_sync=consent_sync,
+                accounts_base_url=accounts_base_url,
                 created_at=now_utc(),
             )
     except IntegrityError:
