@@ -23,6 +23,7 @@ LIMITS: dict[str, int] = {
     "actor": 200,  # who made it (column is 200)
     "correlation_id": 200,  # the caller's id for a consent record (column is 200)
     "email": 320,  # RFC 5321's longest address (column is 320)
+    "classified_text": 10_000,  # a text to classify (API): ten times the longest SMS providers take
 }
 
 

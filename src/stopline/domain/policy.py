@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -85,7 +86,8 @@ class Policy:
     """A workspace's messaging settings. Unset keys take these defaults."""
 
     brand_name: str = "stopline"
-    help_contact: str = "support"
+    # CTIA: HELP names a real contact; none set -> the HELP reply leaves the clause out.
+    help_contact: str = ""
     default_region: str = "US"  # numbers without a country code are read in this region
     opt_out_scope: OptOutScope = OptOutScope.WORKSPACE  # outbound rule 3: safest by default
     resubscribe_policy: ResubscribePolicy = ResubscribePolicy.RECIPIENT_ONLY  # seeds 000, 004
@@ -100,6 +102,15 @@ class Policy:
     custom_keywords: tuple[Mapping[str, str], ...] = ()  # inbound rule 2: workspace additions
     confirmations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # overrides
     opt_out_rate_warning: float = 0.02  # dashboard: warn above 2% opt-outs per campaign
+    time_zone: str = "UTC"  # issue 13: the clock people read in the UI (the API keeps offsets)
+
+    @property
+    def real_help_contact(self) -> str:
+        """The support contact to send customers, or "" while none is set (the placeholder
+        "support" that older workspaces stored counts as none: it is never sent)."""
+        contact = self.help_contact.strip()
+        return "" if contact.lower() in PLACEHOLDER_CONTACTS else contact
+
     # Send-time rules (issue 14): the workspace's own windows, caps and holiday closures,
     # on top of the built-in rules of `domain.send_rules`, which they may tighten, never loosen.
     send_windows: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # none of its own
@@ -145,9 +156,10 @@ class Policy:
         raise KeyError(kind)
 
     def _fill(self, template: str) -> str:
-        return template.replace("{brand}", self.brand_name).replace(
-            "{help_contact}", self.help_contact
-        )
+        contact = self.real_help_contact
+        if not contact:
+            template = _CONTACT_SENTENCE.sub("", template)
+        return template.replace("{brand}", self.brand_name).replace("{help_contact}", contact)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -173,6 +185,24 @@ class Policy:
         merged = self.to_dict()
         merged.update(changes)
         return Policy.from_dict(merged)
+
+
+PLACEHOLDER_CONTACTS = frozenset({"", "support"})
+# The sentence naming the contact ("For help, contact {help_contact}."), left out when none.
+_CONTACT_SENTENCE = re.compile(r"\s*[^.:!?]*\{help_contact\}[^.!?]*[.!?]?")
+
+
+def check_time_zone(value: Any) -> str:
+    """An IANA time zone name such as Europe/Paris or America/New_York."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise _bad("time_zone", value, "must be a time zone such as America/New_York")
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _bad("time_zone", value, "must be a time zone such as America/New_York") from None
+    return value.strip()
 
 
 def _plain(value: Any) -> Any:
@@ -222,6 +252,12 @@ def _coerce(key: str, value: Any) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0"):
             return value.lower() in ("true", "on", "1")
         raise _bad(key, value, "must be true or false")
+    if key == "time_zone":
+        return check_time_zone(value)
+    if key == "help_contact":
+        if not isinstance(value, str) or len(value) > 200:
+            raise _bad(key, value, "must be text of at most 200 characters")
+        return value.strip()
     if key in _STRINGS:
         if not isinstance(value, str) or not value.strip():
             raise _bad(key, value, "must be non-empty text")

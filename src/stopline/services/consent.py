@@ -23,7 +23,8 @@ from stopline.domain.consent import (
 from stopline.domain.errors import InvalidInput
 from stopline.domain.numbers import first_not_e164, is_e164
 from stopline.domain.policy import Policy
-from stopline.store import ledger, outbox
+from stopline.domain.provider_sync import report_for
+from stopline.store import inbound, ledger, outbox, sync_items
 from stopline.store import lists as lists_store
 from stopline.store import workspaces as workspaces_store
 
@@ -71,7 +72,63 @@ def change_consent(
     ledger.write_state_diff(conn, workspace_id, change.number, before, after)
     ledger.set_head(conn, workspace_id, event.seq, event.hash)
     canceled = _cancel_for(conn, workspace_id, event, now)
+    _resolve_reviews_for(conn, workspace_id, event, now)
+    _enqueue_reports(conn, event, now)
     return ChangeResult(True, event, before, after, canceled)
+
+
+def _resolve_reviews_for(
+    conn: Connection, workspace_id: int, event: ConsentEvent, now: datetime
+) -> None:
+    """A possible revocation waiting for review is settled once the number opts out (or is
+    blocked) by another way, in the same transaction, recording who did it and how."""
+    if event.action not in (Action.OPT_OUT, Action.BLOCK):
+        return
+    channel_ids: list[int] | None = None
+    if event.action is Action.OPT_OUT and event.scope is Scope.CHANNEL:
+        channel_ids = [int(event.scope_key)] if event.scope_key.isdigit() else []
+    elif event.action is Action.OPT_OUT and event.scope is Scope.CHANNEL_TYPE:
+        channel_ids = [
+            int(c.id)
+            for c in workspaces_store.list_channels(conn, workspace_id)
+            if c.type == event.scope_key
+        ]
+    inbound.resolve_pending_reviews(
+        conn,
+        workspace_id,
+        [event.number],
+        channel_ids=channel_ids,
+        resolved_by=event.actor,
+        note=resolution_note(event.action, event.method, event.reason),
+        now=now,
+    )
+
+
+def resolution_note(action: Action, method: Method, reason: str | None) -> str:
+    how = "blocked" if action is Action.BLOCK else f"opted out ({method.value})"
+    note = f"Resolved automatically: the number was {how} another way"
+    return f"{note}: {reason[:200]}" if reason else f"{note}."
+
+
+def _enqueue_reports(conn: Connection, event: ConsentEvent, now: datetime) -> None:
+    """The provider-sync outbox rows for this event, in its own transaction: a crash after the
+    commit loses no report, and a rollback leaves none for a change that never happened."""
+    report = report_for(event.action)
+    if report is None:
+        return
+    sync_items.enqueue_event(
+        conn,
+        event.workspace_id,
+        seq=event.seq,
+        number=event.number,
+        report=report.value,
+        method=event.method.value,
+        scope=event.scope.value,
+        scope_key=event.scope_key,
+        occurred_at=event.occurred_at,
+        now=now,
+        skip_channel=event.channel_id if event.method is Method.CARRIER else None,
+    )
 
 
 def _check_lengths(change: ConsentChange) -> None:
@@ -354,6 +411,18 @@ def _write(conn: Connection, plan: PreparedBulk, chunk: int) -> BulkResult:
                 outbox.cancel_pending_many(conn, workspace_id, due, now=plan.now)
     last = plan.items[-1]
     ledger.set_head(conn, workspace_id, last[0], last[3])
+    waiting = inbound.pending_review_numbers(conn, workspace_id).intersection(plan.added)
+    inbound.resolve_pending_reviews(
+        conn,
+        workspace_id,
+        sorted(waiting),
+        channel_ids=None,
+        resolved_by=plan.actor,
+        note=resolution_note(Action.OPT_OUT, plan.method, plan.reason),
+        now=plan.now,
+    )
+    if sync_items.pushing_channel_ids(conn, workspace_id):
+        sync_items.enqueue_workspace_range(conn, workspace_id, plan.items[0][0], last[0], plan.now)
     return result
 
 

@@ -320,6 +320,55 @@ def update_contact(
     return get_contact(conn, principal.workspace_id, contact_id)
 
 
+def edit_contact(
+    conn: Connection,
+    principal: Principal,
+    contact_id: int,
+    *,
+    name: str,
+    email: str | None,
+    numbers: Sequence[str],
+) -> Contact:
+    """Save a contact's edit form: name, email and the whole list of numbers at once.
+
+    Every number is read (E.164, in the workspace's region) before anything is written, so a
+    bad number changes nothing. Numbers left out are detached; their opt-outs and blocks stay
+    with the number.
+    """
+    principal.require("member")
+    contact = get_contact(conn, principal.workspace_id, contact_id)
+    region = get_workspace(conn, principal.workspace_id).policy.default_region
+    wanted = list(dict.fromkeys(normalize(raw, region) for raw in numbers if raw.strip()))
+    if len(wanted) > MAX_NUMBERS:
+        raise InvalidInput(f"A contact has at most {MAX_NUMBERS} numbers.", code="too_many_numbers")
+    clean_name, clean_email = _clean_name(name), _clean_email(email)
+    if not clean_name and not wanted:
+        raise InvalidInput("A contact needs a name or a number.", code="contact_empty")
+    for number in wanted:
+        owner = store.owner_of(conn, principal.workspace_id, number)
+        if owner is not None and owner != contact_id:
+            raise Conflict(
+                f"{number} already belongs to contact {owner}; merge the contacts instead.",
+                code="number_taken",
+                contact_id=owner,
+            )
+    had = {n.number: n.label for n in contact.numbers}
+    for number in had.keys() - set(wanted):
+        store.delete_number(conn, principal.workspace_id, contact_id, number)
+    for number in wanted:
+        if number not in had:
+            store.insert_number(conn, principal.workspace_id, contact_id, number, "mobile")
+    store.update_contact(
+        conn,
+        principal.workspace_id,
+        contact_id,
+        name=clean_name,
+        email=clean_email,
+        updated_at=now_utc(),
+    )
+    return get_contact(conn, principal.workspace_id, contact_id)
+
+
 def add_number(
     conn: Connection, principal: Principal, contact_id: int, raw: str, label: str = "mobile"
 ) -> Contact:

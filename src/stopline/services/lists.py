@@ -22,6 +22,7 @@ from stopline.domain import limits, optin_evidence
 from stopline.domain.consent import Action, ConsentChange, Method, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.keywords import KeywordConfig, shadowed_keyword, shadowing_error
+from stopline.domain.list_replies import REPLY_KINDS, stored_replies
 from stopline.domain.numbers import normalize
 from stopline.services.consent import (
     ChangeResult,
@@ -49,6 +50,7 @@ class SubscriptionList:
     created_at: datetime
     members: int = 0
     opted_out: int = 0
+    replies: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class SubscriptionList:
             "created_at": self.created_at.isoformat(),
             "members": self.members,
             "opted_out": self.opted_out,
+            "replies": self.replies,
         }
 
 
@@ -120,6 +123,7 @@ def _list(row: Any) -> SubscriptionList:
         created_at=utc(row.created_at),
         members=int(getattr(row, "members", 0) or 0),
         opted_out=int(getattr(row, "opted_out", 0) or 0),
+        replies=stored_replies(getattr(row, "replies", None)),
     )
 
 
@@ -137,6 +141,28 @@ def _help_text(text: str | None) -> str | None:
             f"A list's HELP text is at most {MAX_HELP_TEXT} characters.", code="help_text_too_long"
         )
     return text or None
+
+
+def _replies(replies: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """A list's own opt-out / opt-in confirmations; empty ones fall back to the defaults."""
+    if not replies:
+        return None
+    if not isinstance(replies, Mapping) or set(replies) - set(REPLY_KINDS):
+        raise InvalidInput(
+            "List replies map opt_out and opt_in to their texts.", code="list_replies_invalid"
+        )
+    out: dict[str, str] = {}
+    for kind, text in replies.items():
+        if text is None:
+            continue
+        if not isinstance(text, str) or len(text.strip()) > MAX_HELP_TEXT:
+            raise InvalidInput(
+                f"A list's reply is text of at most {MAX_HELP_TEXT} characters.",
+                code="list_replies_invalid",
+            )
+        if text.strip():
+            out[kind] = text.strip()
+    return out or None
 
 
 def check_keywords(
@@ -298,8 +324,10 @@ def update_list(
     name: str | None = None,
     keywords: Mapping[str, Any] | None = _UNSET,
     help_text: str | None = _UNSET,
+    replies: Mapping[str, Any] | None = _UNSET,
 ) -> SubscriptionList:
-    """Rename a list or change its keywords and HELP text (fields left out stay as they are)."""
+    """Rename a list or change its keywords, HELP text and confirmation texts (fields left out
+    stay as they are)."""
     principal.require("member")
     get_list(conn, principal.workspace_id, list_id)
     values: dict[str, Any] = {}
@@ -312,6 +340,8 @@ def update_list(
         values["keywords"] = check_keywords(conn, principal.workspace_id, list_id, keywords)
     if help_text is not _UNSET:
         values["help_text"] = _help_text(help_text)
+    if replies is not _UNSET:
+        values["replies"] = _replies(replies)
     if values:
         store.update_list(conn, principal.workspace_id, list_id, **values)
     return get_list(conn, principal.workspace_id, list_id)
@@ -426,6 +456,49 @@ def add_members(
     return MembershipChange(
         added=added, already=[n for n in numbers if n not in new], consent_recorded=len(consented)
     )
+
+
+@dataclass(frozen=True)
+class MemberImport:
+    added: int
+    already: int
+    rejected: list[tuple[int, str, str]]  # (row or line number, what was given, why)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "already": self.already,
+            "rejected": [{"row": r, "value": v, "reason": why} for r, v, why in self.rejected],
+        }
+
+
+def import_members(
+    conn: Connection,
+    principal: Principal,
+    list_id: int,
+    rows: Iterable[tuple[int, str]],
+) -> MemberImport:
+    """Subscribe the numbers of an upload or a pasted list: good ones are added, each bad one
+    is reported with its row (a typo does not sink the other 999)."""
+    principal.require("member")
+    get_list(conn, principal.workspace_id, list_id)
+    region = get_workspace(conn, principal.workspace_id).policy.default_region
+    good: list[str] = []
+    rejected: list[tuple[int, str, str]] = []
+    for row, raw in rows:
+        if not raw.strip():
+            continue
+        try:
+            good.append(normalize(raw, region))
+        except InvalidInput as exc:
+            rejected.append((row, raw[:64], exc.message))
+        if len(good) > MAX_MEMBERS_PER_CALL:
+            raise InvalidInput(
+                f"At most {MAX_MEMBERS_PER_CALL:,} numbers at once; import larger lists in parts.",
+                code="too_many_numbers",
+            )
+    change = add_members(conn, principal, list_id, good)
+    return MemberImport(len(change.added), len(change.already), rejected)
 
 
 def remove_members(

@@ -21,7 +21,7 @@ from stopline.services.consent import now_utc
 from stopline.store import ledger
 from stopline.store import workspaces as store
 
-PROVIDERS = ("twilio", "telnyx", "vonage", "generic", "console")
+PROVIDERS = ("twilio", "telnyx", "vonage", "generic", "console", "aws")
 CHANNEL_TYPES = consent_rules.CHANNEL_TYPES
 ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
 
@@ -80,6 +80,7 @@ def create_workspace(
     owner_email: str,
     owner_password: str,
     region: str = "US",
+    time_zone: str = "UTC",
     slug: str | None = None,
     now: datetime | None = None,
 ) -> CreatedWorkspace:
@@ -88,7 +89,9 @@ def create_workspace(
     name = limits.text(name, "name", label="workspace name") or ""
     if not name:
         raise InvalidInput("A workspace needs a name.", code="name_required")
-    policy = Policy.from_dict({"default_region": region, "brand_name": name})
+    policy = Policy.from_dict(
+        {"default_region": region, "brand_name": name, "time_zone": time_zone}
+    )
     base = slug or slugify(name)
     slug = base
     while store.slug_taken(conn, slug):
@@ -120,14 +123,19 @@ def check_password(password: str) -> None:
         raise InvalidInput("A password needs at least 8 characters.", code="password_too_short")
 
 
+def account_email(email: str) -> str:
+    """An email address as accounts are keyed: trimmed, lowercased, plausibly an address."""
+    email = email.strip().lower()
+    if len(email) > 320 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise InvalidInput(f"{email[:80]!r} is not an email address.", code="email_invalid")
+    return email
+
+
 def ensure_user(
     conn: Connection, email: str, password: str, *, name: str = "", now: datetime | None = None
 ) -> int:
-    email = email.strip().lower()
-    limits.check(email, "email")
+    email = account_email(email)
     name = limits.text(name, "name") or ""
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        raise InvalidInput(f"{email!r} is not an email address.", code="email_invalid")
     existing = store.user_by_email(conn, email)
     if existing is not None:
         return int(existing.id)
@@ -293,6 +301,8 @@ def add_channel(
     name: str = "",
     credentials: dict[str, str] | None = None,
     base_url: str | None = None,
+    consent_sync: bool = False,
+    accounts_base_url: str | None = None,
 ) -> Channel:
     if provider not in PROVIDERS:
         raise InvalidInput(
@@ -320,6 +330,8 @@ def add_channel(
                 name=name or canonical,
                 credentials=keyring.encrypt(credentials) if credentials else None,
                 base_url=base_url,
+                consent_sync=consent_sync,
+                accounts_base_url=accounts_base_url,
                 created_at=now_utc(),
             )
     except IntegrityError:

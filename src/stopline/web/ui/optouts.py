@@ -24,6 +24,16 @@ PAGE_SIZE = 50
 METHODS = ("reply", "manual", "link", "import", "api", "carrier")
 
 
+def _email_configured(viewer: Viewer, conn: Any) -> bool:
+    from stopline.services import mail
+
+    try:
+        mail.require_configured_for(conn, viewer.rt.keyring, viewer.workspace_id)
+    except StoplineError:
+        return False
+    return True
+
+
 @get("/opt-outs", sync_to_thread=True)
 def opt_outs_page(
     request: Request,
@@ -37,6 +47,9 @@ def opt_outs_page(
     total = 0
     if method and method not in METHODS:
         method = ""
+    with viewer.reading() as conn:
+        policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
+        can_email = _email_configured(viewer, conn)
     try:
         with viewer.reading() as conn:
             rows, total = optouts.list_opt_outs(
@@ -65,6 +78,8 @@ def opt_outs_page(
         pages=max(1, -(-total // PAGE_SIZE)),
         methods=METHODS,
         error=error,
+        policy=policy,
+        can_email=can_email,
         can_edit=has(optouts, "edit_opt_out"),
         can_import=imports is not None,
         can_export=exports is not None,
