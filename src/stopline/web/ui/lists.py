@@ -8,6 +8,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import FormMultiDict
 
 from stopline.domain.errors import Forbidden, NotFound, StoplineError
+from stopline.services import joins
 from stopline.web.ui.kit import Viewer, form_str, optional_service, redirect, render, ui_router
 
 INTENTS = {"opt_out": "Opt-out words", "opt_in": "Opt-in words", "help": "Help words"}
@@ -31,6 +32,7 @@ def _page(
     service = _lists_service()
     with viewer.reading() as conn:
         lists = service.all_lists(conn, viewer.workspace_id)
+        join_settings = {x.id: joins.get_settings(conn, viewer.workspace_id, x.id) for x in lists}
     return render(
         request,
         viewer,
@@ -40,6 +42,7 @@ def _page(
         nav="settings",
         tab="lists",
         lists=lists,
+        joins=join_settings,
         intents=INTENTS,
         error=error,
         error_list=error_list,
@@ -78,4 +81,30 @@ def save_list(request: Request, viewer: Viewer, form: FormMultiDict, list_id: in
     return redirect(request, "/settings/lists", flash=f"Saved the keywords of {saved.name}.")
 
 
-ROUTES = [ui_router(lists_page, save_list)]
+@post("/settings/lists/{list_id:int}/join", sync_to_thread=True)
+def save_join(request: Request, viewer: Viewer, form: FormMultiDict, list_id: int) -> Response[Any]:
+    """A list's join keywords, double opt-in request and hosted form (domain/join.py)."""
+    viewer.principal.require("admin")
+    try:
+        with viewer.writing() as conn:
+            saved = joins.save_settings(
+                conn,
+                viewer.principal,
+                list_id,
+                keywords=[
+                    w.strip() for w in form_str(form, "join_keywords").split(",") if w.strip()
+                ],
+                request_text=form_str(form, "request_text") or None,
+                form_enabled=form_str(form, "form_enabled") == "on",
+                consent_text=form_str(form, "consent_text") or None,
+            )
+    except Forbidden:
+        raise
+    except StoplineError as exc:
+        if exc.code == "list_not_found":
+            raise
+        return _page(request, viewer, error=exc.message, error_list=list_id, status=422)
+    return redirect(request, "/settings/lists", flash=f"Saved how people join {saved.list_name}.")
+
+
+ROUTES = [ui_router(lists_page, save_list, save_join)]
