@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -206,3 +208,22 @@ def test_password_reset_of_an_unknown_email_or_short_password_is_a_clear_error(c
     cli("init", "--name", "Short Co", "--email", email, "--password", "long enough")
     short = cli("password-reset", email, "--password", "short")
     assert short.code == 2 and "at least 8 characters" in short.err
+
+
+def test_channels_add_prints_the_webhook_urls_to_paste_at_the_provider(
+    cli, workspace_slug, monkeypatch
+) -> None:
+    monkeypatch.setenv("STOPLINE_PUBLIC_URL", "https://sms.example.com")
+    args = ["--provider", "twilio", "--account-sid", "AC" + "2" * 32, "--auth-token", "tok-5ecret-xyz"]
+    human = cli("channels", "add", unique_number(), *args, "-w", workspace_slug)
+    assert human.code == 0, human.err
+    channel_id = re.search(r"channel (\d+):", human.out).group(1)
+    assert f"https://sms.example.com/webhooks/twilio/{channel_id}/inbound" in human.out
+    assert f"https://sms.example.com/webhooks/twilio/{channel_id}/status" in human.out
+    assert "A message comes in" in human.out and "tok-5ecret" not in human.out
+    data = cli("channels", "add", unique_number(), *args, "-w", workspace_slug, "--json").json()
+    assert data["webhooks"] == {
+        "inbound": f"https://sms.example.com/webhooks/twilio/{data['id']}/inbound",
+        "status": f"https://sms.example.com/webhooks/twilio/{data['id']}/status",
+    }
+    assert "tok-5ecret" not in json.dumps(data)

@@ -185,6 +185,13 @@ PAGES = [
     ("settings-members", "/settings/members"),
     ("settings-api-keys", "/settings/api-keys"),
     ("settings-lists", "/settings/lists"),
+    ("channels", "/channels"),
+    ("channel", "/channels/1"),
+    ("channel-phone", "/channels/1/phone"),
+    ("compose", "/compose"),
+    ("campaigns", "/campaigns"),
+    ("campaign", "/campaigns/1"),
+    ("campaign-new", "/campaigns/new"),
 ]
 
 
@@ -252,6 +259,14 @@ def test_a_message_body_with_markup_is_shown_as_text(page: Page, server: Server)
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     sign_in(page, server)
+    # A customer texts markup (the demo data has none): through the signed console webhook.
+    page.goto(server.url + "/channels/1/phone")
+    page.get_by_label("From (the customer's number)").fill("+14155550190")
+    page.get_by_label("Text", exact=True).fill("Is <b>this</b> safe? <script>alert('hi')</script>")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator(".flash.ok")).to_contain_text("signed and verified")
+    expect(page.locator("#phone-thread .msg.in").last).to_contain_text("<script>")
+    assert dialogs == []
     open_conversation(page, server, "4155550190")
     message = page.locator(".msg.in", has_text="<script>")
     expect(message).to_contain_text("Is <b>this</b> safe? <script>alert('hi')</script>")
@@ -436,6 +451,14 @@ def _tab_through(page: Page, expected: int) -> set[str]:
         "/settings/members",
         "/settings/api-keys",
         "/settings/lists",
+        "/channels",
+        "/channels/1",
+        "/channels/new",
+        "/channels/1/phone",
+        "/compose",
+        "/campaigns",
+        "/campaigns/new",
+        "/campaigns/1",
     ],
 )
 def test_keyboard_reaches_every_control(page: Page, server: Server, path: str) -> None:

@@ -46,7 +46,17 @@ from stopline.domain.errors import StoplineError
 from stopline.domain.keywords import Intent
 from stopline.providers.base import InboundMessage
 from stopline.security import Keyring
-from stopline.services import consent, consent_api, inbound, lists, optouts, sending, workspaces
+from stopline.services import (
+    consent,
+    consent_api,
+    hand_off,
+    inbound,
+    inbound_config,
+    lists,
+    optouts,
+    queueing,
+    workspaces,
+)
 from stopline.services import ledger as ledger_service
 from stopline.services.checks import check_number
 from stopline.services.workspaces import Principal
@@ -318,7 +328,7 @@ class GateInvariant(RuleBasedStateMachine):
         ch = self.inbound_channels[self.channels[channel].id]
         with read(self.engine) as conn:
             policy = workspaces.get_workspace(conn, self.ws.id).policy
-        config = inbound.keyword_config(policy)
+        config = inbound_config.keyword_config(policy)
         message = InboundMessage(
             provider="console",
             provider_message_id=uuid.uuid4().hex,
@@ -375,7 +385,7 @@ class GateInvariant(RuleBasedStateMachine):
                 conn, self.ws.id, number, region="US", channel_id=channel_id, list_id=list_id
             )[1]
         with write(self.engine) as conn:
-            queued = sending.enqueue(
+            queued = queueing.enqueue(
                 conn,
                 self.ws.id,
                 channel_id=channel_id,
@@ -386,9 +396,9 @@ class GateInvariant(RuleBasedStateMachine):
         status, code = queued.status, queued.refusal_code
         if status == "queued":
             owner = f"invariant-{uuid.uuid4().hex[:6]}"
-            ids = sending.claim(self.engine, owner, limit=1000)
+            ids = hand_off.claim(self.engine, owner, limit=1000)
             assert queued.id in ids
-            results = sending.hand_off(self.engine, ids, owner=owner, keyring=self.keyring)
+            results = hand_off.hand_off(self.engine, ids, owner=owner, keyring=self.keyring)
             [mine] = [r for r in results if r.message_id == queued.id]
             status, code = mine.status, mine.refusal_code
         assert (status == "sent") == decision.allowed, (status, code, decision)

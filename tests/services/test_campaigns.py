@@ -177,7 +177,9 @@ def test_preview_counts_what_expansion_would_suppress(engine, ws, channel) -> No
     block(engine, ws, blocked)
     with read(engine) as conn:
         preview = campaigns.preview_audience(conn, ws.id, list_ids=[list_id], chunk=2)
+    timing = preview.pop("send_time")
     assert preview == {"allowed": 2, "opted_out": 1, "blocked": 1}
+    assert timing["now"] + timing["later"] == 2 and timing["capped"] == 0
 
 
 def test_a_channel_scoped_opt_out_suppresses_only_on_that_channel(  # type: ignore[no-untyped-def]

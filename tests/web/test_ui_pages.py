@@ -23,7 +23,8 @@ client = ui_helpers.client
 
 
 def _number() -> str:
-    return f"+1415{random.randint(200, 999)}{random.randint(1000, 9999)}"
+    # Toronto: no built-in send-time rule holds a campaign to it at any hour the tests run.
+    return f"+1416{random.randint(200, 999)}{random.randint(1000, 9999)}"
 
 
 def _shop(engine):

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
 
-from stopline.services import sending, workspaces
+from stopline.services import messages as messages_service
+from stopline.services import queueing, workspaces
 from stopline.store.db import read, write
 from stopline.store.tables import messages
 from stopline.web.app import create_app
@@ -205,7 +206,7 @@ def test_a_status_for_one_workspaces_message_changes_nothing_in_another(
     mine, theirs, other_ws_id = shared_kits(engine, ws, keyring, provider)
     to, pm = number(), provider_message_id(provider)
     with write(engine) as conn:
-        queued = sending.enqueue(conn, other_ws_id, channel_id=theirs.channel.id, to=to, body="Hi")
+        queued = queueing.enqueue(conn, other_ws_id, channel_id=theirs.channel.id, to=to, body="Hi")
         conn.execute(
             sa.update(messages)
             .where(messages.c.id == queued.id)
@@ -216,6 +217,6 @@ def test_a_status_for_one_workspaces_message_changes_nothing_in_another(
     response = post(client, mine.status(BASE, pm, status, to=to, error_code=code))
     assert response.status_code in (200, 204)
     with read(engine) as conn:
-        assert sending.get_message(conn, other_ws_id, queued.id).status == "sent"
+        assert messages_service.get_message(conn, other_ws_id, queued.id).status == "sent"
     assert opt_out_rows(engine, other_ws_id, to) == []
     assert opt_out_rows(engine, ws.id, to) == []

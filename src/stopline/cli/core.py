@@ -20,9 +20,8 @@ from stopline.cli.main import (
     writing,
 )
 from stopline.domain import numbers
-from stopline.domain.gate import Refuse
+from stopline.runtime import Runtime
 from stopline.services import optouts, workspaces
-from stopline.services.checks import check_number
 
 numbers_app = typer.Typer(help="Phone number tools.", no_args_is_help=True)
 channels_app = typer.Typer(
@@ -162,6 +161,10 @@ def numbers_normalize(
     emit(data, as_json, result.e164 + "".join(f"\nwarning: {w}" for w in result.warnings))
 
 
+# `stopline check` exit codes: documented in README ("Send-time rules").
+CHECK_ALLOWED, CHECK_REFUSED, CHECK_DEFERRED = 0, 1, 3
+
+
 @app.command()
 def check(
     number: Annotated[str, typer.Argument(help="The recipient's number.")],
@@ -169,26 +172,40 @@ def check(
     list_id: Annotated[
         int | None, typer.Option("--list", help="List id of a campaign send.")
     ] = None,
+    category: Annotated[
+        str | None,
+        typer.Option(help="conversational, informational (default) or marketing."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="When it would go, ISO 8601 (e.g. 2026-12-05T02:30:00Z); default now."),
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """May a message go to NUMBER now? Exit 0 if allowed, 1 if refused (reason printed)."""
+    """May a message go to NUMBER now (or --at)? Exit 0 if it may go at that moment, 1 if
+    refused (opted out, blocked, frequency_cap, ...), 3 if deferred (the time it may go is
+    printed; --json gives it as ISO 8601 with the recipient's offset)."""
+    from stopline.cli.messages import parse_at
+    from stopline.services.checks import check_send
+
     with reading() as conn:
         ws = workspaces.resolve_workspace(conn, workspace)
-        e164, decision = check_number(
+        result = check_send(
             conn,
             ws.id,
             number,
-            region=ws.policy.default_region,
+            policy=ws.policy,
+            category=category,
+            at=parse_at(at),
             channel_id=channel,
             list_id=list_id,
         )
-    data: dict[str, object] = {"number": e164, "input": number, "allowed": decision.allowed}
-    if isinstance(decision, Refuse):
-        data.update(code=decision.code.value, detail=decision.detail)
-        emit(data, as_json, f"refused: {decision.code.value} ({decision.detail})")
-        raise typer.Exit(1)
-    emit(data, as_json, f"allowed: {e164}")
+    emit(result.as_dict(), as_json, result.text())
+    if result.verdict == "refused":
+        raise typer.Exit(CHECK_REFUSED)
+    if result.verdict == "deferred":
+        raise typer.Exit(CHECK_DEFERRED)
 
 
 def _change_summary(result: optouts.ChangeResult, verb: str, number: str) -> dict[str, object]:
@@ -257,7 +274,10 @@ def channels_add(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a sending identity with its provider credentials (stored encrypted)."""
+    """Add a sending identity with its provider credentials (stored encrypted), and print the
+    webhook URLs to paste at the provider."""
+    from stopline.services import channels
+
     given = {
         "account_sid": account_sid,
         "auth_token": auth_token,
@@ -267,47 +287,50 @@ def channels_add(
         "signature_secret": signature_secret,
         "secret": secret,
     }
-    credentials = {k: v for k, v in given.items() if v}
-    required = {
-        "twilio": ("account_sid", "auth_token"),
-        "telnyx": ("api_key", "public_key"),
-        "vonage": ("api_key", "api_secret", "signature_secret"),
-        "generic": ("secret",),
-        "console": (),
-    }.get(provider, ())
-    missing = [k for k in required if k not in credentials]
+    missing = [k for k in channels.REQUIRED_CREDENTIALS.get(provider, ()) if not given.get(k)]
     if missing:
         fail(
             f"a {provider} channel needs " + ", ".join("--" + m.replace("_", "-") for m in missing),
             "credentials_missing",
             as_json,
         )
+    rt = runtime()
     with writing() as conn:
-        ws = workspaces.resolve_workspace(conn, workspace)
-        channel = workspaces.add_channel(
+        channel = channels.create_channel(
             conn,
-            ws.id,
-            runtime().keyring,
+            operator(conn, workspace),
+            rt.keyring,
             address=address,
             provider=provider,
             type=type,
             location=location,
             name=name,
-            credentials=credentials or None,
+            credentials=given,
             base_url=base_url,
         )
-    data = {
-        "id": channel.id,
-        "address": channel.address,
-        "provider": channel.provider,
-        "type": channel.type,
-        "location": channel.location,
-    }
-    emit(
-        data,
-        as_json,
-        f"channel {channel.id}: {channel.address} ({channel.provider}, {channel.type})",
-    )
+    site = rt.config.public_url or "http://127.0.0.1:8000"
+    data = channel.as_dict(site)
+    webhooks = channels.webhook_urls(site, channel)
+
+    def human() -> None:
+        console.print(
+            f"channel {channel.id}: {channel.address} ({channel.provider}, {channel.type})",
+            highlight=False,
+            markup=False,
+        )
+        for hook in webhooks:
+            console.print(f"  {hook.label}: {hook.url}", highlight=False, markup=False)
+        console.print(channel.instruction, highlight=False, markup=False, soft_wrap=True)
+        if not rt.config.public_url:
+            console.print(
+                "(Set STOPLINE_PUBLIC_URL to the address providers reach stopline at; "
+                "these URLs assume http://127.0.0.1:8000.)",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+
+    emit(data, as_json, human)
 
 
 @channels_app.command("list")
@@ -337,6 +360,18 @@ def channels_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> N
     )
 
 
+def _send_demo_campaign(rt: Runtime, workspace_id: int) -> None:
+    """The demo's campaign goes out through the real worker and the console provider before the
+    server starts, and one recipient answers STOP, so the demo has a past campaign to show."""
+    from stopline.services import demo_data
+    from stopline.worker.runner import Worker
+
+    Worker(rt.engine, rt.keyring).drain()
+    with writing() as conn:
+        demo_data.campaign_reply(conn, workspace_id)
+    Worker(rt.engine, rt.keyring).drain()  # the STOP's confirmation
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -361,6 +396,7 @@ def serve(
             info = ensure_demo(conn, rt.keyring)
             existing_demo = info is None and demo_user_exists(conn)
         if info is not None:
+            _send_demo_campaign(rt, info.workspace_id)
             console.print(
                 f"Demo workspace created. Sign in at http://{host}:{port}/ as "
                 f"{info.email} / {info.password}",
@@ -376,6 +412,11 @@ def serve(
                 markup=False,
                 soft_wrap=True,
             )
+    from stopline.services.channels import ensure_console_secrets
+
+    with writing() as conn:
+        # Console channels made before they had a secret: simulated texts must verify.
+        ensure_console_secrets(conn, rt.keyring)
     application = create_app(rt, run_worker=worker)
     console.print(
         f"stopline on http://{host}:{port}/ (API docs: /api/docs)", highlight=False, soft_wrap=True

@@ -72,10 +72,15 @@ def send(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Retrying with the same key never sends twice.")
     ] = None,
+    category: Annotated[
+        str | None,
+        typer.Option(help="conversational, informational (default) or marketing."),
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Queue one message. Exit 1 if the gate refuses it (the reason is printed)."""
+    """Queue one message. Exit 1 if the gate refuses it (the reason is printed); a message
+    outside its recipient's window is queued `scheduled` for its next opening."""
     with writing() as conn:
         principal = operator(conn, workspace)
         channel_id = queueing.default_channel_id(conn, principal.workspace_id, channel)
@@ -89,6 +94,7 @@ def send(
             sent_by=principal.actor,
             scheduled_at=parse_at(at),
             idempotency_key=idempotency_key,
+            category=category,
         )
     emit(message.as_dict(), as_json, _message_line(message))
     if message.refused:
@@ -213,11 +219,15 @@ def campaigns_preview(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """How many a campaign to these lists would reach now, and how many would be suppressed."""
+    """How many a campaign to these lists would reach, how many would be suppressed, and how
+    many go now, later (when the last goes) or are over a frequency cap."""
     with reading() as conn:
         ws = workspaces.resolve_workspace(conn, workspace)
         counts = campaigns.preview_audience(conn, ws.id, list_ids=list_ids, channel_id=channel)
-    emit(counts, as_json, lambda: table(["", "count"], [[k, v] for k, v in counts.items()]))
+    timing = counts.get("send_time", {})
+    rows = [[k, v] for k, v in counts.items() if k != "send_time"]
+    rows += [[f"send_time.{k}", v] for k, v in timing.items()]
+    emit(counts, as_json, lambda: table(["", "count"], rows))
 
 
 @campaigns_app.command("list")

@@ -21,6 +21,10 @@ class RefusalCode(StrEnum):
     OPTED_OUT = "opted_out"
     LIST_OPTED_OUT = "list_opted_out"
     NOT_SUBSCRIBED = "not_subscribed"
+    # Send-time rules (domain.send_time): over a cap when the workspace refuses rather than
+    # defers, or no opening of the recipient's window within two weeks.
+    FREQUENCY_CAP = "frequency_cap"
+    NO_SEND_WINDOW = "no_send_window"
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from stopline.domain.errors import InvalidInput
+from stopline.domain.send_rules import RULES, Window, category
+from stopline.domain.send_time import Holidays, OverCap, SendTimeRules
 
 
 class OptOutScope(StrEnum):
@@ -96,7 +99,38 @@ class Policy:
     custom_keywords: tuple[Mapping[str, str], ...] = ()  # inbound rule 2: workspace additions
     confirmations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # overrides
     opt_out_rate_warning: float = 0.02  # dashboard: warn above 2% opt-outs per campaign
+    # Send-time rules (issue 14): the workspace's own windows, caps and holiday closures,
+    # on top of the built-in rules of `domain.send_rules`, which they may tighten, never loosen.
+    send_windows: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # none of its own
+    send_caps: Mapping[str, int] = field(default_factory=dict)  # per category per 24 h; none
+    send_holidays: Mapping[str, Any] = field(default_factory=dict)  # {country, subdivision, ...}
+    send_time_exempt: tuple[str, ...] = ("conversational",)  # issue 14: replies go any time
+    confirmations_exempt: bool = True  # STOP/HELP answers go at once (CTIA: immediately)
+    over_cap: OverCap = OverCap.DEFER  # issue 14: defer, don't drop
     double_opt_in_hours: int = 24  # proof of consent: how long a join waits for its YES
+
+    @functools.cached_property
+    def send_time_rules(self) -> SendTimeRules:
+        holidays = None
+        if self.send_holidays:
+            raw = self.send_holidays
+            holidays = Holidays(
+                country=str(raw["country"]),
+                subdivision=raw.get("subdivision") or None,
+                categories=frozenset(
+                    category(c) for c in raw.get("categories", ("marketing", "informational"))
+                ),
+            )
+        return SendTimeRules(
+            windows=tuple(
+                (category(c), Window.from_dict(w)) for c, w in sorted(self.send_windows.items())
+            ),
+            caps=tuple((category(c), int(n)) for c, n in sorted(self.send_caps.items())),
+            holidays=holidays,
+            exempt=frozenset(category(c) for c in self.send_time_exempt),
+            confirmations_exempt=self.confirmations_exempt,
+            over_cap=self.over_cap,
+        )
 
     def confirmation_text(self, kind: str, language: str) -> str:
         """The confirmation for `kind` (opt_out/opt_in/help) in `language`, English if absent."""
@@ -118,11 +152,7 @@ class Policy:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, tuple):
-                value = [dict(v) if isinstance(v, Mapping) else v for v in value]
-            elif isinstance(value, Mapping):
-                value = {k: dict(v) for k, v in value.items()}
-            out[f.name] = value
+            out[f.name] = _plain(value)
         return out
 
     @classmethod
@@ -144,16 +174,29 @@ class Policy:
         return Policy.from_dict(merged)
 
 
+def _plain(value: Any) -> Any:
+    """Settings as JSON values: tuples to lists, mappings to dicts, all the way down."""
+    if isinstance(value, StrEnum):
+        return value
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 _ENUMS: dict[str, type[StrEnum]] = {
     "opt_out_scope": OptOutScope,
     "resubscribe_policy": ResubscribePolicy,
     "revocation_mode": RevocationMode,
+    "over_cap": OverCap,
 }
 _BOOLS = {
     "send_confirmations",
     "opt_in_clears_list_opt_outs",
     "any_inbound_opts_in",
     "first_message_disclosure",
+    "confirmations_exempt",
 }
 _STRINGS = {"brand_name", "help_contact", "default_region", "disclosure_text"}
 
@@ -220,4 +263,94 @@ def _coerce(key: str, value: Any) -> Any:
                     raise _bad(key, value, "texts must be opt_out, opt_in or help strings")
             out[str(lang)] = {str(k): str(v) for k, v in texts.items() if str(v).strip()}
         return out
+    if key in _SEND_TIME:
+        return _SEND_TIME[key](key, value)
     return value  # pragma: no cover - every field is handled above
+
+
+# Categories the built-in rules cover: a workspace cannot exempt them or widen their windows.
+_BUILT_IN = {c for rule in RULES for c in rule.categories}
+_FEDERAL = {c: rule.window for rule in RULES if rule.state is None for c in rule.categories}
+
+
+def _send_windows(key: str, value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, Mapping):
+        raise _bad(key, value, "must map a category to its window")
+    out: dict[str, dict[str, Any]] = {}
+    for name, raw in value.items():
+        try:
+            cat = category(name)
+            window = Window.from_dict(raw)
+        except InvalidInput as exc:
+            raise _bad(key, value, exc.message) from None
+        federal = _FEDERAL.get(cat)
+        if federal is not None and not window.within(federal):
+            raise _bad(
+                key,
+                value,
+                f"may tighten the built-in {cat.value} hours ({federal.describe()}), "
+                "never widen them",
+            )
+        out[cat.value] = window.to_dict()
+    return out
+
+
+def _send_caps(key: str, value: Any) -> dict[str, int]:
+    if not isinstance(value, Mapping):
+        raise _bad(key, value, "must map a category to a number of messages per 24 hours")
+    out: dict[str, int] = {}
+    for name, n in value.items():
+        try:
+            cat = category(name)
+        except InvalidInput as exc:
+            raise _bad(key, value, exc.message) from None
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100:
+            raise _bad(key, value, "caps are whole numbers from 1 to 100")
+        out[cat.value] = n
+    return out
+
+
+def _send_time_exempt(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise _bad(key, value, "must be a list of categories")
+    try:
+        cats = [category(v) for v in value]
+    except InvalidInput as exc:
+        raise _bad(key, value, exc.message) from None
+    covered = [c.value for c in cats if c in _BUILT_IN]
+    if covered:
+        raise _bad(key, value, f"cannot exempt {covered[0]}: built-in rules cover it")
+    return tuple(dict.fromkeys(c.value for c in cats))
+
+
+def _send_holidays(key: str, value: Any) -> dict[str, Any]:
+    if value in (None, {}, ""):
+        return {}
+    if not isinstance(value, Mapping) or not isinstance(value.get("country"), str):
+        raise _bad(key, value, "must give a country (and optionally a subdivision)")
+    import holidays  # data, no I/O
+
+    country = value["country"].strip().upper()
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise _bad(key, value, "must name a country the holidays package knows, such as US")
+    subdivision = (value.get("subdivision") or "").strip().upper() or None
+    if subdivision is not None and subdivision not in supported[country]:
+        raise _bad(key, value, f"has no subdivision {subdivision} in {country}")
+    try:
+        cats = [category(c) for c in value.get("categories", ("marketing", "informational"))]
+    except InvalidInput as exc:
+        raise _bad(key, value, exc.message) from None
+    return {
+        "country": country,
+        "subdivision": subdivision,
+        "categories": [c.value for c in dict.fromkeys(cats)],
+    }
+
+
+_SEND_TIME = {
+    "send_windows": _send_windows,
+    "send_caps": _send_caps,
+    "send_time_exempt": _send_time_exempt,
+    "send_holidays": _send_holidays,
+}

@@ -29,7 +29,9 @@ from sqlalchemy import Connection, Engine
 from stopline.domain.consent import utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.numbers import normalize
-from stopline.services import jobs
+from stopline.domain.send_rules import Category
+from stopline.domain.send_time import Verdict
+from stopline.services import jobs, send_time
 from stopline.services.consent import now_utc
 from stopline.services.queueing import MAX_BODY, default_channel_id
 from stopline.services.workspaces import Principal, get_workspace
@@ -194,10 +196,14 @@ def expand(
         if channel is None:
             raise InvalidInput("The campaign's channel no longer exists.", code="channel_not_found")
         campaign_store.set_campaign(conn, campaign_id, status="expanding")
+        policy = get_workspace(conn, workspace_id).policy
     list_ids = [int(i) for i in row.list_ids]
     scheduled_at = utc(row.scheduled_at) if row.scheduled_at else None
     scheduled = scheduled_at is not None and scheduled_at > now
     send_at = scheduled_at if scheduled and scheduled_at is not None else now
+    # Each recipient goes as their window opens: planned per area code once, corrected for
+    # contacts with their own zone or ZIP code; the hand-off checks every one again.
+    waits = send_time.openings(send_time.plan_by_area_code(policy, Category.MARKETING, send_at))
     after: str | None = None
     stored = 0
     while True:
@@ -223,7 +229,12 @@ def expand(
                 send_at=send_at,
                 scheduled=scheduled,
                 now=now,
+                openings=waits,
             )
+            own = send_time.own_place_changes(
+                conn, workspace_id, policy, Category.MARKETING, send_at, after, hi
+            )
+            campaign_store.reschedule_campaign_messages(conn, campaign_id, own, now)
         after = hi
         if progress is not None:
             progress(stored)
@@ -257,23 +268,32 @@ def preview_audience(
     list_ids: Sequence[int],
     channel_id: int | None = None,
     chunk: int = CHUNK,
-) -> dict[str, int]:
-    """Who a campaign to these lists would reach now, and how many each rule would suppress.
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Who a campaign to these lists would reach, how many each rule would suppress, and when
+    they would go: `send_time` says how many go at once, how many later (and when the last
+    goes, by their area code's window) and how many are over a frequency cap now.
 
-    The same suppression query the expansion runs, chunk by chunk, counted instead of stored.
+    The same suppression query the expansion runs, chunk by chunk, counted (by refusal and
+    area code in one pass) instead of stored.
     """
     channel = channel_store.channel_row(
         conn, workspace_id, default_channel_id(conn, workspace_id, channel_id)
     )
     assert channel is not None
+    when = utc(at) if at is not None else now_utc()
+    policy = get_workspace(conn, workspace_id).policy
+    plan = send_time.plan_by_area_code(policy, Category.MARKETING, when)
     wanted = sorted({int(i) for i in list_ids})
-    totals: dict[str, int] = {"allowed": 0}
+    totals: dict[str, Any] = {"allowed": 0}
+    now_count = later = 0
+    last: datetime | None = None
     after: str | None = None
     while True:
         hi = audience.audience_bounds(conn, workspace_id, wanted, after, chunk)
         if hi is None:
             break
-        counts = audience.audience_counts(
+        for code, place, count in audience.audience_place_counts(
             conn,
             workspace_id=workspace_id,
             list_ids=wanted,
@@ -281,11 +301,26 @@ def preview_audience(
             channel_type=channel.type,
             lo=after,
             hi=hi,
-        )
-        for code, count in counts.items():
+        ):
             key = code or "allowed"
             totals[key] = totals.get(key, 0) + count
+            if code is not None:
+                continue
+            decision = plan.get(place)
+            if decision is not None and decision.verdict is Verdict.DEFER and decision.until:
+                later += count
+                last = max(last, decision.until) if last is not None else decision.until
+            else:
+                now_count += count
         after = hi
+    capped = send_time.capped_members(conn, workspace_id, policy, wanted, when)
+    totals["send_time"] = {
+        "at": when.isoformat(),
+        "now": now_count,
+        "later": later,
+        "last_at": last.isoformat() if last is not None else None,
+        "capped": capped,
+    }
     return totals
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -10,6 +12,11 @@ from stopline.domain.consent import NumberState
 from stopline.domain.errors import InvalidInput
 from stopline.domain.gate import Decision, MessageKind, Outbound, RefusalCode, Refuse, decide
 from stopline.domain.numbers import normalize
+from stopline.domain.policy import Policy
+from stopline.domain.send_rules import Category
+from stopline.domain.send_time import SendTimeDecision, Verdict
+from stopline.services.consent import now_utc
+from stopline.services.send_time import decide_one, parse_category
 from stopline.store import ledger
 from stopline.store import workspaces as workspaces_store
 from stopline.store.tables import channels, list_members, lists
@@ -99,3 +106,82 @@ def check_number(
         to=number, channel_id=channel_id, channel_type=channel_type, list_id=list_id, kind=kind
     )
     return number, check_outbound(conn, workspace_id, message)
+
+
+@dataclass(frozen=True)
+class SendCheck:
+    """The whole answer to "may a message of this category go to this number at this time?":
+    consent first, then the send-time rules, each explained."""
+
+    input: str
+    number: str | None
+    consent: Decision
+    timing: SendTimeDecision | None  # None when consent already refuses
+
+    @property
+    def verdict(self) -> str:
+        if not self.consent.allowed:
+            return "refused"
+        assert self.timing is not None
+        return self.timing.verdict.value
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "number": self.number,
+            "input": self.input,
+            "allowed": self.verdict == "allowed",
+            "verdict": self.verdict,
+        }
+        if isinstance(self.consent, Refuse):
+            data.update(code=self.consent.code.value, detail=self.consent.detail)
+        if self.timing is not None:
+            timing = self.timing.as_dict()
+            if self.timing.verdict is Verdict.REFUSE and self.timing.reason is not None:
+                data.update(code=self.timing.reason.value, detail=self.timing.explain())
+            data.update(
+                category=timing["category"],
+                at=timing["at"],
+                until=timing["until"],
+                reason=timing["reason"],
+                rule=timing["rule"],
+                source=timing["source"],
+                zone=timing["zone"],
+                location=timing["location"],
+                explanation=timing["explanation"],
+            )
+        return data
+
+    def text(self) -> str:
+        if isinstance(self.consent, Refuse):
+            return f"refused: {self.consent.code.value} ({self.consent.detail})"
+        assert self.timing is not None
+        return self.timing.explain()
+
+
+def check_send(
+    conn: Connection,
+    workspace_id: int,
+    raw_number: str,
+    *,
+    policy: Policy,
+    category: str | Category | None = None,
+    at: datetime | None = None,
+    channel_id: int | None = None,
+    list_id: int | None = None,
+) -> SendCheck:
+    """`check_number`, then the send-time rules for `category` (default informational) at
+    `at` (default now; a time without offset is UTC)."""
+    cat = parse_category(category, Category.INFORMATIONAL)
+    when = now_utc() if at is None else (at if at.tzinfo else at.replace(tzinfo=UTC))
+    number, decision = check_number(
+        conn,
+        workspace_id,
+        raw_number,
+        region=policy.default_region,
+        channel_id=channel_id,
+        list_id=list_id,
+    )
+    timing = None
+    if number is not None and decision.allowed:
+        timing = decide_one(conn, workspace_id, policy, number, cat, when)
+    return SendCheck(raw_number, number, decision, timing)

@@ -19,6 +19,7 @@ from stopline.domain.consent import NumberState, Record, Scope, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.gate import Outbound, Refuse, decide
 from stopline.domain.numbers import normalize
+from stopline.domain.recipient_location import check_postal_code, check_time_zone
 from stopline.services import optouts
 from stopline.services.consent import ChangeResult, now_utc
 from stopline.services.workspaces import Principal, get_workspace
@@ -47,6 +48,9 @@ class Contact:
     numbers: tuple[ContactNumber, ...]
     created_at: datetime
     updated_at: datetime
+    # Where the contact is, for send-time rules; wins over the number's area code.
+    time_zone: str | None = None
+    postal_code: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +60,8 @@ class Contact:
             "numbers": [{"number": n.number, "label": n.label} for n in self.numbers],
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "time_zone": self.time_zone,
+            "postal_code": self.postal_code,
         }
 
 
@@ -169,6 +175,8 @@ def _contacts(conn: Connection, workspace_id: int, rows: Sequence[Any]) -> list[
             numbers=tuple(numbers.get(int(r.id), [])),
             created_at=utc(r.created_at),
             updated_at=utc(r.updated_at),
+            time_zone=getattr(r, "time_zone", None),
+            postal_code=getattr(r, "postal_code", None),
         )
         for r in rows
     ]
@@ -288,7 +296,11 @@ def update_contact(
     *,
     name: str | None = None,
     email: str | None = _UNSET,
+    time_zone: str | None = _UNSET,
+    postal_code: str | None = _UNSET,
 ) -> Contact:
+    """Change what is given; an empty time zone or postal code clears it (the number's area
+    code decides again)."""
     principal.require("member")
     get_contact(conn, principal.workspace_id, contact_id)
     values: dict[str, Any] = {"updated_at": now_utc()}
@@ -296,6 +308,12 @@ def update_contact(
         values["name"] = _clean_name(name)
     if email is not _UNSET:
         values["email"] = _clean_email(email)
+    if time_zone is not _UNSET:
+        zone = (time_zone or "").strip()
+        values["time_zone"] = check_time_zone(zone) if zone else None
+    if postal_code is not _UNSET:
+        clean = (postal_code or "").strip()
+        values["postal_code"] = check_postal_code(clean) if clean else None
     store.update_contact(conn, principal.workspace_id, contact_id, **values)
     return get_contact(conn, principal.workspace_id, contact_id)
 

@@ -33,7 +33,14 @@ def ensure_demo(conn: Connection, keyring: Keyring) -> DemoInfo | None:
     )
     ws_id = created.workspace.id
     workspaces.add_channel(
-        conn, ws_id, keyring, address=DEMO_CHANNEL, provider="console", name="Front desk"
+        conn,
+        ws_id,
+        keyring,
+        address=DEMO_CHANNEL,
+        provider="console",
+        name="Front desk",
+        # Texts "from a customer" (the web app's phone) are signed with it and verified.
+        credentials={"secret": secrets.token_urlsafe(32)},
     )
     populate = _populate_hook()
     if populate is not None:

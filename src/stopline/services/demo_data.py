@@ -63,8 +63,8 @@ CONVERSATIONS: list[tuple[str, str, list[tuple[float, str, str]]]] = [
         "+14155550190",
         "Tom O'Brien",
         [
-            (0.5, "in", "Is <b>this</b> safe? <script>alert('hi')</script>"),
-            (0.4, "out", "Hi Tom, yes: we only show your text, we never run it."),
+            (0.5, "in", "Is it OK to eat before my filling tomorrow?"),
+            (0.4, "out", "Hi Tom, yes: a light meal is fine. See you at 3:30."),
         ],
     ),
     (
@@ -128,6 +128,7 @@ def populate(conn: Connection, workspace_id: int) -> None:
             functools.partial(_opt_out, conn, owner, number, method, reason, now, days),
             conn,
         )
+    _step("campaign", lambda: _campaign(conn, owner, channel, now), conn)
     _step(
         "imported opt-outs",
         lambda: bulk_opt_out(
@@ -264,4 +265,40 @@ def _opt_out(
         method=Method(method),
         source="demo",
         occurred_at=now - timedelta(days=days_ago),
+    )
+
+
+CAMPAIGN_NAME = "Flu shots are in"
+CAMPAIGN_REPLY = ("+14155550190", "STOP")  # one recipient opts out after the campaign
+
+
+def _campaign(conn: Connection, owner: Principal, channel: Any, now: datetime) -> None:
+    """A campaign to the newsletter; its job and sends run through the real worker
+    (`send_demo_campaign`) once this transaction has committed."""
+    from stopline.services import campaigns
+
+    newsletter = next(
+        x for x in campaigns.list_lists(conn, owner.workspace_id) if x.name == "Newsletter"
+    )
+    campaigns.create_campaign(
+        conn,
+        owner,
+        name=CAMPAIGN_NAME,
+        body="Demo Dental: flu shots are in! Book yours at the front desk or reply to this text.",
+        list_ids=[newsletter.id],
+        channel_id=channel.id,
+        now=now,
+    )
+
+
+def campaign_reply(conn: Connection, workspace_id: int) -> None:
+    """After the demo campaign went out: one recipient answers STOP (an opt-out rate to show)."""
+    channels = list_channels(conn, workspace_id)
+    if not channels:
+        return
+    number, text = CAMPAIGN_REPLY
+    _step(
+        "campaign reply",
+        functools.partial(_inbound, conn, workspace_id, channels[0], number, text, now_utc()),
+        conn,
     )

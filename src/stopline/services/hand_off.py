@@ -60,8 +60,11 @@ from stopline.domain.consent import EMPTY
 from stopline.domain.errors import StoplineError
 from stopline.domain.gate import MessageKind, Outbound, RefusalCode, Refuse, decide
 from stopline.domain.policy import Policy
+from stopline.domain.send_rules import Category
+from stopline.domain.send_time import SendTimeDecision, Verdict
 from stopline.providers.base import Provider, ProviderError, SendRequest, get_provider
 from stopline.security import Keyring
+from stopline.services import send_time
 from stopline.services.consent import now_utc
 from stopline.services.provider_outcomes import (
     MAX_ATTEMPTS,
@@ -164,12 +167,14 @@ def _hand_off_in_transaction(
 
         outcomes: list[dict[str, Any]] = []
         deliver: list[Any] = []
+        decided: dict[int, dict[str, Any]] = {}
         for ws in sorted({r.workspace_id for r in rows}):
             mine = [r for r in rows if r.workspace_id == ws]
             states = send_queue.consent_states(conn, ws, [r.to_number for r in mine])
             subs = send_queue.subscriptions(
                 conn, ws, [(r.list_id, r.to_number) for r in mine if r.list_id is not None]
             )
+            cleared = []
             for row in mine:
                 refusal = _refusal(row, states, subs)
                 if refusal is not None:
@@ -185,7 +190,35 @@ def _hand_off_in_transaction(
                     )
                     results.append(HandOff(row.id, "failed", refusal.code.value))
                 else:
+                    cleared.append(row)
+            # Send-time rules, after consent: a deferred message waits for its next opening
+            # and passes this whole gate again then.
+            timings = send_time.decide_batch(
+                conn,
+                ws,
+                policies[ws],
+                [
+                    send_time.Pending(
+                        int(r.id),
+                        r.to_number,
+                        Category(r.category),
+                        r.kind == MessageKind.CONFIRMATION.value,
+                    )
+                    for r in cleared
+                ],
+                now,
+                lock=True,
+            )
+            for row in cleared:
+                timing = timings[int(row.id)]
+                if timing.allowed:
                     deliver.append(row)
+                    if timing.covered:
+                        decided[int(row.id)] = timing.as_dict()
+                else:
+                    outcome, handoff = _held(row, timing, now)
+                    outcomes.append(outcome)
+                    results.append(handoff)
         bodies, carrying = _bodies_with_disclosures(conn, deliver, policies, now)
         disclosed_undelivered: dict[int, list[int]] = {}
         console_rows: list[dict[str, Any]] = []
@@ -194,6 +227,8 @@ def _hand_off_in_transaction(
             outcome, handoff, opted = _deliver(
                 row, body, keyring, client, providers, now, console_rows
             )
+            if int(row.id) in decided:
+                outcome = send_queue.with_decision(outcome, decided[int(row.id)])
             outcomes.append(outcome)
             results.append(handoff)
             if opted is not None:
@@ -208,6 +243,39 @@ def _hand_off_in_transaction(
     for opt_out in carrier:
         record_carrier_opt_out_separately(engine, opt_out)
     return results, locked
+
+
+def _held(row: Any, timing: SendTimeDecision, now: datetime) -> tuple[dict[str, Any], HandOff]:
+    """A message the send-time rules hold: back to ``scheduled`` for its next opening (this
+    claim not counted as an attempt), or refused."""
+    assert timing.reason is not None
+    if timing.verdict is Verdict.REFUSE:
+        code = timing.reason.value
+        return (
+            send_queue.outcome(
+                row.id,
+                "failed",
+                now,
+                body=row.body,
+                refusal_code=code,
+                error_message=timing.explain(),
+                send_decision=timing.as_dict(),
+            ),
+            HandOff(row.id, "failed", code),
+        )
+    return (
+        send_queue.outcome(
+            row.id,
+            "scheduled",
+            now,
+            body=row.body,
+            available_at=timing.until,
+            hold_reason=timing.reason.value,
+            send_decision=timing.as_dict(),
+            attempts=max(int(row.attempts or 0) - 1, 0),
+        ),
+        HandOff(row.id, "scheduled", error_code=timing.reason.value),
+    )
 
 
 def _refusal(row: Any, states: Mapping[str, Any], subs: set[tuple[int, str]]) -> Refuse | None:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from stopline.domain.consent import utc
 from stopline.domain.errors import InvalidInput, NotFound
+from stopline.services.consent import now_utc
 from stopline.services.workspaces import Principal
 from stopline.store import inbox as store
 
@@ -119,6 +120,13 @@ def thread(conn: Connection, workspace_id: int, conversation_id: int) -> list[Th
     return [_message(r) for r in visible_messages(conn, workspace_id, conversation_id)]
 
 
+def conversation_with(
+    conn: Connection, workspace_id: int, channel_id: int, number: str
+) -> int | None:
+    """The id of the conversation between this channel and this number, if there is one."""
+    return store.conversation_id_for(conn, workspace_id, channel_id, number)
+
+
 def _message(row: Any) -> ThreadMessage:
     return ThreadMessage(
         id=int(row.id),
@@ -149,6 +157,9 @@ def reply(conn: Connection, principal: Principal, conversation_id: int, body: st
     conversation = get_conversation(conn, principal.workspace_id, conversation_id)
     if not body.strip():
         raise InvalidInput("Write a message first.", code="body_required")
+    from stopline.services import send_time
+
+    now = now_utc()
     return queueing.enqueue(
         conn,
         principal.workspace_id,
@@ -157,6 +168,9 @@ def reply(conn: Connection, principal: Principal, conversation_id: int, body: st
         body=body,
         source="inbox",
         sent_by=principal.actor,
+        # Conversational (no send-time limits) if they wrote in the last 24 h, else a notice.
+        category=send_time.reply_category(conn, conversation_id, now),
+        now=now,
     )
 
 

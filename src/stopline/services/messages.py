@@ -48,6 +48,10 @@ class QueuedMessage:
     created_at: datetime
     updated_at: datetime
     handed_at: datetime | None
+    category: str = "informational"
+    hold_reason: str | None = None  # why it waits or waited: quiet_hours, frequency_cap
+    send_decision: dict[str, Any] | None = None  # the send-time decision, explained
+    available_at: datetime | None = None  # when a waiting message may go
 
     @property
     def refused(self) -> bool:
@@ -79,6 +83,10 @@ class QueuedMessage:
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
             "handed_at": _iso(self.handed_at),
+            "category": self.category,
+            "hold_reason": self.hold_reason,
+            "available_at": _iso(self.available_at) if self.status == "scheduled" else None,
+            "send_decision": self.send_decision,
         }
 
 
@@ -118,6 +126,10 @@ def message_from_row(row: Any) -> QueuedMessage:
         created_at=utc(row.created_at),
         updated_at=utc(row.updated_at),
         handed_at=_opt_utc(row.handed_at),
+        category=row.category,
+        hold_reason=row.hold_reason,
+        send_decision=row.send_decision,
+        available_at=_opt_utc(row.available_at),
     )
 
 

@@ -45,7 +45,7 @@ class HandOff:
     """What happened to one claimed message."""
 
     message_id: int
-    status: str  # sent | failed | queued (retry later) | skipped (no longer ours)
+    status: str  # sent | failed | queued (retry) | scheduled (send-time rules) | skipped
     refusal_code: str | None = None
     error_code: str | None = None
 

@@ -23,6 +23,9 @@ from stopline.domain.errors import InvalidInput
 from stopline.domain.gate import MessageKind, Outbound, RefusalCode, Refuse
 from stopline.domain.numbers import normalize
 from stopline.domain.policy import Policy
+from stopline.domain.send_rules import Category
+from stopline.domain.send_time import SendTimeDecision, Verdict
+from stopline.services import send_time
 from stopline.services.checks import check_outbound
 from stopline.services.consent import now_utc
 from stopline.services.messages import QueuedMessage, message_from_row
@@ -75,10 +78,21 @@ def _channel(conn: Connection, workspace_id: int, channel_id: int) -> Any:
     return row
 
 
+def _sending_channel(conn: Connection, workspace_id: int, channel_id: int) -> Any:
+    """A channel new messages may be queued from: it exists here and is not disabled."""
+    row = _channel(conn, workspace_id, channel_id)
+    if row.disabled_at is not None:
+        raise InvalidInput(
+            f"Channel {row.name or row.address} is disabled; nothing new is sent from it.",
+            code="channel_disabled",
+        )
+    return row
+
+
 def default_channel_id(conn: Connection, workspace_id: int, channel_id: int | None) -> int:
-    """The channel to send from: the one named, else the workspace's only channel."""
+    """The channel to send from: the one named, else the workspace's only (enabled) channel."""
     if channel_id is not None:
-        return int(_channel(conn, workspace_id, channel_id).id)
+        return int(_sending_channel(conn, workspace_id, channel_id).id)
     ids = channel_store.channel_ids(conn, workspace_id)
     if len(ids) == 1:
         return ids[0]
@@ -110,6 +124,7 @@ def enqueue(
     scheduled_at: datetime | None = None,
     idempotency_key: str | None = None,
     status_callback: str | None = None,
+    category: str | Category | None = None,
     now: datetime | None = None,
 ) -> QueuedMessage:
     """Queue one outbound message, inside the caller's write transaction.
@@ -117,10 +132,18 @@ def enqueue(
     The gate runs now: a refused message is stored as ``failed`` with its ``refusal_code``
     and returned (not raised), so every path can tell its user at once. Malformed input (empty
     body, unknown channel or list) raises InvalidInput. Reusing an idempotency key returns
-    the message first queued with it.
+    the message first queued with it. The send-time rules run now too: a message outside its
+    recipient's window (or over a cap) is stored ``scheduled`` for its next allowed time, with
+    its ``hold_reason``; `category` defaults to informational (confirmations: conversational).
     """
     now = now or now_utc()
     message_kind = _kind(kind)
+    default = (
+        Category.CONVERSATIONAL
+        if message_kind is MessageKind.CONFIRMATION
+        else Category.INFORMATIONAL
+    )
+    cat = send_time.parse_category(category, default)
     body = _body(body)
     source = _source(source)
     key = (idempotency_key or "").strip() or None
@@ -130,7 +153,7 @@ def enqueue(
         existing = message_store.message_by_idempotency_key(conn, workspace_id, key)
         if existing is not None:
             return message_from_row(existing)
-    channel = _channel(conn, workspace_id, channel_id)
+    channel = _sending_channel(conn, workspace_id, channel_id)
     policy = get_workspace(conn, workspace_id).policy
     if list_id is not None and not list_store.list_exists(conn, workspace_id, list_id):
         raise InvalidInput(f"No list {list_id} in this workspace.", code="list_not_found")
@@ -156,9 +179,28 @@ def enqueue(
         refusal = decision if isinstance(decision, Refuse) else None
 
     when = _as_utc(scheduled_at)
+    go_at = max(when or now, now)
+    held: SendTimeDecision | None = None
+    if refusal is None and number is not None:
+        timing = send_time.decide_one(
+            conn,
+            workspace_id,
+            policy,
+            number,
+            cat,
+            go_at,
+            confirmation=message_kind is MessageKind.CONFIRMATION,
+        )
+        if timing.verdict is Verdict.REFUSE:
+            assert timing.reason is not None
+            refusal = Refuse(RefusalCode(timing.reason.value), timing.explain())
+            held = timing
+        elif timing.verdict is Verdict.DEFER:
+            assert timing.until is not None
+            held, go_at = timing, timing.until
     if refusal is not None:
         status = "failed"
-    elif when is not None and when > now:
+    elif go_at > now:
         status = "scheduled"
     else:
         status = "queued"
@@ -189,8 +231,11 @@ def enqueue(
         "hidden": False,
         "sent_by": sent_by,
         "attempts": 0,
-        "available_at": None if refusal else max(when or now, now),
+        "available_at": None if refusal else go_at,
         "scheduled_at": when,
+        "category": cat.value,
+        "hold_reason": held.reason.value if held is not None and held.reason else None,
+        "send_decision": held.as_dict() if held is not None else None,
         "created_at": now,
         "updated_at": now,
     }
@@ -308,6 +353,7 @@ def record_inline_reply_to(
         "body": body,
         "kind": message_kind.value,
         "source": "inbound_reply",
+        "category": Category.CONVERSATIONAL.value,
         "status": "sent",
         "provider": provider,
         "hidden": False,

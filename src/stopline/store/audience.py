@@ -202,3 +202,38 @@ def audience_counts(
         select(audience.c.refusal_code, func.count()).group_by(audience.c.refusal_code)
     )
     return {code: int(count) for code, count in rows}
+
+
+# Where send-time rules differ: NANP numbers by "+1" and area code (5 characters), others by
+# their first 3 (the hand-off decides those one by one anyway).
+def place_key(column: Any) -> Any:
+    return func.substr(column, 1, 5)
+
+
+def audience_place_counts(
+    conn: Connection,
+    *,
+    workspace_id: int,
+    list_ids: Sequence[int],
+    channel_id: int,
+    channel_type: str,
+    lo: str | None,
+    hi: str | None,
+) -> list[tuple[str | None, str, int]]:
+    """`audience_counts` split by area code as well: (refusal, "+1NPA", count) rows, in the
+    same single pass (campaign planning: who goes now and who waits for their window)."""
+    plan_for_bulk(conn)
+    audience = audience_select(
+        conn,
+        workspace_id=workspace_id,
+        list_ids=list_ids,
+        channel_id=channel_id,
+        channel_type=channel_type,
+        lo=lo,
+        hi=hi,
+    ).subquery("a")
+    key = place_key(audience.c.number).label("place")
+    rows = conn.execute(
+        select(audience.c.refusal_code, key, func.count()).group_by(audience.c.refusal_code, key)
+    )
+    return [(code, str(place), int(count)) for code, place, count in rows]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    bindparam,
     case,
     cast,
     func,
@@ -15,12 +16,13 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 
-from stopline.store.audience import audience_select, plan_for_bulk
+from stopline.store.audience import audience_select, place_key, plan_for_bulk
 from stopline.store.db import dialect_insert, insert_id, is_sqlite
 from stopline.store.messages import WAITING
 from stopline.store.tables import (
@@ -110,6 +112,7 @@ def expand_campaign_chunk(
     send_at: datetime,
     scheduled: bool,
     now: datetime,
+    openings: Sequence[tuple[str, datetime]] = (),
 ) -> int:
     """Store the campaign's messages for members with `lo < number <= hi`, in one statement.
 
@@ -135,28 +138,53 @@ def expand_campaign_chunk(
         .exists()
     )
     refused = audience.c.refusal_code.is_not(None)
-    rows = select(
-        _sid_sql(conn),
-        literal(workspace_id),
-        literal("out"),
-        literal(channel_id),
-        literal(from_address),
-        audience.c.number,
-        literal(body),
-        literal("normal"),
-        literal("campaign"),
-        literal(campaign_id),
-        audience.c.list_id,
-        case((refused, literal("failed")), else_=literal(pending)),
-        audience.c.refusal_code,
-        literal(False),
-        literal(created_by),
-        literal(0),
-        case((refused, _ts(conn, None)), else_=_ts(conn, send_at)),
-        case((refused, _ts(conn, None)), else_=_ts(conn, send_at if scheduled else None)),
-        _ts(conn, now),
-        _ts(conn, now),
-    ).where(~already)
+    # Send-time rules: members in an area code whose window is closed at `send_at` wait, as
+    # `scheduled`, for its opening (`openings`: "+1NPA" -> when).
+    opens: Any = None
+    source: Any = audience
+    if openings:
+        table = union_all(
+            *(
+                select(literal(key).label("place"), _ts(conn, at).label("opens"))
+                for key, at in openings
+            )
+        ).subquery("o")
+        source = audience.outerjoin(table, table.c.place == place_key(audience.c.number))
+        opens = table.c.opens
+    waits = opens.is_not(None) if opens is not None else literal(False)
+    available = (
+        func.coalesce(opens, _ts(conn, send_at)) if opens is not None else _ts(conn, send_at)
+    )
+    rows = (
+        select(
+            _sid_sql(conn),
+            literal(workspace_id),
+            literal("out"),
+            literal(channel_id),
+            literal(from_address),
+            audience.c.number,
+            literal(body),
+            literal("normal"),
+            literal("campaign"),
+            literal(campaign_id),
+            audience.c.list_id,
+            case(
+                (refused, literal("failed")), (waits, literal("scheduled")), else_=literal(pending)
+            ),
+            audience.c.refusal_code,
+            literal(False),
+            literal(created_by),
+            literal(0),
+            case((refused, _ts(conn, None)), else_=available),
+            case((refused, _ts(conn, None)), else_=_ts(conn, send_at if scheduled else None)),
+            _ts(conn, now),
+            _ts(conn, now),
+            literal("marketing"),
+            case((refused, literal(None)), (waits, literal("quiet_hours")), else_=literal(None)),
+        )
+        .select_from(source)
+        .where(~already)
+    )
     columns = [
         "sid",
         "workspace_id",
@@ -178,6 +206,8 @@ def expand_campaign_chunk(
         "scheduled_at",
         "created_at",
         "updated_at",
+        "category",
+        "hold_reason",
     ]
     stmt = (
         dialect_insert(conn, messages)
@@ -185,6 +215,30 @@ def expand_campaign_chunk(
         .on_conflict_do_nothing(index_elements=["campaign_id", "to_number"])
     )
     return int(conn.execute(stmt).rowcount or 0)
+
+
+def reschedule_campaign_messages(
+    conn: Connection, campaign_id: int, changes: Sequence[Mapping[str, Any]], now: datetime
+) -> None:
+    """Move some of a campaign's waiting messages to another time (keys: number, status,
+    available_at, hold_reason): recipients whose contact gives their own place."""
+    if not changes:
+        return
+    conn.execute(
+        update(messages)
+        .where(
+            messages.c.campaign_id == campaign_id,
+            messages.c.to_number == bindparam("c_number"),
+            messages.c.status.in_(WAITING),
+        )
+        .values(
+            status=bindparam("c_status"),
+            available_at=bindparam("c_available_at"),
+            hold_reason=bindparam("c_hold_reason"),
+            updated_at=now,
+        ),
+        [{f"c_{k}": v for k, v in c.items()} for c in changes],
+    )
 
 
 def cancel_campaign_messages(conn: Connection, campaign_id: int, now: datetime) -> int:

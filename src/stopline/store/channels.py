@@ -31,10 +31,11 @@ def channel_by_address(conn: Connection, workspace_id: int, address: str) -> Row
 
 
 def channel_ids(conn: Connection, workspace_id: int) -> list[int]:
+    """The channels new messages can go from (disabled ones are left out)."""
     return list(
         conn.execute(
             select(channels.c.id)
-            .where(channels.c.workspace_id == workspace_id)
+            .where(channels.c.workspace_id == workspace_id, channels.c.disabled_at.is_(None))
             .order_by(channels.c.id)
         ).scalars()
     )

@@ -107,6 +107,18 @@ def get_conversation(conn: Connection, workspace_id: int, conversation_id: int) 
     ).one_or_none()
 
 
+def conversation_id_for(
+    conn: Connection, workspace_id: int, channel_id: int, number: str
+) -> int | None:
+    return conn.execute(
+        select(conversations.c.id).where(
+            conversations.c.workspace_id == workspace_id,
+            conversations.c.channel_id == channel_id,
+            conversations.c.number == number,
+        )
+    ).scalar()
+
+
 def set_status(conn: Connection, workspace_id: int, conversation_id: int, status: str) -> int:
     return (
         conn.execute(

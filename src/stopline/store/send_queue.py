@@ -9,13 +9,17 @@ an opt-out that cancels the row waits for it (see `stopline.services.hand_off`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
+    String,
     bindparam,
+    func,
     select,
     text,
     update,
@@ -175,6 +179,12 @@ _OUTCOME: dict[str, Any] = {
     "body": bindparam("o_body"),
     "available_at": bindparam("o_available_at"),
     "handed_at": bindparam("o_handed_at"),
+    # Kept as they were unless given: why a message waited, its decision, its attempt count.
+    "hold_reason": func.coalesce(bindparam("o_hold_reason", type_=String), messages.c.hold_reason),
+    "send_decision": func.coalesce(
+        bindparam("o_send_decision", type_=String), messages.c.send_decision
+    ),
+    "attempts": func.coalesce(bindparam("o_attempts", type_=Integer), messages.c.attempts),
     "lease_owner": None,
     "lease_until": None,
     "updated_at": bindparam("o_updated_at"),
@@ -194,7 +204,12 @@ def outcome(
     provider_message_id: str | None = None,
     available_at: datetime | None = None,
     handed_at: datetime | None = None,
+    hold_reason: str | None = None,
+    send_decision: Mapping[str, Any] | None = None,
+    attempts: int | None = None,
 ) -> dict[str, Any]:
+    """One message's outcome for `record_outcomes`; None leaves hold_reason, send_decision and
+    attempts as they are."""
     return {
         "o_id": message_id,
         "o_status": status,
@@ -207,7 +222,16 @@ def outcome(
         "o_available_at": available_at,
         "o_handed_at": handed_at,
         "o_updated_at": now,
+        "o_hold_reason": hold_reason,
+        "o_send_decision": json.dumps(send_decision) if send_decision is not None else None,
+        "o_attempts": attempts,
     }
+
+
+def with_decision(values: dict[str, Any], decision: Mapping[str, Any]) -> dict[str, Any]:
+    """An outcome that also records the send-time decision it was handed over under."""
+    values["o_send_decision"] = json.dumps(decision)
+    return values
 
 
 _PG_OUTCOMES = text(
@@ -217,14 +241,20 @@ UPDATE messages AS m
        error_message = v.error_message, provider = v.provider,
        provider_message_id = v.provider_message_id, body = v.body,
        available_at = v.available_at, handed_at = v.handed_at, updated_at = v.updated_at,
+       hold_reason = COALESCE(v.hold_reason, m.hold_reason),
+       send_decision = COALESCE(CAST(v.send_decision AS json), m.send_decision),
+       attempts = COALESCE(v.attempts, m.attempts),
        lease_owner = NULL, lease_until = NULL
   FROM unnest(CAST(:ids AS bigint[]), CAST(:status AS text[]), CAST(:refusal_code AS text[]),
               CAST(:error_code AS text[]), CAST(:error_message AS text[]),
               CAST(:provider AS text[]), CAST(:provider_message_id AS text[]),
               CAST(:body AS text[]), CAST(:available_at AS timestamptz[]),
-              CAST(:handed_at AS timestamptz[]), CAST(:updated_at AS timestamptz[]))
+              CAST(:handed_at AS timestamptz[]), CAST(:updated_at AS timestamptz[]),
+              CAST(:hold_reason AS text[]), CAST(:send_decision AS text[]),
+              CAST(:attempts AS integer[]))
        AS v(id, status, refusal_code, error_code, error_message, provider,
-            provider_message_id, body, available_at, handed_at, updated_at)
+            provider_message_id, body, available_at, handed_at, updated_at,
+            hold_reason, send_decision, attempts)
  WHERE m.id = v.id
 """
 )
@@ -253,6 +283,9 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Mapping[str, Any]]) -> 
         "available_at",
         "handed_at",
         "updated_at",
+        "hold_reason",
+        "send_decision",
+        "attempts",
     ]
     params: dict[str, list[Any]] = {"ids": [o["o_id"] for o in outcomes]}
     for column in columns:

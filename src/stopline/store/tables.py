@@ -152,6 +152,8 @@ channels = Table(
     Column("credentials", Text, nullable=True),
     Column("base_url", String(500), nullable=True),
     Column("created_at", Timestamp, nullable=False),
+    # A disabled channel sends nothing new; its webhooks still land, so no STOP is ever lost.
+    Column("disabled_at", Timestamp, nullable=True),
     # A receiving number identifies exactly one workspace for inbound routing.
     UniqueConstraint("provider", "address", name="uq_channels_provider_address"),
     _enum_check("provider", ("twilio", "telnyx", "vonage", "generic", "console"), "provider"),
@@ -168,6 +170,9 @@ contacts = Table(
     Column("email", String(320), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # Send-time rules: the contact's own place wins over the number's area code (issue 14).
+    Column("time_zone", String(64), nullable=True),
+    Column("postal_code", String(16), nullable=True),
 )
 Index("ix_contacts_workspace_name", contacts.c.workspace_id, contacts.c.name)
 
@@ -454,6 +459,18 @@ messages = Table(
     Column("updated_at", Timestamp, nullable=False),
     # When the sender asked for it to go (scheduled sends); available_at moves with retries.
     Column("scheduled_at", Timestamp, nullable=True),
+    # conversational | informational | marketing: decides the send-time rules (issue 14).
+    Column(
+        "category",
+        String(16),
+        nullable=False,
+        default="informational",
+        server_default="informational",
+    ),  # fmt: skip
+    # Why a message waits (quiet_hours, frequency_cap) and the send-time decision explained:
+    # the rule, the recipient's location and zone and how they were found.
+    Column("hold_reason", String(16), nullable=True),
+    Column("send_decision", JSON, nullable=True),
     UniqueConstraint(
         "workspace_id", "direction", "provider_message_id", name="uq_messages_provider_id"
     ),
@@ -467,6 +484,14 @@ Index("ix_messages_claim", messages.c.status, messages.c.available_at)
 Index("ix_messages_ws_to_status", messages.c.workspace_id, messages.c.to_number, messages.c.status)
 Index("ix_messages_conversation", messages.c.conversation_id, messages.c.id)
 Index("ix_messages_campaign", messages.c.campaign_id, messages.c.status)
+# The frequency-cap lookup: a number's messages of a category handed over since a moment.
+Index(
+    "ix_messages_cap",
+    messages.c.workspace_id,
+    messages.c.to_number,
+    messages.c.category,
+    messages.c.handed_at,
+)
 
 disclosures = Table(
     "disclosures",

@@ -166,37 +166,87 @@ def campaign_opt_out_rates(
         .order_by(campaigns.c.created_at.desc(), campaigns.c.id.desc())
         .limit(limit)
     ).all()
+    return [_opt_out_rate(conn, workspace_id, c, window_days) for c in recent]
+
+
+def campaign_opt_out_rate(
+    conn: Connection, workspace_id: int, campaign_id: int, *, window_days: int = 7
+) -> CampaignRateRow | None:
+    """One campaign's figures, counted as `campaign_opt_out_rates` counts them."""
+    campaign = conn.execute(
+        select(campaigns.c.id, campaigns.c.name, campaigns.c.created_at).where(
+            campaigns.c.workspace_id == workspace_id, campaigns.c.id == campaign_id
+        )
+    ).one_or_none()
+    return _opt_out_rate(conn, workspace_id, campaign, window_days) if campaign else None
+
+
+def _opt_out_rate(
+    conn: Connection, workspace_id: int, campaign: Any, window_days: int
+) -> CampaignRateRow:
     handed = func.coalesce(messages.c.handed_at, messages.c.created_at)
-    out = []
-    for campaign in recent:
-        base = and_(
-            messages.c.workspace_id == workspace_id,
-            messages.c.campaign_id == campaign.id,
-            messages.c.direction == "out",
-            messages.c.status.in_(("sent", "delivered")),
-        )
-        recipients, last = conn.execute(
-            select(func.count(func.distinct(messages.c.to_number)), func.max(handed)).where(base)
-        ).one()
-        opted = 0
-        if recipients:
-            last_at = last if isinstance(last, datetime) else datetime.fromisoformat(str(last))
-            until = last_at + timedelta(days=window_days)
-            opted = conn.execute(
-                select(func.count(func.distinct(messages.c.to_number))).where(
-                    base,
-                    exists().where(
-                        consent_events.c.workspace_id == workspace_id,
-                        consent_events.c.number == messages.c.to_number,
-                        consent_events.c.action.in_(("opt_out", "block")),
-                        consent_events.c.occurred_at >= handed,
-                        consent_events.c.occurred_at <= until,
-                    ),
-                )
-            ).scalar_one()
-        out.append(
-            CampaignRateRow(
-                int(campaign.id), campaign.name, campaign.created_at, int(recipients), int(opted)
+    base = and_(
+        messages.c.workspace_id == workspace_id,
+        messages.c.campaign_id == campaign.id,
+        messages.c.direction == "out",
+        messages.c.status.in_(("sent", "delivered")),
+    )
+    recipients, last = conn.execute(
+        select(func.count(func.distinct(messages.c.to_number)), func.max(handed)).where(base)
+    ).one()
+    opted = 0
+    if recipients:
+        last_at = last if isinstance(last, datetime) else datetime.fromisoformat(str(last))
+        until = last_at + timedelta(days=window_days)
+        opted = conn.execute(
+            select(func.count(func.distinct(messages.c.to_number))).where(
+                base,
+                exists().where(
+                    consent_events.c.workspace_id == workspace_id,
+                    consent_events.c.number == messages.c.to_number,
+                    consent_events.c.action.in_(("opt_out", "block")),
+                    consent_events.c.occurred_at >= handed,
+                    consent_events.c.occurred_at <= until,
+                ),
             )
+        ).scalar_one()
+    return CampaignRateRow(
+        int(campaign.id), campaign.name, campaign.created_at, int(recipients), int(opted)
+    )
+
+
+def campaign_recipients(
+    conn: Connection,
+    workspace_id: int,
+    campaign_id: int,
+    *,
+    status: str | None = None,
+    refusal: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Row[Any]], int]:
+    """A campaign's messages, one per recipient, filtered by status or refusal reason."""
+    where = [messages.c.workspace_id == workspace_id, messages.c.campaign_id == campaign_id]
+    if status:
+        where.append(messages.c.status == status)
+    if refusal:
+        where.append(messages.c.refusal_code == refusal)
+    total = conn.execute(select(func.count()).select_from(messages).where(*where)).scalar_one()
+    rows = conn.execute(
+        select(
+            messages.c.id,
+            messages.c.to_number,
+            messages.c.status,
+            messages.c.refusal_code,
+            messages.c.error_code,
+            messages.c.error_message,
+            messages.c.list_id,
+            messages.c.handed_at,
+            messages.c.updated_at,
         )
-    return out
+        .where(*where)
+        .order_by(messages.c.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), int(total)

@@ -5,11 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from stopline.store.db import insert_id
-from stopline.store.tables import api_keys, channels, members, users, workspaces
+from stopline.store.tables import (
+    api_keys,
+    campaigns,
+    channels,
+    conversations,
+    members,
+    messages,
+    users,
+    workspaces,
+)
 
 
 def insert_workspace(conn: Connection, **values: Any) -> int:
@@ -117,3 +126,35 @@ def list_channels(conn: Connection, workspace_id: int) -> list[Row[Any]]:
             select(channels).where(channels.c.workspace_id == workspace_id).order_by(channels.c.id)
         )
     )
+
+
+def update_channel(conn: Connection, workspace_id: int, channel_id: int, **values: Any) -> None:
+    conn.execute(
+        update(channels)
+        .where(channels.c.workspace_id == workspace_id, channels.c.id == channel_id)
+        .values(**values)
+    )
+
+
+def delete_channel(conn: Connection, workspace_id: int, channel_id: int) -> None:
+    conn.execute(
+        delete(channels).where(channels.c.workspace_id == workspace_id, channels.c.id == channel_id)
+    )
+
+
+def channel_usage(conn: Connection, workspace_id: int, channel_id: int) -> int:
+    """Messages, conversations and campaigns on the channel (deleting it would cascade to them)."""
+    total = 0
+    for table in (messages, conversations, campaigns):
+        total += int(
+            conn.execute(
+                select(func.count()).where(
+                    table.c.workspace_id == workspace_id, table.c.channel_id == channel_id
+                )
+            ).scalar_one()
+        )
+    return total
+
+
+def channels_of_provider(conn: Connection, provider: str) -> list[Row[Any]]:
+    return list(conn.execute(select(channels).where(channels.c.provider == provider)))

@@ -10,13 +10,13 @@ from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy.exc import DataError
 
 from stopline import __version__
 from stopline.domain.errors import StoplineError
 from stopline.runtime import Runtime
+from stopline.web import api_docs
 from stopline.web.api import collect_routes
 from stopline.web.deps import api_principal
 from stopline.web.errors import (
@@ -48,7 +48,7 @@ async def _worker_lifespan(app: Litestar) -> AsyncIterator[None]:
 
 
 def create_app(runtime: Runtime, *, debug: bool = False, run_worker: bool = False) -> Litestar:
-    routes: list[Any] = [health]
+    routes: list[Any] = [health, api_docs.assets_router()]
     for package in (
         "stopline.web.api",
         "stopline.web.twilio",
@@ -70,7 +70,7 @@ def create_app(runtime: Runtime, *, debug: bool = False, run_worker: bool = Fals
             title="stopline",
             version=__version__,
             path="/api/docs",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[api_docs.render_plugin()],
             components=Components(
                 security_schemes={
                     "apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")

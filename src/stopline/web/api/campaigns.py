@@ -52,9 +52,11 @@ def create_campaign(request: Request, principal: Principal, data: CreateCampaign
 @post("/api/v1/campaigns/preview", tags=["campaigns"], sync_to_thread=True, status_code=200)
 def preview_campaign(
     request: Request, principal: Principal, data: PreviewAudience
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """How many members a campaign to these lists would reach now, and how many each rule
-    suppresses (`allowed`, `opted_out`, `blocked`, `list_opted_out`)."""
+    suppresses (`allowed`, `opted_out`, `blocked`, `list_opted_out`); `send_time`: of the
+    allowed, how many go `now`, how many `later` (as their window opens; `last_at` the last
+    one), and how many are `capped` (over a frequency cap in the last 24 hours)."""
     rt = runtime_of(request.app.state)
     with read(rt.engine) as conn:
         return campaigns.preview_audience(

@@ -28,6 +28,10 @@ class SendMessage:
     scheduled_at: datetime | None = None  # send later (ISO 8601 with offset)
     idempotency_key: str | None = None  # or the Idempotency-Key header
     status_callback: str | None = None
+    # conversational | informational | marketing; decides the send-time rules (default
+    # informational). Outside the recipient's window the message is `scheduled`, with
+    # `hold_reason` and `available_at` saying why and until when.
+    category: str | None = None
 
 
 def refusal_response(message: messages_service.QueuedMessage) -> Response[dict[str, Any]]:
@@ -49,8 +53,10 @@ def refusal_response(message: messages_service.QueuedMessage) -> Response[dict[s
 async def send_message(
     request: Request, principal: Principal, data: SendMessage
 ) -> Response[dict[str, Any]]:
-    """Queue one message. The gate answers at once: `201` with status `queued` (or `scheduled`),
-    or `422` with `error.code` `opted_out`, `blocked` or `invalid_number` (the refused message
+    """Queue one message. The gate answers at once: `201` with status `queued` (or `scheduled`:
+    asked for later, or held by the send-time rules until `available_at`, see `hold_reason`),
+    or `422` with `error.code` `opted_out`, `blocked`, `invalid_number`, `frequency_cap` or
+    `no_send_window` (the refused message
     is kept, status `failed`). The gate is checked again when a worker hands it over; an
     opt-out in between cancels it. Reusing an idempotency key returns the first message."""
     key = data.idempotency_key or request.headers.get("idempotency-key")
@@ -77,6 +83,7 @@ def _send(
             scheduled_at=data.scheduled_at,
             idempotency_key=key,
             status_callback=data.status_callback,
+            category=data.category,
         )
     return message
 

@@ -22,6 +22,7 @@ from litestar import Request, Response, get, post
 from stopline.domain.consent import utc
 from stopline.domain.errors import InvalidInput, StoplineError
 from stopline.domain.numbers import channel_address
+from stopline.domain.send_rules import Category
 from stopline.services import messages as messages_service
 from stopline.services import queueing, workspaces
 from stopline.services.workspaces import Workspace
@@ -49,6 +50,7 @@ ERRORS: dict[int, tuple[int, str]] = {
     21610: (400, "Attempt to send to unsubscribed recipient"),
     21617: (400, "The concatenated message body exceeds the 1600 character limit."),
     21701: (400, "The Messaging Service Sid is invalid."),
+    60200: (400, "Invalid parameter"),
 }
 
 # The refusal codes of the gate, as Twilio would report them.
@@ -59,6 +61,8 @@ REFUSAL_CODES = {
     "not_subscribed": 21610,
     "invalid_number": 21211,
 }
+# Refused by the send-time rules: answered with the failed message, not an error.
+SEND_TIME_REFUSALS = ("frequency_cap", "no_send_window")
 
 STATUSES = {
     "queued": "queued",
@@ -195,6 +199,9 @@ def _create(request: Request, ws: Workspace, form: dict[str, str]) -> dict[str, 
         raise TwilioError(21602)
     if len(body) > queueing.MAX_BODY:
         raise TwilioError(21617)
+    category = (form.get("Category") or form.get("category") or "").strip() or None
+    if category is not None and category not in {c.value for c in Category}:
+        raise TwilioError(60200, "Category must be conversational, informational or marketing.")
     rt = runtime_of(request.app.state)
     with write(rt.engine) as conn:
         if service:
@@ -220,7 +227,12 @@ def _create(request: Request, ws: Workspace, form: dict[str, str]) -> dict[str, 
             source="twilio_api",
             sent_by="twilio_api",
             status_callback=form.get("StatusCallback") or None,
+            category=category,
         )
+    if message.refused and message.refusal_code in SEND_TIME_REFUSALS:
+        # No Twilio error means "not now, by law": the message is created and failed, as
+        # Twilio reports a message its carrier refused later.
+        return message_json(ws.account_sid, message)
     if message.refused:
         code = REFUSAL_CODES.get(message.refusal_code or "", 21610)
         if code == 21211:

@@ -107,8 +107,15 @@ def public_url(request: Request, configured: str | None) -> str:
     query = scope.get("query_string") or b""
     if query:
         path += "?" + query.decode("latin-1")
+    return site_root(request, configured) + path
+
+
+def site_root(request: Request, configured: str | None) -> str:
+    """This site's address as the outside world sees it, without a trailing slash: what
+    webhook URLs shown to a user start with, and what a provider's signature covers."""
+    scope = request.scope
     if configured:
-        return configured.rstrip("/") + path
+        return configured.rstrip("/")
     headers = request.headers
     proto = (headers.get("x-forwarded-proto") or "").split(",")[0].strip()
     host = (headers.get("x-forwarded-host") or "").split(",")[0].strip()
@@ -118,7 +125,7 @@ def public_url(request: Request, configured: str | None) -> str:
         if not host:
             server = scope.get("server") or ("localhost", None)
             host = server[0] if server[1] in (None, 80, 443) else f"{server[0]}:{server[1]}"
-    return f"{scheme}://{host}{path}"
+    return f"{scheme}://{host}"
 
 
 def _error(status: int, code: str, message: str) -> Response[Any]:
@@ -142,7 +149,28 @@ async def webhook(request: Request, provider_name: str, endpoint: str) -> Respon
     body = await request.body()  # the exact bytes: signatures cover them
     if len(body) > MAX_WEBHOOK_BYTES:
         return _error(413, "webhook_too_large", "The webhook body is too large.")
-    channel_id = int(request.path_params["channel_id"])
+    return await process_webhook(
+        runtime,
+        provider_name,
+        endpoint,
+        int(request.path_params["channel_id"]),
+        public_url(request, runtime.config.public_url),
+        dict(request.headers),
+        body,
+    )
+
+
+async def process_webhook(
+    runtime: Runtime,
+    provider_name: str,
+    endpoint: str,
+    channel_id: int,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+) -> Response[Any]:
+    """`webhook` once the request is read: also how the web app's "text this workspace as a
+    customer" delivers its signed texts, so they pass the same verification."""
     found = CHANNELS.peek(runtime, channel_id)
     if found is None:
         try:
@@ -155,8 +183,6 @@ async def webhook(request: Request, provider_name: str, endpoint: str) -> Respon
             404, "channel_not_found", f"Channel {channel_id} is not a {provider_name} channel."
         )
     provider: Provider = get_provider(provider_name)
-    url = public_url(request, runtime.config.public_url)
-    headers = dict(request.headers)
     try:
         if endpoint == "status":
             events = provider.verify_and_parse_status(url, headers, body, credentials)

@@ -1,0 +1,299 @@
+"""The send-time decision: may a message of this category reach this recipient at this
+moment, and if not, when may it? Quiet hours and frequency caps, built-in and the workspace's.
+
+A message is allowed at instant T when, in every time zone the recipient may be in, T's local
+time lies inside every window that covers its category (the built-in rules in force on that
+local date for the recipient's states, the workspace's own window, the workspace's holiday
+closures), and fewer than the smallest cap that covers it were handed over to the number in
+the 24 hours before T. Otherwise it is deferred to the earliest instant that satisfies all of
+that, or refused (`frequency_cap`, when the workspace says so; `no_send_window` when no
+opening exists within two weeks, e.g. a window closed every day).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from stopline.domain.recipient_location import Location
+from stopline.domain.send_rules import Category, SendRule, Window, rules_for
+
+CAP_PERIOD = timedelta(hours=24)
+SEARCH_DAYS = 15  # a window that never opens within two weeks refuses instead of deferring
+
+
+class Verdict(StrEnum):
+    ALLOW = "allowed"
+    DEFER = "deferred"
+    REFUSE = "refused"
+
+
+class HoldReason(StrEnum):
+    QUIET_HOURS = "quiet_hours"
+    FREQUENCY_CAP = "frequency_cap"
+    NO_SEND_WINDOW = "no_send_window"
+
+
+class OverCap(StrEnum):
+    DEFER = "defer"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class Holidays:
+    """A workspace's holiday closures: no messages of `categories` on those local dates."""
+
+    country: str
+    subdivision: str | None = None
+    categories: frozenset[Category] = frozenset({Category.MARKETING, Category.INFORMATIONAL})
+
+    def closed(self, on: date, cat: Category) -> str | None:
+        if cat not in self.categories:
+            return None
+        return _holiday_calendar(self.country, self.subdivision, on.year).get(on)
+
+
+@functools.cache
+def _holiday_calendar(country: str, subdivision: str | None, year: int) -> Any:
+    import holidays  # data, no I/O
+
+    return holidays.country_holidays(country, subdiv=subdivision, years=year)
+
+
+@dataclass(frozen=True)
+class SendTimeRules:
+    """Everything that decides send times for one workspace: built-ins plus its own settings.
+    Hashable (tuples, not dicts), so what follows from it is computed once per location."""
+
+    windows: tuple[tuple[Category, Window], ...] = ()
+    caps: tuple[tuple[Category, int], ...] = ()
+    holidays: Holidays | None = None
+    exempt: frozenset[Category] = frozenset({Category.CONVERSATIONAL})
+    confirmations_exempt: bool = True
+    over_cap: OverCap = OverCap.DEFER
+
+    def window(self, cat: Category) -> Window | None:
+        return next((w for c, w in self.windows if c is cat), None)
+
+    def cap(self, cat: Category) -> int | None:
+        return next((n for c, n in self.caps if c is cat), None)
+
+
+@dataclass(frozen=True)
+class _Limit:
+    """One window or cap in force for a message, named for the explanation."""
+
+    name: str
+    source: str
+    window: Window | None
+    cap: int | None
+    effective: date | None = None
+    rule: SendRule | None = None
+
+
+@dataclass(frozen=True)
+class SendTimeDecision:
+    verdict: Verdict
+    category: Category
+    at: datetime
+    location: Location
+    until: datetime | None = None  # when a deferred message may go (UTC)
+    reason: HoldReason | None = None
+    rule: str | None = None  # the rule that holds or refuses it
+    source: str | None = None
+    zone: str | None = None  # the zone whose local time the rule was read in
+    covered: bool = False  # some window, cap or closure applied to it (worth recording)
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict is Verdict.ALLOW
+
+    def local_until(self) -> datetime | None:
+        if self.until is None:
+            return None
+        return self.until.astimezone(ZoneInfo(self.zone)) if self.zone else self.until
+
+    def explain(self) -> str:
+        where = self.location.describe()
+        if self.verdict is Verdict.ALLOW:
+            return f"{self.category.value} message allowed at {self.at.isoformat()}; recipient in {where}"
+        if self.verdict is Verdict.REFUSE:
+            return (
+                f"{self.category.value} message refused ({self.reason}): {self.rule}; "
+                f"recipient in {where}"
+            )
+        local = self.local_until()
+        assert local is not None
+        return (
+            f"{self.category.value} message deferred until {local.isoformat()} ({self.reason}): "
+            f"{self.rule}; recipient in {where}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        local = self.local_until()
+        return {
+            "verdict": self.verdict.value,
+            "category": self.category.value,
+            "at": self.at.astimezone(UTC).isoformat(),
+            "until": local.isoformat() if local is not None else None,
+            "until_utc": self.until.astimezone(UTC).isoformat() if self.until else None,
+            "reason": self.reason.value if self.reason else None,
+            "rule": self.rule,
+            "source": self.source,
+            "zone": self.zone,
+            "location": self.location.as_dict(),
+            "explanation": self.explain(),
+        }
+
+
+@functools.lru_cache(maxsize=4096)
+def _limits(cat: Category, location: Location, rules: SendTimeRules) -> tuple[_Limit, ...]:
+    """The windows and caps covering `cat` for this recipient: state rules first (they are the
+    tighter ones, named first in explanations), then federal, then the workspace's."""
+    builtin = sorted(
+        (r for r in rules_for(location.country, location.states) if cat in r.categories),
+        key=lambda r: r.state is None,
+    )
+    limits = [_Limit(r.name, r.source, r.window, r.cap, r.effective, r) for r in builtin]
+    if cat not in rules.exempt:
+        window, cap = rules.window(cat), rules.cap(cat)
+        if window is not None:
+            limits.append(
+                _Limit(f"workspace {cat.value} window", "workspace settings", window, None)
+            )
+        if cap is not None:
+            limits.append(_Limit(f"workspace {cat.value} cap", "workspace settings", None, cap))
+    return tuple(limits)
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _closed_by(
+    at: datetime, cat: Category, location: Location, limits: Sequence[_Limit], rules: SendTimeRules
+) -> tuple[_Limit | str, str] | None:
+    """The first window (or holiday) that is closed at `at` in some zone, with that zone."""
+    for name in location.zones:
+        local = at.astimezone(_zone(name))
+        on = local.date()
+        for limit in limits:
+            if limit.window is None or (limit.effective is not None and on < limit.effective):
+                continue
+            if not limit.window.contains(local):
+                return limit, name
+        if rules.holidays is not None and cat not in rules.exempt:
+            holiday = rules.holidays.closed(on, cat)
+            if holiday:
+                return f"workspace holiday closure ({holiday})", name
+    return None
+
+
+def _openings(after: datetime, location: Location, limits: Sequence[_Limit]) -> list[datetime]:
+    """Instants after `after` at which some window opens or some local day starts: the only
+    places the earliest allowed instant can be."""
+    found: set[datetime] = set()
+    starts = {time(0)}
+    for limit in limits:
+        if limit.window is not None:
+            starts.update(h[0] for h in limit.window.days if h is not None)
+    for name in location.zones:
+        tz = _zone(name)
+        first = after.astimezone(tz).date()
+        for offset in range(SEARCH_DAYS + 1):
+            day = first + timedelta(days=offset)
+            for start in starts:
+                # A wall time skipped by a DST change maps to an instant after the gap (fold=0
+                # reads it with the offset before); every candidate is checked anyway.
+                instant = datetime.combine(day, start, tzinfo=tz).astimezone(UTC)
+                if instant > after:
+                    found.add(instant)
+    return sorted(found)
+
+
+def cap_release(sent: Sequence[datetime], cap: int) -> datetime | None:
+    """When fewer than `cap` of `sent` (hand-off times within the last 24 h) remain in the
+    rolling 24 hours; None if that is already so."""
+    if len(sent) < cap:
+        return None
+    ordered = sorted(sent)
+    return ordered[len(ordered) - cap] + CAP_PERIOD
+
+
+def decide_send_time(
+    cat: Category,
+    location: Location,
+    rules: SendTimeRules,
+    at: datetime,
+    sent: Sequence[datetime] = (),
+    *,
+    confirmation: bool = False,
+) -> SendTimeDecision:
+    """Decide one message. `sent`: when messages of `cat` were handed over to this number in
+    the 24 hours before `at` (only needed when a cap covers `cat`)."""
+    at = at.astimezone(UTC)
+    if confirmation and rules.confirmations_exempt:
+        return SendTimeDecision(Verdict.ALLOW, cat, at, location)
+    limits = _limits(cat, location, rules)
+    if not limits and not (rules.holidays is not None and cat not in rules.exempt):
+        return SendTimeDecision(Verdict.ALLOW, cat, at, location)
+    capped = [lim for lim in limits if lim.cap is not None and _cap_in_force(lim, at, location)]
+    earliest = at
+    held: tuple[HoldReason, str, str, str | None] | None = None
+    if capped:
+        tightest = min(capped, key=lambda lim: lim.cap or 0)
+        recent = [s for s in sent if at - CAP_PERIOD < s <= at]
+        release = cap_release(recent, tightest.cap or 0)
+        if release is not None:
+            rule = f"{tightest.name}: {tightest.cap} per 24 h"
+            if rules.over_cap is OverCap.REFUSE:
+                return SendTimeDecision(Verdict.REFUSE, cat, at, location,
+                                        reason=HoldReason.FREQUENCY_CAP, rule=rule,
+                                        source=tightest.source, covered=True)  # fmt: skip
+            earliest = release
+            held = (HoldReason.FREQUENCY_CAP, rule, tightest.source, None)
+    closed = _closed_by(earliest, cat, location, limits, rules)
+    if closed is None and held is None:
+        return SendTimeDecision(Verdict.ALLOW, cat, at, location, covered=True)
+    until = earliest if closed is None else None
+    if until is None:
+        for candidate in _openings(earliest, location, limits):
+            if _closed_by(candidate, cat, location, limits, rules) is None:
+                until = candidate
+                break
+        # Name the window that held it last (the one closed just before it opens), unless a
+        # holiday closes the day it was asked for.
+        if until is not None and not (closed is not None and isinstance(closed[0], str)):
+            closed = (
+                _closed_by(until - timedelta(seconds=1), cat, location, limits, rules) or closed
+            )
+    if held is None:
+        assert closed is not None
+        what, closed_zone = closed
+        if isinstance(what, str):
+            held = (HoldReason.QUIET_HOURS, what, "workspace settings", closed_zone)
+        else:
+            hours = what.window.describe() if what.window else ""
+            held = (HoldReason.QUIET_HOURS, f"{what.name} ({hours})", what.source, closed_zone)
+    reason, rule, source, held_zone = held
+    zone = held_zone or (closed[1] if closed else None)
+    zone = zone or (location.zones[0] if location.zones else None)
+    if until is None:
+        return SendTimeDecision(Verdict.REFUSE, cat, at, location, reason=HoldReason.NO_SEND_WINDOW,
+                                rule=rule, source=source, zone=zone, covered=True)  # fmt: skip
+    return SendTimeDecision(Verdict.DEFER, cat, at, location, until=until, reason=reason,
+                            rule=rule, source=source, zone=zone, covered=True)  # fmt: skip
+
+
+def _cap_in_force(limit: _Limit, at: datetime, location: Location) -> bool:
+    if limit.effective is None:
+        return True
+    return any(at.astimezone(_zone(z)).date() >= limit.effective for z in location.zones) or (
+        not location.zones and at.date() >= limit.effective
+    )

@@ -1,0 +1,202 @@
+"""Send-time rules as a use case: where recipients are, what they were sent lately, and the
+decision for a batch of messages (the hand-off), one message (queueing) or a question
+(`stopline check --at`, the consent API, the contact page)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from stopline.domain.policy import Policy
+from stopline.domain.recipient_location import (
+    Location,
+    area_code_location,
+    contact_location,
+    number_location,
+)
+from stopline.domain.send_rules import RULES, Category, category
+from stopline.domain.send_time import (
+    CAP_PERIOD,
+    HoldReason,
+    SendTimeDecision,
+    Verdict,
+    decide_send_time,
+)
+from stopline.services.consent import now_utc
+from stopline.store import send_time as store
+
+# Categories some rule may cap, per workspace policy: the only ones whose history is read.
+_BUILT_IN_CAPPED = frozenset(c for r in RULES if r.cap is not None for c in r.categories)
+
+
+def capped_categories(policy: Policy) -> frozenset[Category]:
+    rules = policy.send_time_rules
+    own = {c for c, _ in rules.caps if c not in rules.exempt}
+    return _BUILT_IN_CAPPED | own
+
+
+def locate(conn: Connection, workspace_id: int, numbers: Iterable[str]) -> dict[str, Location]:
+    """Each number's location: its area code's, unless its contact gives a zone or ZIP code."""
+    wanted = set(numbers)
+    places = store.contact_places(conn, workspace_id, wanted)
+    found: dict[str, Location] = {}
+    for number in wanted:
+        base = number_location(number)
+        place = places.get(number)
+        found[number] = (
+            base
+            if place is None
+            else contact_location(base, time_zone=place[0], postal_code=place[1])
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One message about to be decided."""
+
+    key: int  # the caller's id for it
+    number: str
+    category: Category
+    confirmation: bool = False
+
+
+def decide_batch(
+    conn: Connection,
+    workspace_id: int,
+    policy: Policy,
+    pending: Sequence[Pending],
+    at: datetime,
+    *,
+    lock: bool = False,
+) -> dict[int, SendTimeDecision]:
+    """Decide many messages of one workspace at `at`, in order: a message allowed here counts
+    toward the caps of the ones after it. With `lock`, recipients of capped messages are
+    locked first (the hand-off), so two workers cannot both send the cap's last message."""
+    if not pending:
+        return {}
+    rules = policy.send_time_rules
+    capped = capped_categories(policy)
+    places = locate(conn, workspace_id, {p.number for p in pending})
+    capped_numbers = {p.number for p in pending if p.category in capped and not p.confirmation}
+    history: dict[tuple[str, str], list[datetime]] = {}
+    if capped_numbers:
+        if lock:
+            store.lock_recipients(conn, workspace_id, capped_numbers)
+        history = store.recent_hand_offs(
+            conn, workspace_id, capped_numbers, sorted(c.value for c in capped), at - CAP_PERIOD
+        )
+    out: dict[int, SendTimeDecision] = {}
+    for item in pending:
+        sent = history.get((item.number, item.category.value), [])
+        decision = decide_send_time(
+            item.category, places[item.number], rules, at, sent, confirmation=item.confirmation
+        )
+        out[item.key] = decision
+        if decision.allowed and item.category in capped:
+            history.setdefault((item.number, item.category.value), []).append(at)
+    return out
+
+
+def decide_one(
+    conn: Connection,
+    workspace_id: int,
+    policy: Policy,
+    number: str,
+    cat: Category,
+    at: datetime,
+    *,
+    confirmation: bool = False,
+) -> SendTimeDecision:
+    return decide_batch(conn, workspace_id, policy, [Pending(0, number, cat, confirmation)], at)[0]
+
+
+def reply_category(conn: Connection, conversation_id: int, now: datetime) -> Category:
+    """An inbox reply is conversational if the recipient wrote in the last 24 hours, else
+    informational."""
+    if store.wrote_since(conn, conversation_id, now - timedelta(hours=24)):
+        return Category.CONVERSATIONAL
+    return Category.INFORMATIONAL
+
+
+def parse_category(value: str | Category | None, default: Category) -> Category:
+    return default if value is None or value == "" else category(value)
+
+
+def decision_record(decision: SendTimeDecision) -> Mapping[str, object]:
+    """What is stored with a message about its send-time decision."""
+    return decision.as_dict()
+
+
+# Every NANP area code's place key; planning decides each once per campaign, not per member.
+AREA_CODES = tuple(str(npa) for npa in range(200, 1000))
+
+
+def plan_by_area_code(policy: Policy, cat: Category, at: datetime) -> dict[str, SendTimeDecision]:
+    """ "+1NPA" -> the send-time decision for a message of `cat` at `at` (caps aside: they
+    depend on each recipient's history and are the hand-off's)."""
+    rules = policy.send_time_rules
+    return {
+        f"+1{npa}": decide_send_time(cat, area_code_location(npa), rules, at) for npa in AREA_CODES
+    }
+
+
+def openings(plan: Mapping[str, SendTimeDecision]) -> list[tuple[str, datetime]]:
+    """The area codes whose members must wait, and until when."""
+    return sorted(
+        (key, d.until) for key, d in plan.items() if d.verdict is Verdict.DEFER and d.until
+    )
+
+
+def own_place_changes(
+    conn: Connection,
+    workspace_id: int,
+    policy: Policy,
+    cat: Category,
+    at: datetime,
+    lo: str | None,
+    hi: str | None,
+) -> list[dict[str, object]]:
+    """For members in `lo < number <= hi` whose contact gives a zone or ZIP code: their own
+    status and time (a campaign chunk planned by area code is corrected for them)."""
+    places = store.contact_places_between(conn, workspace_id, lo, hi)
+    changes: list[dict[str, object]] = []
+    for number, (zone, postal) in places.items():
+        where = contact_location(number_location(number), time_zone=zone, postal_code=postal)
+        decision = decide_send_time(cat, where, policy.send_time_rules, at)
+        waits = decision.verdict is Verdict.DEFER and decision.until is not None
+        changes.append(
+            {
+                "number": number,
+                "status": "scheduled" if waits or at > now_utc() else "queued",
+                "available_at": decision.until if waits else at,
+                "hold_reason": decision.reason.value if waits and decision.reason else None,
+            }
+        )
+    return changes
+
+
+def capped_members(
+    conn: Connection, workspace_id: int, policy: Policy, list_ids: Sequence[int], at: datetime
+) -> int:
+    """How many of the lists' members already had as many marketing messages in the 24 hours
+    before `at` as the tightest cap on them allows (a campaign now would wait or be refused)."""
+    since = at - CAP_PERIOD
+    rules = policy.send_time_rules
+    count = 0
+    for number, sent in store.recent_counts_in_lists(
+        conn, workspace_id, list_ids, Category.MARKETING.value, since
+    ):
+        decision = decide_send_time(
+            Category.MARKETING,
+            number_location(number),
+            rules,
+            at,
+            [at - timedelta(seconds=1)] * int(sent),
+        )
+        if decision.reason is HoldReason.FREQUENCY_CAP:
+            count += 1
+    return count

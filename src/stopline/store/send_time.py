@@ -1,0 +1,141 @@
+"""SQL for send-time rules: contacts' own places, recent hand-offs for frequency caps (Core,
+on the `ix_messages_cap` index), and the per-recipient lock that keeps caps exact when several
+PostgreSQL workers hand over at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, text
+
+from stopline.domain.consent import utc
+from stopline.store.db import among, is_sqlite
+from stopline.store.tables import contact_numbers, contacts, list_members, messages
+
+
+def contact_places(
+    conn: Connection, workspace_id: int, numbers: Iterable[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """number -> (time zone, postal code) for numbers whose contact has either."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(contact_numbers.c.number, contacts.c.time_zone, contacts.c.postal_code)
+        .join(contacts, contacts.c.id == contact_numbers.c.contact_id)
+        .where(
+            contact_numbers.c.workspace_id == workspace_id,
+            among(conn, contact_numbers.c.number, wanted),
+            (contacts.c.time_zone.is_not(None) | contacts.c.postal_code.is_not(None)),
+        )
+    )
+    return {r.number: (r.time_zone, r.postal_code) for r in rows}
+
+
+def contact_places_between(
+    conn: Connection, workspace_id: int, lo: str | None, hi: str | None
+) -> dict[str, tuple[str | None, str | None]]:
+    """The same for every number in `lo < number <= hi` (a campaign chunk)."""
+    query = (
+        select(contact_numbers.c.number, contacts.c.time_zone, contacts.c.postal_code)
+        .join(contacts, contacts.c.id == contact_numbers.c.contact_id)
+        .where(
+            contact_numbers.c.workspace_id == workspace_id,
+            (contacts.c.time_zone.is_not(None) | contacts.c.postal_code.is_not(None)),
+        )
+    )
+    if lo is not None:
+        query = query.where(contact_numbers.c.number > lo)
+    if hi is not None:
+        query = query.where(contact_numbers.c.number <= hi)
+    return {r.number: (r.time_zone, r.postal_code) for r in conn.execute(query)}
+
+
+_RECENT = (
+    select(messages.c.to_number, messages.c.category, messages.c.handed_at)
+    .where(
+        messages.c.workspace_id == bindparam("ws"),
+        messages.c.to_number.in_(bindparam("numbers", expanding=True)),
+        messages.c.category.in_(bindparam("categories", expanding=True)),
+        messages.c.handed_at > bindparam("since"),
+        messages.c.direction == "out",
+    )
+    .order_by(messages.c.handed_at)
+)
+
+
+def recent_hand_offs(
+    conn: Connection,
+    workspace_id: int,
+    numbers: Iterable[str],
+    categories: Sequence[str],
+    since: datetime,
+) -> dict[tuple[str, str], list[datetime]]:
+    """(number, category) -> when its messages were handed over after `since`, oldest first."""
+    wanted = sorted(set(numbers))
+    if not wanted or not categories:
+        return {}
+    found: dict[tuple[str, str], list[datetime]] = {}
+    params = {"ws": workspace_id, "numbers": wanted, "categories": list(categories), "since": since}
+    for number, cat, at in conn.execute(_RECENT, params):
+        found.setdefault((number, cat), []).append(utc(at))
+    return found
+
+
+def recent_counts_in_lists(
+    conn: Connection, workspace_id: int, list_ids: Sequence[int], category: str, since: datetime
+) -> list[Any]:
+    """(number, count) of the lists' members who were sent `category` messages since `since`."""
+    members = (
+        select(list_members.c.number)
+        .where(
+            list_members.c.workspace_id == workspace_id, list_members.c.list_id.in_(list(list_ids))
+        )
+        .distinct()
+        .subquery()
+    )
+    return list(
+        conn.execute(
+            select(messages.c.to_number, func.count())
+            .join(members, members.c.number == messages.c.to_number)
+            .where(
+                messages.c.workspace_id == workspace_id,
+                messages.c.category == category,
+                messages.c.handed_at > since,
+                messages.c.direction == "out",
+            )
+            .group_by(messages.c.to_number)
+        )
+    )
+
+
+def wrote_since(conn: Connection, conversation_id: int, since: datetime) -> bool:
+    """Did the recipient write in this conversation after `since`?"""
+    found = conn.execute(
+        select(messages.c.id)
+        .where(
+            messages.c.conversation_id == conversation_id,
+            messages.c.direction == "in",
+            messages.c.created_at > since,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+_PG_LOCK = text(
+    "SELECT pg_advisory_xact_lock(h) FROM "
+    "(SELECT hashtextextended(k, 0) AS h FROM unnest(CAST(:keys AS text[])) AS k ORDER BY 1) s"
+)
+
+
+def lock_recipients(conn: Connection, workspace_id: int, numbers: Iterable[str]) -> None:
+    """PostgreSQL: hold each recipient's cap lock to the end of the transaction, in one order
+    for every worker (no deadlock). SQLite: the write transaction is already exclusive."""
+    if is_sqlite(conn):
+        return
+    keys = sorted({f"cap:{workspace_id}:{n}" for n in numbers})
+    if keys:
+        conn.execute(_PG_LOCK, {"keys": keys})
