@@ -282,5 +282,8 @@ class InProcessWorker:
 def checkpoint_schedule(config: Any) -> checkpoints.Schedule:
     """The daily ledger checkpoint of a process's configuration (files under its data dir)."""
     return checkpoints.Schedule(
-        data_dir=config.data_dir, url=config.checkpoint_url, token=config.checkpoint_token
+        data_dir=config.data_dir,
+        url=config.checkpoint_url,
+        token=config.checkpoint_token,
+        email=config.checkpoint_email,
     )
