@@ -146,9 +146,12 @@ class Worker:
         if time.monotonic() - self._checkpoint_checked < 60:
             return
         self._checkpoint_checked = time.monotonic()
-        joins.expire_due(self.engine, self.clock())
-        if self.checkpoint is not None:
-            checkpoints.write_if_due(self.engine, self.keyring, self.checkpoint, self.clock())
+        try:
+            joins.expire_due(self.engine, self.clock())
+            if self.checkpoint is not None:
+                checkpoints.write_if_due(self.engine, self.keyring, self.checkpoint, self.clock())
+        except Exception:  # noqa: BLE001 - housekeeping must not hold up jobs; retried next minute
+            log.exception("worker %s: minute housekeeping failed", self.owner)
 
     def loop(self, stop: threading.Event, step: Callable[[], Any]) -> None:
         """Repeat `step` until `stop` is set; idle for `poll_interval` when it found nothing."""
