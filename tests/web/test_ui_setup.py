@@ -363,3 +363,18 @@ def test_api_docs_load_nothing_from_another_site(client):
     assert sources and all(s.startswith("/api/docs/assets/") for s in sources), sources
     for source in sources:
         assert client.get(source).status_code == 200, source
+
+
+def test_a_channel_with_history_offers_disable_not_remove(client, engine, ui_app):
+    from stopline.services import queueing
+
+    created = new_workspace(engine)
+    channel = _console(engine, ui_app, created)
+    with write(engine) as conn:
+        queueing.enqueue(conn, created.workspace.id, channel_id=channel.id, to=number(), body="hi")
+    csrf = sign_in(client, created.owner_email)
+    page = client.get(f"/channels/{channel.id}").text
+    assert "It cannot be removed: it has carried messages" in page
+    assert f'href="/channels/{channel.id}/remove"' not in page
+    refused = post(client, f"/channels/{channel.id}/remove", csrf)
+    assert refused.status_code == 409 and "disable it instead" in refused.text
