@@ -285,7 +285,17 @@ def update_channel(
         values["base_url"] = _text(base_url, "API base URL") or None
     changed = _clean_credentials(row.provider, credentials or {})
     if changed:
-        stored = keyring.decrypt(row.credentials) if row.credentials else {}
+        try:
+            stored = keyring.decrypt(row.credentials) if row.credentials else {}
+        except Forbidden:
+            # Encrypted with another secret key: they can only be replaced, all at once.
+            stored = {}
+            if _missing(row.provider, changed):
+                raise InvalidInput(
+                    "The stored credentials cannot be read with this server's secret key; "
+                    "enter all of them again.",
+                    code="credentials_undecryptable",
+                ) from None
         values["credentials"] = keyring.encrypt({**stored, **changed})
     if values:
         store.update_channel(conn, principal.workspace_id, channel_id, **values)
