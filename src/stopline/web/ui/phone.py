@@ -73,6 +73,23 @@ def _page(
     )
 
 
+@get("/phone", sync_to_thread=True)
+def first_phone(request: Request, viewer: Viewer) -> Response[Any]:
+    """The phone of the workspace's first console channel (the inbox links here)."""
+    viewer.principal.require("admin")
+    with viewer.reading() as conn:
+        found = channels.list_channels(conn, viewer.workspace_id, viewer.rt.keyring)
+    console = [c for c in found if c.provider == "console"]
+    if not console:
+        return redirect(
+            request,
+            "/channels",
+            flash="Texting as a customer needs a console channel: add one (provider: Console).",
+            kind="warn",
+        )
+    return redirect(request, f"/channels/{console[0].id}/phone")
+
+
 @get("/channels/{channel_id:int}/phone", sync_to_thread=True)
 def phone_page(
     request: Request,
@@ -155,4 +172,4 @@ def _sender(body: bytes) -> str:
     return str(json.loads(body)["from"])
 
 
-ROUTES = [ui_router(phone_page, phone_send)]
+ROUTES = [ui_router(first_phone, phone_page, phone_send)]
