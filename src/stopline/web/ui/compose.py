@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import FormMultiDict
@@ -23,8 +24,19 @@ from stopline.web.ui.kit import Viewer, form_str, int_or_none, redirect, render,
 MAX_SUGGESTIONS = 200
 
 
-def parse_when(value: str) -> datetime | None:
-    """A datetime-local field's value ("2026-12-03T09:30"), read as UTC; empty means now."""
+def viewer_zone(viewer: Viewer) -> ZoneInfo:
+    """The zone a member reads and types times in: their session's (once sessions carry one,
+    issue 13's time-zone work), else UTC."""
+    name = getattr(viewer.session, "time_zone", None) or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def parse_when(value: str, zone: ZoneInfo | None = None) -> datetime | None:
+    """A datetime-local field's value ("2026-12-03T09:30") in `zone` (default UTC), as UTC;
+    empty means now."""
     value = (value or "").strip()
     if not value:
         return None
@@ -32,15 +44,22 @@ def parse_when(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{value!r} is not a date and time.", code="schedule_invalid") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone or UTC)
+    return parsed.astimezone(UTC)
 
 
-def _when_or_none(values: dict[str, Any]) -> datetime | None:
+def local_time(value: datetime, zone: ZoneInfo) -> str:
+    """A time for a one-line message, in the reader's zone, zone named."""
+    return value.astimezone(zone).strftime("%b %-d, %H:%M %Z")
+
+
+def _when_or_none(values: dict[str, Any], zone: ZoneInfo) -> datetime | None:
     """The chosen send time, if one is chosen and readable (the live check ignores a bad one)."""
     if not values.get("schedule"):
         return None
     try:
-        return parse_when(values.get("when") or "")
+        return parse_when(values.get("when") or "", zone)
     except InvalidInput:
         return None
 
@@ -85,7 +104,7 @@ def _page(
             channel_id=values.get("channel_id"),
             body=values.get("body") or "",
             category=values.get("category"),
-            at=_when_or_none(values),
+            at=_when_or_none(values, viewer_zone(viewer)),
         )
         policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
     return render(
@@ -104,6 +123,7 @@ def _page(
         error=error,
         refusal=refusal,
         CATEGORIES=compose.CATEGORIES,
+        zone_name=viewer_zone(viewer).key,
     )
 
 
@@ -161,7 +181,7 @@ def compose_check(request: Request, viewer: Viewer, form: FormMultiDict) -> Resp
                 channel_id=values["channel_id"],
                 body=values["body"],
                 category=values["category"],
-                at=_when_or_none(values),
+                at=_when_or_none(values, viewer_zone(viewer)),
             )
             policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
     except StoplineError as exc:
@@ -186,7 +206,7 @@ def compose_count(request: Request, viewer: Viewer, form: FormMultiDict) -> Resp
 def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
     values = _fields(form)
     try:
-        when = parse_when(values["when"]) if values["schedule"] else None
+        when = parse_when(values["when"], viewer_zone(viewer)) if values["schedule"] else None
         if values["schedule"] and when is None:
             raise InvalidInput("Choose when to send it, or send it now.", code="schedule_required")
         with viewer.writing() as conn:
@@ -214,7 +234,8 @@ def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Respo
     target = f"/inbox/{composed.conversation_id}" if composed.conversation_id else "/inbox"
     if message.status == "scheduled" and message.scheduled_at is not None:
         flash = (
-            f"Scheduled for {message.scheduled_at:%b %-d, %H:%M} UTC. It is checked against "
+            f"Scheduled for {local_time(message.scheduled_at, viewer_zone(viewer))}. It is "
+            "checked against "
             "opt-outs and blocks again when it goes."
         )
     elif message.status == "scheduled":
