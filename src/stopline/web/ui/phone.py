@@ -8,6 +8,8 @@ from a phone. Admins only: a simulated START is recorded as the number's own rep
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 from typing import Any
 
 import anyio.to_thread
@@ -161,14 +163,12 @@ async def phone_send(
     what = ACTIONS.get(action, f"handled as {action}")
     return redirect(
         request,
-        f"/channels/{channel_id}/phone?from={sender.replace('+', '%2B')}",
+        f"/channels/{channel_id}/phone?from={urllib.parse.quote(sender)}",
         flash=f"Texted “{text[:60]}” from {sender}, signed and verified: {what}.",
     )
 
 
 def _sender(body: bytes) -> str:
-    import json
-
     return str(json.loads(body)["from"])
 
 
