@@ -90,7 +90,8 @@ def check(
     if number is None or isinstance(decision, Refuse):
         return Check(number, decision, segments)
     cat = send_time.parse_category(category, Category.INFORMATIONAL)
-    timing = send_time.decide_one(conn, workspace_id, policy, number, cat, at or now_utc())
+    pending = [send_time.Pending(0, number, cat)]
+    timing = send_time.decide_batch(conn, workspace_id, policy, pending, at or now_utc())[0]
     return Check(number, decision, segments, timing)
 
 

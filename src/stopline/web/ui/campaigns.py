@@ -15,11 +15,12 @@ from stopline.domain.segments import count_segments
 from stopline.services import campaign_report, campaigns, channels, compose
 from stopline.services.consent import now_utc
 from stopline.services.queueing import MAX_BODY
-from stopline.web.ui.compose import local_time, parse_when, viewer_zone
+from stopline.web.ui.compose import parse_when
 from stopline.web.ui.kit import (
     Viewer,
     form_list,
     form_str,
+    format_when,
     int_or_none,
     redirect,
     render,
@@ -108,7 +109,6 @@ def _form(
         segments=count_segments(values["body"]),
         error=error,
         MAX_BODY=MAX_BODY,
-        zone_name=viewer_zone(viewer).key,
         **_choices(viewer),
     )
 
@@ -124,7 +124,7 @@ def edit_new_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> 
     return _form(request, viewer, _fields(form))
 
 
-def _validated(values: dict[str, Any], viewer: Viewer) -> datetime | None:
+def _validated(values: dict[str, Any], zone: str) -> datetime | None:
     """Check what create_campaign checks too, so the preview never promises what fails."""
     if not values["name"] or len(values["name"]) > 200:
         raise InvalidInput("A campaign needs a name (up to 200 characters).", code="name_required")
@@ -138,7 +138,7 @@ def _validated(values: dict[str, Any], viewer: Viewer) -> datetime | None:
         raise InvalidInput("Choose the channel to send from.", code="channel_required")
     if not values["schedule"]:
         return None
-    when = parse_when(values["when"], viewer_zone(viewer))
+    when = parse_when(values["when"], zone)
     if when is None:
         raise InvalidInput("Choose when to send it, or send it now.", code="schedule_required")
     compose.check_send_time(when, now_utc())
@@ -149,7 +149,7 @@ def _validated(values: dict[str, Any], viewer: Viewer) -> datetime | None:
 def preview_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
     values = _fields(form)
     try:
-        when = _validated(values, viewer)
+        when = _validated(values, viewer.session.time_zone)
         with viewer.reading() as conn:
             counts = campaign_report.audience(
                 conn,
@@ -182,7 +182,7 @@ def preview_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> R
 def create_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
     values = _fields(form)
     try:
-        when = _validated(values, viewer)
+        when = _validated(values, viewer.session.time_zone)
         with viewer.writing() as conn:
             campaign = campaigns.create_campaign(
                 conn,
@@ -196,7 +196,7 @@ def create_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> Re
     except StoplineError as exc:
         return _form(request, viewer, values, error=exc.message, status=422)
     flash = (
-        f"Campaign scheduled for {local_time(when, viewer_zone(viewer))}."
+        f"Campaign scheduled for {format_when(when, viewer.session.time_zone)}."
         if when
         else "Campaign started: its messages are being queued and sent."
     )

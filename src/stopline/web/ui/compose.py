@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import FormMultiDict
@@ -19,24 +18,24 @@ from stopline.domain.segments import count_segments
 from stopline.services import compose, directory, workspaces
 from stopline.services.queueing import MAX_BODY
 from stopline.web.ui.inbox import refusal_text
-from stopline.web.ui.kit import Viewer, form_str, int_or_none, redirect, render, ui_router
+from stopline.web.ui.kit import (
+    Viewer,
+    form_str,
+    format_when,
+    int_or_none,
+    redirect,
+    render,
+    ui_router,
+    zone_of,
+)
 
 MAX_SUGGESTIONS = 200
 
 
-def viewer_zone(viewer: Viewer) -> ZoneInfo:
-    """The zone a member reads and types times in: their session's (once sessions carry one,
-    issue 13's time-zone work), else UTC."""
-    name = getattr(viewer.session, "time_zone", None) or "UTC"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def parse_when(value: str, zone: ZoneInfo | None = None) -> datetime | None:
-    """A datetime-local field's value ("2026-12-03T09:30") in `zone` (default UTC), as UTC;
-    empty means now."""
+def parse_when(value: str, zone: str = "UTC") -> datetime | None:
+    """A datetime-local field's value ("2026-12-03T09:30"), read in the person's time zone
+    (their own, else the workspace's: the zone every time on their pages is shown in); empty
+    means now. Returned in UTC."""
     value = (value or "").strip()
     if not value:
         return None
@@ -45,21 +44,16 @@ def parse_when(value: str, zone: ZoneInfo | None = None) -> datetime | None:
     except ValueError:
         raise InvalidInput(f"{value!r} is not a date and time.", code="schedule_invalid") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone or UTC)
+        parsed = parsed.replace(tzinfo=zone_of(zone))
     return parsed.astimezone(UTC)
 
 
-def local_time(value: datetime, zone: ZoneInfo) -> str:
-    """A time for a one-line message, in the reader's zone, zone named."""
-    return value.astimezone(zone).strftime("%b %-d, %H:%M %Z")
-
-
-def _when_or_none(values: dict[str, Any], zone: ZoneInfo) -> datetime | None:
+def _when_or_none(values: dict[str, Any]) -> datetime | None:
     """The chosen send time, if one is chosen and readable (the live check ignores a bad one)."""
     if not values.get("schedule"):
         return None
     try:
-        return parse_when(values.get("when") or "", zone)
+        return parse_when(values.get("when") or "")
     except InvalidInput:
         return None
 
@@ -104,7 +98,7 @@ def _page(
             channel_id=values.get("channel_id"),
             body=values.get("body") or "",
             category=values.get("category"),
-            at=_when_or_none(values, viewer_zone(viewer)),
+            at=_when_or_none(values),
         )
         policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
     return render(
@@ -123,7 +117,6 @@ def _page(
         error=error,
         refusal=refusal,
         CATEGORIES=compose.CATEGORIES,
-        zone_name=viewer_zone(viewer).key,
     )
 
 
@@ -181,7 +174,7 @@ def compose_check(request: Request, viewer: Viewer, form: FormMultiDict) -> Resp
                 channel_id=values["channel_id"],
                 body=values["body"],
                 category=values["category"],
-                at=_when_or_none(values, viewer_zone(viewer)),
+                at=_when_or_none(values),
             )
             policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
     except StoplineError as exc:
@@ -206,7 +199,7 @@ def compose_count(request: Request, viewer: Viewer, form: FormMultiDict) -> Resp
 def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
     values = _fields(form)
     try:
-        when = parse_when(values["when"], viewer_zone(viewer)) if values["schedule"] else None
+        when = parse_when(values["when"], viewer.session.time_zone) if values["schedule"] else None
         if values["schedule"] and when is None:
             raise InvalidInput("Choose when to send it, or send it now.", code="schedule_required")
         with viewer.writing() as conn:
@@ -234,8 +227,8 @@ def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Respo
     target = f"/inbox/{composed.conversation_id}" if composed.conversation_id else "/inbox"
     if message.status == "scheduled" and message.scheduled_at is not None:
         flash = (
-            f"Scheduled for {local_time(message.scheduled_at, viewer_zone(viewer))}. It is "
-            "checked against "
+            f"Scheduled for {format_when(message.scheduled_at, viewer.session.time_zone)}. "
+            "It is checked against "
             "opt-outs and blocks again when it goes."
         )
     elif message.status == "scheduled":
