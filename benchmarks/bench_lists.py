@@ -22,7 +22,6 @@ from stopline.services import lists, workspaces
 from stopline.store.db import make_engine, read, write
 from stopline.store.migrate import upgrade
 
-
 _AREAS = ("212", "213", "305", "312", "404", "415", "512", "617", "646", "702", "718", "917")
 
 

@@ -537,7 +537,14 @@ def _violation(state: NumberState, event: ConsentEvent) -> str | None:
     if action in (Action.OPT_IN, Action.LIST_OPT_IN) and blocked:
         return "an opt-in while the number was blocked"
     if action in (Action.OPT_IN, Action.LIST_OPT_IN) and event.method not in RECIPIENT_METHODS:
-        if not (event.consent_note or "").strip():
+        change = _as_change(event)
+        lifts = (
+            event.list_id in state.list_opt_outs
+            if action is Action.LIST_OPT_IN
+            else bool(lifted_scopes(state, change) or lifted_lists(state, change))
+        )
+        # An opt-in that lifts nothing only records consent given (with its evidence).
+        if lifts and not (event.consent_note or "").strip():
             return "a re-subscribe by a member with no consent note"
     if action is Action.RETRACT:
         record = state.opt_outs.get(_target(_as_change(event)))
