@@ -120,6 +120,13 @@ def _now_sql(conn: sa.Connection) -> str:
 # --- campaign suppression -----------------------------------------------------------------------
 
 
+def _analyze(engine: sa.Engine) -> None:
+    """Planner statistics for the freshly loaded tables, as a long-running database has."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+
+
 def _suppression_fixture(engine: sa.Engine, members: int, opt_outs: int) -> dict[str, Any]:
     """`opt_outs` opted-out numbers k*1 (k < opt_outs); list members k = j*stride, so about
     10% of members are opted out; 0.5% of members are blocked and 0.5% left the list."""
@@ -151,11 +158,7 @@ def _suppression_fixture(engine: sa.Engine, members: int, opt_outs: int) -> dict
             f" 'manual', NULL, 'bench', {now}, 1 FROM {_series(conn, members)} AS s"
             f" WHERE {_mod(conn, 200)} = 11"
         )
-        if not is_sqlite(conn):
-            conn.exec_driver_sql("ANALYZE")
-    if is_sqlite(engine):
-        with engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    _analyze(engine)
     return {"ws": ws, "channel": channel, "list_id": list_id}
 
 
@@ -301,11 +304,7 @@ def _planning_fixture(engine: sa.Engine, members: int) -> dict[str, Any]:
             f" 'bench', {now}, 1 FROM list_members WHERE list_id = {list_id}"
             " AND substr(number, 12, 1) = '3'"
         )
-        if not is_sqlite(conn):
-            conn.exec_driver_sql("ANALYZE")
-    if is_sqlite(engine):
-        with engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    _analyze(engine)
     return {"ws": ws, "channel": channel, "list_id": list_id}
 
 

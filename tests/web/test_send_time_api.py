@@ -5,35 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from litestar.testing import TestClient
 
-from stopline.config import Config
-from stopline.runtime import Runtime
 from stopline.security import Keyring
 from stopline.services import workspaces
 from stopline.store.db import write
-from stopline.web.app import create_app
 from tests.outbound import add_channel, owner
-from tests.web.outbound_server import SECRET, serve
+from tests.web import test_messages_api
+from tests.web.outbound_server import serve
 
-
-@pytest.fixture
-def api(
-    engine: sa.Engine, created: workspaces.CreatedWorkspace, tmp_path: Path
-) -> Iterator[TestClient]:
-    runtime = Runtime(
-        Config(str(engine.url.render_as_string(hide_password=False)), tmp_path, SECRET, None)
-    )
-    runtime.__dict__["engine"] = engine
-    with TestClient(create_app(runtime)) as client:
-        client.headers["Authorization"] = f"Bearer {created.api_key}"
-        yield client
+api = test_messages_api.api  # the JSON API client fixture
 
 
 def closed_today(engine: sa.Engine, ws: workspaces.Workspace) -> None:
