@@ -64,30 +64,36 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         baseline = checks / (time.perf_counter() - started)
         raw.close()
 
-        refused = 0
-        with read(engine) as conn:
-            started = time.perf_counter()
-            for n in probe:
-                if not check_outbound(conn, ws.id, Outbound(to=n, channel_id=1)).allowed:
-                    refused += 1
-            rate = checks / (time.perf_counter() - started)
         # Send-time rules on: a workspace cap on marketing makes every check look up the
         # number's history (the worst case: without it only capped states' numbers do).
         policy = Policy.from_dict({"send_caps": {"marketing": 5}})
         at = datetime(2026, 12, 4, 17, 30, tzinfo=UTC)  # midday across the US
-        for n in probe[:1000]:  # area codes computed once, as a running server has them
+        for n in _numbers(5000, 4):  # area codes computed once, as a running server has them
             number_location(n)
-        timed_refused = 0
-        with read(engine) as conn:
-            started = time.perf_counter()
-            for n in probe:
-                message = Outbound(to=n, channel_id=1)
-                decision, timing = check_outbound_at(
-                    conn, ws.id, message, policy, Category.MARKETING, at
-                )
-                if not decision.allowed or timing is None or not timing.allowed:
-                    timed_refused += 1
-            timed_rate = checks / (time.perf_counter() - started)
+
+        def plain(conn: Any, n: str) -> bool:
+            return check_outbound(conn, ws.id, Outbound(to=n, channel_id=1)).allowed
+
+        def timed(conn: Any, n: str) -> bool:
+            message = Outbound(to=n, channel_id=1)
+            decision, timing = check_outbound_at(
+                conn, ws.id, message, policy, Category.MARKETING, at
+            )
+            return decision.allowed and timing is not None and timing.allowed
+
+        # Alternated, best of two each: both see the same cache state.
+        rates: dict[str, float] = {"plain": 0.0, "timed": 0.0}
+        refused = 0
+        for _ in range(2):
+            for name, check in (("plain", plain), ("timed", timed)):
+                refused = 0
+                with read(engine) as conn:
+                    started = time.perf_counter()
+                    for n in probe:
+                        if not check(conn, n):
+                            refused += 1
+                    rates[name] = max(rates[name], checks / (time.perf_counter() - started))
+        rate, timed_rate = rates["plain"], rates["timed"]
         engine.dispose()
     assert refused >= checks * 0.45, "the probe should hit opted-out numbers about half the time"
     return [
