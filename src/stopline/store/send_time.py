@@ -5,7 +5,7 @@ PostgreSQL workers hand over at once."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, literal, select, text
@@ -125,9 +125,7 @@ def gate_state(
     sqlite = is_sqlite(conn)
     params: dict[str, Any] = {"ws": workspace_id, "n": number, "cat": category or ""}
     # SQLite keeps timestamps as UTC text in SQLAlchemy's format, which sorts as time does.
-    params["since"] = (
-        utc(since).replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else since
-    )
+    params["since"] = since.astimezone(UTC).isoformat(" ", "microseconds")[:26] if sqlite else since
     cursor = driver_connection(conn).cursor()
     try:
         cursor.execute(_GATE_SQL if sqlite else _GATE_SQL_PG, params)
