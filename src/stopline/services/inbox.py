@@ -59,6 +59,10 @@ class ThreadMessage:
     error_message: str | None
     sent_by: str | None
     created_at: datetime
+    category: str = "informational"
+    # A message held by the send-time rules: until when, in the recipient's offset, and why.
+    held_until: str | None = None
+    hold_reason: str | None = None
 
 
 def list_conversations(
@@ -138,6 +142,9 @@ def _message(row: Any) -> ThreadMessage:
         error_message=row.error_message,
         sent_by=row.sent_by,
         created_at=utc(row.created_at),
+        category=row.category,
+        held_until=(row.send_decision or {}).get("until") if row.status == "scheduled" else None,
+        hold_reason=row.hold_reason if row.status == "scheduled" else None,
     )
 
 
