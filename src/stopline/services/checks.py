@@ -82,7 +82,8 @@ def check_outbound_at(
     """The gate's consent decision and, if it allows, the send-time decision for `category`
     at `at`: one round trip for the number's state, its contact's place and its cap history.
     The send-time decision is None when consent refuses."""
-    at = at.astimezone(UTC)
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
     rules = policy.send_time_rules
     capped = category in capped_categories(policy) and message.kind is MessageKind.NORMAL
     state, place, sent = send_time_store.gate_state(
