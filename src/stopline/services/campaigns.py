@@ -32,7 +32,7 @@ from stopline.domain.numbers import normalize
 from stopline.domain.send_rules import Category
 from stopline.domain.send_time import Verdict
 from stopline.services import jobs, send_time
-from stopline.services.consent import now_utc
+from stopline.services.consent import change_memberships, now_utc
 from stopline.services.queueing import MAX_BODY, default_channel_id
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import audience
@@ -382,8 +382,10 @@ def add_members(
         except InvalidInput as exc:
             rejected.append({"input": str(raw), "code": exc.code, "message": exc.message})
     unique = sorted(set(good))
-    added = list_store.add_list_members(conn, principal.workspace_id, list_id, unique, now_utc())
-    return MembersAdded(added=added, already=len(unique) - added, rejected=rejected)
+    added = change_memberships(
+        conn, principal.workspace_id, list_id, unique, subscribe=True, actor=principal.actor
+    )
+    return MembersAdded(added=len(added), already=len(unique) - len(added), rejected=rejected)
 
 
 def list_lists(conn: Connection, workspace_id: int) -> list[ListSummary]:

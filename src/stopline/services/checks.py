@@ -46,29 +46,45 @@ def check_outbound(conn: Connection, workspace_id: int, message: Outbound) -> De
     return decide(message, state, subscribed=subscribed)
 
 
+@dataclass(frozen=True)
+class ChannelDecision:
+    """The gate's answer for a normal message to a number on one channel of the workspace."""
+
+    channel: Any  # the channel's row (id, type, address, name, ...)
+    decision: Decision
+
+    @property
+    def code(self) -> str | None:
+        return self.decision.code.value if isinstance(self.decision, Refuse) else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "channel_id": int(self.channel.id),
+            "type": self.channel.type,
+            "address": self.channel.address,
+            "allowed": self.decision.allowed,
+            "code": self.code,
+        }
+
+
+def decisions_by_channel(
+    conn: Connection, workspace_id: int, number: str, state: NumberState
+) -> list[ChannelDecision]:
+    """THE answer every display of a number's consent shows per channel (the Opt-Outs API and
+    CLI, the contact card, the inbox footer, the evidence report): the same `decide` the
+    hand-off runs, on the same state, so what is shown is what will happen."""
+    return [
+        ChannelDecision(
+            row, decide(Outbound(to=number, channel_id=int(row.id), channel_type=row.type), state)
+        )
+        for row in workspaces_store.list_channels(conn, workspace_id)
+    ]
+
+
 def channel_decisions(
     conn: Connection, workspace_id: int, number: str, state: NumberState
 ) -> list[dict[str, Any]]:
-    """The gate's decision for a normal message to `number` on each channel of the workspace.
-
-    What every page and answer that shows a number's consent displays next to its records
-    (`GET /api/v1/opt-outs/{n}`, `stopline optouts show`, the evidence report), computed by
-    the same `decide` the hand-off runs, so what is shown is what will happen.
-    """
-    out: list[dict[str, Any]] = []
-    for row in workspaces_store.list_channels(conn, workspace_id):
-        message = Outbound(to=number, channel_id=int(row.id), channel_type=row.type)
-        decision = decide(message, state)
-        out.append(
-            {
-                "channel_id": int(row.id),
-                "type": row.type,
-                "address": row.address,
-                "allowed": decision.allowed,
-                "code": None if decision.allowed else decision.code.value,  # type: ignore[union-attr]
-            }
-        )
-    return out
+    return [d.as_dict() for d in decisions_by_channel(conn, workspace_id, number, state)]
 
 
 def check_outbound_at(
