@@ -181,6 +181,12 @@ def _limits(cat: Category, location: Location, rules: SendTimeRules) -> tuple[_L
     return tuple(limits)
 
 
+def capped_for(cat: Category, location: Location, rules: SendTimeRules) -> bool:
+    """Does some cap (built-in or the workspace's) cover `cat` for this recipient? Only then
+    is their history worth reading."""
+    return any(limit.cap is not None for limit in _limits(cat, location, rules))
+
+
 @functools.cache
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
