@@ -156,7 +156,7 @@ def enqueue_workspace_range(
 # --- the worker's side ----------------------------------------------------------------------
 
 
-def due_channels(conn: Connection, now: datetime) -> list[int]:
+def due_channels(conn: Connection, now: datetime, workspace_id: int | None = None) -> list[int]:
     """Channels with reports due now (pending, available, not leased by a live worker)."""
     query = (
         select(sync_items.c.channel_id)
@@ -167,6 +167,8 @@ def due_channels(conn: Connection, now: datetime) -> list[int]:
         )
         .distinct()
     )
+    if workspace_id is not None:
+        query = query.where(sync_items.c.workspace_id == workspace_id)
     return list(conn.execute(query).scalars())
 
 
