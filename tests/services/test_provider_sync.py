@@ -28,7 +28,7 @@ def owner(ws) -> Principal:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(datetime.now(UTC) + timedelta(seconds=1))
+    return FakeClock(datetime.now(UTC) + timedelta(hours=1))
 
 
 @pytest.fixture

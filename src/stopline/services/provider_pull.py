@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, Engine
 
+from stopline.domain.consent import utc
 from stopline.domain.errors import InvalidInput, NotFound, StoplineError
 from stopline.domain.numbers import normalize
 from stopline.domain.provider_sync import PULL_PROVIDERS
@@ -126,7 +127,9 @@ def pull_channel(
         row = _channel(conn, channel_id, None)
         credentials = keyring.decrypt(row.credentials) if row.credentials else {}
         region = get_workspace(conn, row.workspace_id).policy.default_region
-    since = row.sync_pulled_until if row.provider == "telnyx" else None
+    since = None
+    if row.provider == "telnyx" and row.sync_pulled_until is not None:
+        since = utc(row.sync_pulled_until)
     try:
         entries, result.rejected = provider_opt_outs(
             http, row, credentials, region, since=since, end_user_only=True
