@@ -102,7 +102,11 @@ class ScriptedServer:
 
 
 def _json(status: int, value: Any, headers: dict[str, str] | None = None):
-    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(value).encode()
+    return (
+        status,
+        {"Content-Type": "application/json", **(headers or {})},
+        json.dumps(value).encode(),
+    )
 
 
 # --- Twilio -----------------------------------------------------------------------------------
@@ -231,7 +235,9 @@ class TelnyxOptOutsApi:
         if since:
             floor = datetime.fromisoformat(since[0].replace("Z", "+00:00"))
             chosen = [
-                e for e in chosen if datetime.fromisoformat(e["created_at"].replace("Z", "+00:00")) >= floor
+                e
+                for e in chosen
+                if datetime.fromisoformat(e["created_at"].replace("Z", "+00:00")) >= floor
             ]
         redact = query.get("redaction_enabled", ["true"])[0] != "false"
         size = int(query.get("page[size]", ["20"])[0])

@@ -115,7 +115,14 @@ def test_the_report_is_written_in_the_consent_changes_transaction(engine, ws, ke
     with pytest.raises(RuntimeError):
         with write(engine) as conn:
             optouts.add_opt_out(conn, owner(ws), unique_number())
-            assert len(list(conn.execute(sync_items.select().where(sync_items.c.workspace_id == ws.id)))) == 1
+            assert (
+                len(
+                    list(
+                        conn.execute(sync_items.select().where(sync_items.c.workspace_id == ws.id))
+                    )
+                )
+                == 1
+            )
             raise RuntimeError("crash before commit")
     assert items(engine, ws) == []  # no report of a change that never happened
 

@@ -68,6 +68,10 @@ def run(
     pull: Annotated[
         bool, typer.Option("--pull/--no-pull", help="Also read Telnyx's and AWS's lists.")
     ] = True,
+    workspace: Annotated[
+        str | None,
+        typer.Option("--workspace", "-w", help="Only this workspace (default: every one)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One pass: deliver every due report (waiting out rate windows), read provider lists, exit."""
@@ -76,9 +80,19 @@ def run(
     from stopline.services import provider_pull, provider_sync
 
     rt = runtime()
+    workspace_id = None
+    if workspace is not None:
+        with reading() as conn:
+            workspace_id = workspaces.resolve_workspace(conn, workspace).id
     with httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0)) as http:
-        pushed = provider_sync.Pusher(rt.engine, rt.keyring, http).run_pass(wait=True)
-        pulled = provider_pull.pull_all(rt.engine, rt.keyring, http) if pull else []
+        pushed = provider_sync.Pusher(
+            rt.engine, rt.keyring, http, workspace_id=workspace_id
+        ).run_pass(wait=True)
+        pulled = (
+            provider_pull.pull_all(rt.engine, rt.keyring, http, workspace_id=workspace_id)
+            if pull
+            else []
+        )
     data = {"push": pushed.as_dict(), "pull": [p.as_dict() for p in pulled]}
     lines = [
         f"pushed: {pushed.delivered} delivered, {pushed.retrying} to retry, "

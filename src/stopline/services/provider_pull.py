@@ -166,10 +166,16 @@ def _record(conn: Connection, row: Any, entry: ProviderOptOut) -> Any:
     )
 
 
-def pull_all(engine: Engine, keyring: Keyring, http: httpx.Client) -> list[PullResult]:
+def pull_all(
+    engine: Engine, keyring: Keyring, http: httpx.Client, *, workspace_id: int | None = None
+) -> list[PullResult]:
     """One pull per channel with sync on at a provider whose list can be read."""
     with engine.connect() as conn:
-        ids = [int(r.id) for r in store.sync_channels(conn, PULL_PROVIDERS)]
+        ids = [
+            int(r.id)
+            for r in store.sync_channels(conn, PULL_PROVIDERS)
+            if workspace_id is None or r.workspace_id == workspace_id
+        ]
     return [pull_channel(engine, keyring, http, channel_id) for channel_id in ids]
 
 

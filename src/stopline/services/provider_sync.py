@@ -365,9 +365,7 @@ def number_reports(conn: Connection, workspace_id: int, number: str) -> list[Syn
     return [_item(r) for r in store.list_items(conn, workspace_id, number=number, limit=500)]
 
 
-def reports_by_event(
-    conn: Connection, workspace_id: int, number: str
-) -> dict[int, list[SyncItem]]:
+def reports_by_event(conn: Connection, workspace_id: int, number: str) -> dict[int, list[SyncItem]]:
     """A number's provider reports keyed by the ledger event they carry (its `seq`)."""
     found: dict[int, list[SyncItem]] = {}
     for item in number_reports(conn, workspace_id, number):
