@@ -128,6 +128,7 @@ class TwilioConsentApi:
     received: list[dict[str, Any]] = field(default_factory=list)  # every item of every request
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)  # by correlation_id
     requests: list[float] = field(default_factory=list)  # accepted request times
+    request_items: list[int] = field(default_factory=list)  # items of each accepted request
     rejected_429: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -169,6 +170,7 @@ class TwilioConsentApi:
             if not 1 <= len(items) <= 25:
                 return _json(400, {"code": 20001, "message": "1 to 25 Items", "status": 400})
             self.requests.append(now)
+            self.request_items.append(len(items))
             answer = []
             for item in items:
                 self.received.append(item)
@@ -184,14 +186,16 @@ class TwilioConsentApi:
                 )
             return _json(201, {"items": answer})
 
-    def max_in_any_window(self) -> int:
-        """The most accepted requests that ever fell within one `period`."""
-        times = sorted(self.requests)
-        best, start = 0, 0
-        for end, t in enumerate(times):
-            while times[start] <= t - self.period:
+    def max_in_any_window(self, *, items: bool = False) -> int:
+        """The most accepted requests (or items, with `items`) within any one `period`."""
+        pairs = sorted(zip(self.requests, self.request_items, strict=True))
+        best, start, total = 0, 0, 0
+        for t, n in pairs:
+            total += n if items else 1
+            while pairs[start][0] <= t - self.period:
+                total -= pairs[start][1] if items else 1
                 start += 1
-            best = max(best, end - start + 1)
+            best = max(best, total)
         return best
 
 
