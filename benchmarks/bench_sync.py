@@ -88,12 +88,12 @@ class ScaledClock:
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     import httpx
+    from tests.providers.sync_servers import ScriptedServer, TwilioConsentApi
 
     from stopline.security import Keyring
     from stopline.services import channels, provider_sync
     from stopline.services.workspaces import Principal
     from stopline.store.db import write
-    from tests.providers.sync_servers import ScriptedServer, TwilioConsentApi
 
     size = 10_000 if quick else 100_000
     rows: list[dict[str, Any]] = []
