@@ -95,6 +95,7 @@ SYNC_SUPPORT = {
 }
 MAX_CREDENTIAL = 4000
 MAX_NAME = 200
+MAX_ADDRESS = 64
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,10 @@ def create_channel(
         clean = {"secret": secrets.token_urlsafe(32)}
     if not (address or "").strip():
         raise InvalidInput("A channel needs its number or sender id.", code="address_required")
+    if len(address) > MAX_ADDRESS:
+        raise InvalidInput(
+            f"A number or sender id is at most {MAX_ADDRESS} characters.", code="address_invalid"
+        )
     channel = add_channel(
         conn,
         principal.workspace_id,

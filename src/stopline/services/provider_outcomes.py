@@ -206,6 +206,13 @@ def apply_status_update(
     row = message_store.message_by_provider_id(conn, workspace_id, provider_message_id)
     if row is None:
         return None
+    channel = (
+        channel_store.channel_row(conn, workspace_id, row.channel_id) if row.channel_id else None
+    )
+    if channel is None or channel.provider != provider:
+        # Sent through another provider: a report signed by this one cannot be about it (ids of
+        # a gateway shared by several workspaces may repeat).
+        return None
     if status in ("delivered", "failed") and row.status in ("sent", "delivered"):
         if not (row.status == "delivered" and status == "failed"):
             message_store.set_message_status(
@@ -217,17 +224,12 @@ def apply_status_update(
                 now=now,
             )
     if recipient_opted_out:
-        channel = (
-            channel_store.channel_row(conn, workspace_id, row.channel_id)
-            if row.channel_id
-            else None
-        )
         record_carrier_opt_out(
             conn,
             workspace_id,
             row.to_number,
             channel_id=row.channel_id,
-            channel_type=channel.type if channel is not None else None,
+            channel_type=channel.type,
             provider=provider,
             provider_code=error_code,
         )

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from stopline import security
 from stopline.domain import consent as consent_rules
-from stopline.domain import numbers
+from stopline.domain import limits, numbers
 from stopline.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stopline.domain.policy import Policy
 from stopline.security import Keyring
@@ -80,15 +80,18 @@ def create_workspace(
     owner_email: str,
     owner_password: str,
     region: str = "US",
+    time_zone: str = "UTC",
     slug: str | None = None,
     now: datetime | None = None,
 ) -> CreatedWorkspace:
     """A new tenant with its owner, a first API key and its Twilio-compatible credentials."""
     now = now or now_utc()
-    name = name.strip()
+    name = limits.text(name, "name", label="workspace name") or ""
     if not name:
         raise InvalidInput("A workspace needs a name.", code="name_required")
-    policy = Policy.from_dict({"default_region": region, "brand_name": name})
+    policy = Policy.from_dict(
+        {"default_region": region, "brand_name": name, "time_zone": time_zone}
+    )
     base = slug or slugify(name)
     slug = base
     while store.slug_taken(conn, slug):
@@ -120,12 +123,19 @@ def check_password(password: str) -> None:
         raise InvalidInput("A password needs at least 8 characters.", code="password_too_short")
 
 
+def account_email(email: str) -> str:
+    """An email address as accounts are keyed: trimmed, lowercased, plausibly an address."""
+    email = email.strip().lower()
+    if len(email) > 320 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise InvalidInput(f"{email[:80]!r} is not an email address.", code="email_invalid")
+    return email
+
+
 def ensure_user(
     conn: Connection, email: str, password: str, *, name: str = "", now: datetime | None = None
 ) -> int:
-    email = email.strip().lower()
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        raise InvalidInput(f"{email!r} is not an email address.", code="email_invalid")
+    email = account_email(email)
+    name = limits.text(name, "name") or ""
     existing = store.user_by_email(conn, email)
     if existing is not None:
         return int(existing.id)
@@ -162,6 +172,7 @@ def issue_api_key(
     created_by: int | None = None,
 ) -> str:
     """Create an API key; the clear key is returned once and only its hash is stored."""
+    name = limits.text(name, "name", label="key name") or ""
     prefix = secrets.token_hex(6)
     secret = security.new_token(24)
     store.insert_api_key(
@@ -303,6 +314,8 @@ def add_channel(
             f"Unknown channel type {type!r}; use one of {', '.join(CHANNEL_TYPES)}.",
             code="channel_type_unknown",
         )
+    name = limits.text(name, "name", label="channel name") or ""
+    location = limits.text(location, "name", label="location")
     region = get_workspace(conn, workspace_id).policy.default_region
     canonical = numbers.channel_address(address, region)
     try:

@@ -54,6 +54,8 @@ ACTIONS = (
     "list_opt_in",
     "amend",
     "retract",
+    "list_subscribe",
+    "list_unsubscribe",
 )
 MESSAGE_STATUSES = (
     "received",
@@ -76,6 +78,8 @@ workspaces = Table(
     Column("slug", String(64), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
     Column("settings", JSON, nullable=False, default=dict),
+    # The workspace's SMTP account (password included), encrypted like provider credentials.
+    Column("smtp", Text, nullable=True),
     # Twilio-compatible API identity: the SID is public, the token only stored hashed.
     Column("account_sid", String(34), nullable=False, unique=True),
     Column("auth_token_hash", String(128), nullable=False),
@@ -90,6 +94,11 @@ users = Table(
     Column("name", String(200), nullable=False, default=""),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # The person's own time zone for the web UI; NULL: the workspace's.
+    Column("time_zone", String(64), nullable=True),
+    # Where a sign-in lands: the workspace the person last switched to or joined. No foreign
+    # key: adding one would make SQLite rebuild `users`, and a membership is checked anyway.
+    Column("last_workspace_id", Integer, nullable=True),
 )
 
 members = Table(
@@ -101,6 +110,25 @@ members = Table(
     Column("role", String(16), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     UniqueConstraint("workspace_id", "user_id", name="uq_members_workspace_user"),
+    _enum_check("role", ROLES, "role"),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    # An admin's offer to join a workspace. An existing account joins only by accepting it while
+    # signed in (issue 11); an account the invitation itself created joins at its first sign-in.
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # the link's token, hashed
+    Column("created_account", Boolean, nullable=False, default=False),
+    Column("invited_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("accepted_at", Timestamp, nullable=True),
+    Index("ix_invitations_email", "email"),
     _enum_check("role", ROLES, "role"),
 )
 
@@ -217,6 +245,8 @@ lists = Table(
     # List keywords and HELP text (seed 001): {"opt_out": [...], "opt_in": [...], "help": [...]}.
     Column("keywords", JSON, nullable=False, default=dict),
     Column("help_text", Text, nullable=True),
+    # The list's own confirmation texts, {"opt_out": ..., "opt_in": ...}; unset: the defaults.
+    Column("replies", JSON, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     UniqueConstraint("workspace_id", "name", name="uq_lists_workspace_name"),
 )
@@ -493,6 +523,21 @@ Index("ix_messages_claim", messages.c.status, messages.c.available_at)
 Index("ix_messages_ws_to_status", messages.c.workspace_id, messages.c.to_number, messages.c.status)
 Index("ix_messages_conversation", messages.c.conversation_id, messages.c.id)
 Index("ix_messages_campaign", messages.c.campaign_id, messages.c.status)
+# The live inbox asks "anything changed since?" every second: the newest update is one seek.
+Index("ix_messages_ws_updated", messages.c.workspace_id, messages.c.updated_at)
+
+conversation_reads = Table(
+    "conversation_reads",
+    metadata,
+    # Per member read markers: the newest message each person has seen in a conversation.
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("conversation_id", ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", BigInteger, nullable=False),
+)
+Index(
+    "ix_conversation_reads_ws_user", conversation_reads.c.workspace_id, conversation_reads.c.user_id
+)
 # The frequency-cap lookup: a number's messages of a category handed over since a moment.
 Index(
     "ix_messages_cap",
@@ -543,6 +588,8 @@ review_items = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("resolved_at", Timestamp, nullable=True),
     Column("resolved_by", String(200), nullable=True),
+    # Why it was resolved when no reviewer did (the number opted out by another way).
+    Column("resolution_note", Text, nullable=True),
     _enum_check("status", ("pending", "opted_out", "dismissed"), "status"),
 )
 Index("ix_review_items_ws_status", review_items.c.workspace_id, review_items.c.status)

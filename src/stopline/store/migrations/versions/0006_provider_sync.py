@@ -1,7 +1,7 @@
 """provider consent sync: per-channel switch, Twilio accounts URL, pull cursor, outbox, AWS
 
 Revision ID: 0006
-Revises: 0008
+Revises: 0003
 Create Date: 2026-12-03 09:10:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0006'
-down_revision: str | None = '0008'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
