@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 from stopline.providers import aws, sns
 from stopline.providers.base import (
@@ -21,10 +16,16 @@ from stopline.providers.base import (
     StatusUpdate,
     WebhookRejected,
 )
+from tests.providers.sns_kit import (
+    CERT_URL,
+    TOPIC,
+    local_verifier,
+    make_signer,
+    notification,
+    signed,
+)
 from tests.providers.sync_servers import AwsSmsApi, FakeClock, ScriptedServer
 
-TOPIC = "arn:aws:sns:us-east-1:123456789012:sms-in"
-CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem"
 CREDENTIALS = {
     "access_key_id": "AKIDEXAMPLE",
     "secret_access_key": "secret",
@@ -35,53 +36,15 @@ CREDENTIALS = {
 
 @pytest.fixture(scope="module")
 def signer():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert.public_bytes(serialization.Encoding.PEM)
+    return make_signer()
 
 
 @pytest.fixture
 def verifier(signer):
-    fetched: list[str] = []
-
-    def fetch(url: str) -> bytes:
-        fetched.append(url)
-        return signer[1]
-
-    v = sns.Verifier(fetch=fetch)
-    v.fetched = fetched  # type: ignore[attr-defined]
+    v = local_verifier(signer)
     previous = sns.use_verifier(v)
     yield v
     sns.use_verifier(previous)
-
-
-def signed(signer, message: dict, version: str = "1") -> bytes:
-    message = {**message, "SignatureVersion": version, "SigningCertURL": CERT_URL}
-    digest = hashes.SHA1() if version == "1" else hashes.SHA256()
-    signature = signer[0].sign(sns.string_to_sign(message), padding.PKCS1v15(), digest)
-    message["Signature"] = base64.b64encode(signature).decode()
-    return json.dumps(message).encode()
-
-
-def notification(body: dict) -> dict:
-    return {
-        "Type": "Notification",
-        "MessageId": "11111111-2222-3333-4444-555555555555",
-        "TopicArn": TOPIC,
-        "Message": json.dumps(body),
-        "Timestamp": "2026-12-03T09:00:00.000Z",
-    }
 
 
 INBOUND = {
