@@ -27,17 +27,9 @@ def _numbers(count: int, seed: int) -> list[str]:
 
 
 def _setup(path: Path) -> tuple[Any, int]:
-    from stopline.services import workspaces
-    from stopline.store.db import make_engine, write
-    from stopline.store.migrate import upgrade
+    from benchmarks.bench_manage import _engine_and_workspace
 
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    with write(engine) as conn:
-        ws = workspaces.create_workspace(
-            conn, name="Bench", owner_email="bench@example.com", owner_password="benchmark1"
-        ).workspace
-    return engine, ws.id
+    return _engine_and_workspace(path)
 
 
 def _import(engine: Any, ws_id: int, numbers: list[str]) -> float:

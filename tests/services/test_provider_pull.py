@@ -13,34 +13,18 @@ from stopline.services.workspaces import Principal
 from stopline.store.db import read, write
 from stopline.store.tables import messages, opt_outs
 from tests.conftest import unique_number
-from tests.providers.sync_servers import AwsSmsApi, FakeClock, ScriptedServer, TelnyxOptOutsApi
-
-
-def owner(ws) -> Principal:
-    return Principal(workspace_id=ws.id, role="owner", actor="owner:test")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime.now(UTC) + timedelta(hours=1))
+from tests.providers.sync_servers import AwsSmsApi, TelnyxOptOutsApi
+from tests.services.sync_kit import clock_fixture, owner, serving  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
 def telnyx():
-    api = TelnyxOptOutsApi()
-    server = ScriptedServer(api.handle).start()
-    api.url = server.url  # type: ignore[attr-defined]
-    yield api
-    server.stop()
+    yield from serving(TelnyxOptOutsApi())
 
 
 @pytest.fixture
 def aws(clock):
-    api = AwsSmsApi(clock)
-    server = ScriptedServer(api.handle).start()
-    api.url = server.url  # type: ignore[attr-defined]
-    yield api
-    server.stop()
+    yield from serving(AwsSmsApi(clock))
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ speaks Consents/Bulk and enforces its rate limit on a simulated clock."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import httpx
 import pytest
@@ -15,29 +15,16 @@ from stopline.domain.errors import InvalidInput
 from stopline.domain.provider_sync import correlation_id
 from stopline.services import channels, optouts, provider_sync, workspaces
 from stopline.services.consent import bulk_opt_out
-from stopline.services.workspaces import Principal
 from stopline.store.db import read, write
 from stopline.store.tables import sync_items
 from tests.conftest import unique_number
-from tests.providers.sync_servers import FakeClock, ScriptedServer, TwilioConsentApi
-
-
-def owner(ws) -> Principal:
-    return Principal(workspace_id=ws.id, role="owner", actor="owner:test")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime.now(UTC) + timedelta(hours=1))
+from tests.providers.sync_servers import TwilioConsentApi
+from tests.services.sync_kit import clock_fixture, owner, serving  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
 def twilio(clock):
-    api = TwilioConsentApi(clock)
-    server = ScriptedServer(api.handle).start()
-    api.url = server.url  # type: ignore[attr-defined]
-    yield api
-    server.stop()
+    yield from serving(TwilioConsentApi(clock))
 
 
 def twilio_channel(engine, ws, keyring, api, *, sync: bool = True, address: str | None = None):
