@@ -51,6 +51,7 @@ class ScriptedServer:
 
         class _H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms ACK wait
 
             def _do(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
