@@ -302,3 +302,24 @@ def test_vonage_has_no_consent_api(engine, ws, keyring) -> None:
             consent_sync=True,
         )
     assert caught.value.code == "consent_sync_unsupported"
+
+
+def test_the_worker_pool_sync_loop_delivers_by_itself(engine, ws, keyring, twilio, clock) -> None:
+    from stopline.worker.sync import SyncRunner
+
+    twilio_channel(engine, ws, keyring, twilio)
+    number = unique_number()
+    with write(engine) as conn:
+        optouts.add_opt_out(conn, owner(ws), number)
+    with httpx.Client(timeout=2.0) as http:
+        runner = SyncRunner(
+            engine,
+            keyring,
+            lambda: http,
+            pull_interval=3600,
+            clock=provider_sync.Clock(now=clock.now, sleep=clock.sleep),
+        )
+        while runner.step():  # what the pool's sync thread repeats
+            pass
+    assert number in {i["contact_id"] for i in twilio.accepted.values()}
+    assert [r.state for r in items(engine, ws)] == ["delivered"]
