@@ -52,6 +52,8 @@ def test_an_admin_switches_sync_on_sees_a_failure_and_retries_it(client, engine,
         ).run_pass(wait=False)
     page = client.get("/sync?state=pending").text
     assert "not yet reported to Twilio" in page and "Retry now" in page
+    history = client.get(f"/audit/numbers/{opted}").text
+    assert "Told to providers" in history and "not yet reported to Twilio" in history
     with read(engine) as conn:
         [item] = provider_sync.status(conn, created.workspace.id).items
     refused = client.post(f"/sync/{item.id}/retry", data={}, follow_redirects=False)
