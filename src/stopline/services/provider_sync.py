@@ -99,9 +99,14 @@ class Pusher:
             window = self.windows[key] = RateWindow(limit, period)
         return window
 
-    def run_pass(self, *, wait: bool = True, max_requests: int | None = None) -> PassResult:
+    def run_pass(
+        self, *, wait: bool = True, max_wait: float | None = None, max_requests: int | None = None
+    ) -> PassResult:
         """Deliver every due report, then return. With `wait`, sleep through full rate windows
-        (the pass still ends when nothing is due); without, leave those for the next pass."""
+        (the pass still ends when nothing is due); without, sleep only through waits up to
+        `max_wait` seconds (the spacing between requests) and leave longer ones for the next
+        pass."""
+        limit = float("inf") if wait else (max_wait or 0.0)
         result = PassResult()
         channels: dict[int, tuple[Any, dict[str, Any]]] = {}
         while max_requests is None or result.requests < max_requests:
@@ -123,7 +128,7 @@ class Pusher:
                     progressed = True
             if progressed:
                 continue
-            if soonest == float("inf") or not wait:
+            if soonest == float("inf") or soonest > limit:
                 break
             self.clock.sleep(soonest)
             result.waited += soonest

@@ -19,6 +19,7 @@ from stopline.services import provider_pull, provider_sync
 log = logging.getLogger(__name__)
 
 PULL_INTERVAL = 300.0  # seconds between reads of Telnyx's and AWS's opt-out lists
+MAX_WAIT = 2.0  # a pass sleeps through the spacing between requests, not a full window
 
 
 class SyncRunner:
@@ -50,7 +51,7 @@ class SyncRunner:
                 clock=self.clock,
                 windows=self._pusher.windows if self._pusher else {},
             )
-        result = self._pusher.run_pass(wait=False)
+        result = self._pusher.run_pass(wait=False, max_wait=MAX_WAIT)
         if time.monotonic() - self._pulled >= self.pull_interval:
             self._pulled = time.monotonic()
             for pulled in provider_pull.pull_all(self.engine, self.keyring, self.http()):
