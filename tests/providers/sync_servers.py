@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.providers.fake_servers import answer
+
 
 class FakeClock:
     """Simulated time: `sleep` advances it at once. Shared by the client and the fake server."""
@@ -61,15 +63,7 @@ class ScriptedServer:
                 if status == 0:  # hang: make the client time out
                     server._release.wait(10)
                     return
-                try:
-                    self.send_response(status)
-                    for name, value in out_headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(out)))
-                    self.end_headers()
-                    self.wfile.write(out)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                answer(self, status, out_headers, out)
 
             def do_POST(self) -> None:  # noqa: N802
                 self._do("POST")
