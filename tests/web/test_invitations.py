@@ -191,3 +191,28 @@ def test_sessions_service_signs_in_where_the_person_was(engine):
     created = new_workspace(engine)
     signed = sessions.sign_in(engine, created.owner_email, PASSWORD, ip="t")
     assert signed.workspace_id == created.workspace.id
+
+
+def test_the_link_can_be_emailed(client, engine, monkeypatch):
+    from tests.smtp import smtp_server
+
+    known = new_workspace(engine, "Known").owner_email
+    csrf = sign_in(client, new_workspace(engine, "Admin").owner_email)
+    with smtp_server() as (port, mailbox):
+        monkeypatch.setenv("STOPLINE_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("STOPLINE_SMTP_PORT", str(port))
+        monkeypatch.setenv("STOPLINE_SMTP_TLS", "none")
+        assert 'name="send_email"' in client.get("/settings/members").text
+        answer = post(
+            client,
+            "/settings/members",
+            csrf,
+            email=known,
+            password="admin chosen pw 1",
+            role="member",
+            send_email="on",
+        )
+    assert f"The link was emailed to {known}." in answer.text
+    [message] = mailbox.messages
+    assert mailbox.recipients == [[known]]
+    assert invitation_link(answer.text) in message.get_payload(decode=True).decode()
