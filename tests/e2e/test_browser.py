@@ -42,20 +42,29 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, email: str, password: str, process: subprocess.Popen[str]):
+    def __init__(
+        self,
+        url: str,
+        email: str,
+        password: str,
+        process: subprocess.Popen[str],
+        database_url: str = "",
+    ):
         self.url = url
         self.email = email
         self.password = password
         self.process = process
+        self.database_url = database_url  # tests that play a customer write through services
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("serve")
     port = _free_port()
+    database_url = f"sqlite:///{tmp / 'stopline.db'}"
     env = {
         **os.environ,
-        "STOPLINE_DATABASE_URL": f"sqlite:///{tmp / 'stopline.db'}",
+        "STOPLINE_DATABASE_URL": database_url,
         "STOPLINE_DATA_DIR": str(tmp / "data"),
         "STOPLINE_SECRET_KEY": "browser-test-secret-" + uuid.uuid4().hex,
         "COLUMNS": "300",  # one line per message from the CLI's console
@@ -98,7 +107,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 break
         assert email and password, "serve did not print the demo sign-in:\n" + "".join(lines)
         _wait_until_up(url, deadline)
-        yield Server(url, email, password, process)
+        yield Server(url, email, password, process, database_url)
     finally:
         process.terminate()
         try:
@@ -184,7 +193,9 @@ PAGES = [
     ("settings-messaging", "/settings/messaging"),
     ("settings-members", "/settings/members"),
     ("settings-api-keys", "/settings/api-keys"),
-    ("settings-lists", "/settings/lists"),
+    ("lists", "/lists"),
+    ("list", "/lists/1"),
+    ("settings-profile", "/settings/profile"),
     ("channels", "/channels"),
     ("channel", "/channels/1"),
     ("channel-phone", "/channels/1/phone"),
@@ -450,7 +461,11 @@ def _tab_through(page: Page, expected: int) -> set[str]:
         "/settings/messaging",
         "/settings/members",
         "/settings/api-keys",
-        "/settings/lists",
+        "/lists",
+        "/lists/1",
+        "/contacts/1/edit",
+        "/settings/profile",
+        "/settings/email",
         "/channels",
         "/channels/1",
         "/channels/new",

@@ -119,3 +119,75 @@ def test_the_review_api_lists_and_resolves(engine, ws, created, channel, tmp_pat
         assert client.get("/api/v1/review?status=all", headers=auth).json()["total"] == 1
         assert client.get("/api/v1/review").status_code == 401
     assert opt_out_rows(engine, ws.id, sender)[0].actor == "api_key:default"
+
+
+def test_a_pending_item_resolves_itself_when_the_number_opts_out_another_way(engine, ws, channel):
+    from stopline.services import optouts
+
+    sender, other = number(), number()
+    item_id = flagged(engine, channel, sender, "please don't text me anymore")
+    untouched = flagged(engine, channel, other)
+    stop = inbound.process_inbound(
+        engine,
+        channel,
+        InboundMessage("generic", uuid.uuid4().hex, sender, channel.address, "STOP"),
+    )
+    assert stop is not None
+    with read(engine) as conn:
+        item = review.get_review_item(conn, ws.id, item_id)
+        still = review.get_review_item(conn, ws.id, untouched)
+    assert item.status == "opted_out" and item.resolved_at is not None
+    assert item.resolved_by and "another way" in (item.resolution_note or "")
+    assert "reply" in (item.resolution_note or "")
+    assert still.status == "pending"
+    # A manual opt-out by a member resolves it too, recording who.
+    with write(engine) as conn:
+        optouts.add_opt_out(conn, member(ws), other, reason="asked at the desk")
+        settled = review.get_review_item(conn, ws.id, untouched)
+    assert settled.status == "opted_out" and settled.resolved_by == "user:pat@example.com"
+    assert "asked at the desk" in (settled.resolution_note or "")
+
+
+def test_a_bulk_opt_out_resolves_the_waiting_items_of_its_numbers(engine, ws, channel):
+    from stopline.domain.consent import Method
+    from stopline.services.consent import bulk_opt_out
+
+    sender = number()
+    item_id = flagged(engine, channel, sender)
+    with write(engine) as conn:
+        bulk_opt_out(
+            conn, ws.id, [number(), sender], method=Method.IMPORT, reason="paper", actor="pat"
+        )
+        item = review.get_review_item(conn, ws.id, item_id)
+    assert item.status == "opted_out" and item.resolved_by == "pat"
+    assert "import" in (item.resolution_note or "")
+
+
+def test_a_channel_scoped_opt_out_resolves_only_that_channels_items(engine, ws, channel, keyring):
+    from stopline.domain.consent import Scope
+    from stopline.services import optouts
+
+    with write(engine) as conn:
+        second = workspaces.add_channel(
+            conn, ws.id, keyring, address=number(), provider="generic", credentials={"secret": "s"}
+        )
+        second_channel = inbound.channel_for(conn, second.id)[0]
+    sender = number()
+    here = flagged(engine, channel, sender)
+    there = flagged(engine, second_channel, sender)
+    with write(engine) as conn:
+        optouts.add_opt_out(
+            conn, member(ws), sender, scope=Scope.CHANNEL, scope_key=str(channel.id)
+        )
+        assert review.get_review_item(conn, ws.id, here).status == "opted_out"
+        assert review.get_review_item(conn, ws.id, there).status == "pending"
+
+
+def test_each_item_names_the_rule_that_flagged_it_and_why(engine, ws, created, channel, tmp_path):
+    item_id = flagged(engine, channel, number(), "Ne m'envoyez plus de SMS")
+    auth = {"Authorization": f"Bearer {created.api_key}"}
+    with TestClient(create_app(make_runtime(engine, tmp_path))) as client:
+        [item] = client.get("/api/v1/review", headers=auth).json()["items"]
+    assert item["id"] == item_id
+    assert (item["rule"], item["rule_language"]) == ("ne m'envoyez plus", "fr")
+    assert "Ne m'envoyez plus" in item["rule_why"]

@@ -298,9 +298,29 @@ def test_the_review_queue_honours_a_request_with_its_deadline_shown(client, engi
     outcome = _text(engine, channel, number, "please stop texting me")
     csrf = sign_in(client, created.owner_email)
     page = client.get("/review").text
-    assert "please stop texting me" in page and outcome.deadline.strftime("%b %-d %Y") in page
+    assert "please stop texting me" in page and outcome.deadline.strftime("%b %-d, %Y") in page
     response = post(client, f"/review/{outcome.review_item_id}", csrf, resolution="opt_out")
     assert response.status_code == 303
     with read(engine) as conn:
         assert ledger.load_state(conn, created.workspace.id, number).opt_outs
     assert "please stop texting me" in client.get("/review?status=opted_out").text
+
+
+def test_the_review_queue_shows_which_rule_flagged_each_item(client, engine):
+    created, channel = _shop(engine)
+    _text(engine, channel, _number(), "Quiero darme de baja")
+    _text(engine, channel, _number(), "Stop by tomorrow?")
+    sign_in(client, created.owner_email)
+    page = client.get("/review").text
+    assert "Rule: <strong>darme de baja</strong>" in page
+    assert "Rule: <strong>STOP used as an ordinary word</strong>" in page
+    assert "a person decides before the legal deadline" in page
+
+
+def test_the_inbox_shows_a_reaction_as_a_reaction(client, engine):
+    created, channel = _shop(engine)
+    number = _number()
+    _text(engine, channel, number, "Liked \u201cSale today! Reply STOP to unsubscribe\u201d")
+    sign_in(client, created.owner_email)
+    page = client.get(f"/inbox/{_conversation(engine, created.workspace.id, number)}").text
+    assert 'class="msg in reaction' in page and "They reacted" in page and ">Reaction<" in page

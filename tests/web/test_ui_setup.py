@@ -102,6 +102,8 @@ def test_a_missing_credential_is_asked_for_again_with_what_was_typed(client, eng
     refused = post(client, "/channels", csrf, provider="vonage", address=address, cred_api_key="k")
     assert refused.status_code == 422
     assert "API secret" in refused.text and address in refused.text
+    huge = post(client, "/channels", csrf, provider="console", address="9" * 100_000)
+    assert huge.status_code == 422 and "at most 64" in huge.text
 
 
 def test_a_member_sees_channels_but_cannot_add_change_or_text_them(client, engine, ui_app):
@@ -206,8 +208,16 @@ def test_compose_shows_the_gates_answer_and_queues_or_refuses(client, engine, ui
     check = post(client, "/compose/check", csrf, to=gone, channel_id=str(channel.id), body="Hi")
     assert "has opted out" in check.text and "gate-answer refuse" in check.text
     fine = number()
-    check = post(client, "/compose/check", csrf, to=fine, channel_id=str(channel.id), body="é🎄")
-    assert "Can be sent" in check.text and "UCS-2" in check.text
+    check = client.post(
+        "/compose/check",
+        data={"csrf_token": csrf, "to": fine, "channel_id": str(channel.id), "body": "é🎄"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Can be sent" in check.text
+    assert 'id="segment-counter"' in check.text and 'hx-swap-oob="true"' in check.text
+    assert "UCS-2" in check.text
+    count = post(client, "/compose/count", csrf, body="a" * 161)
+    assert "2</strong> segments" in count.text and "GSM-7" in count.text
     refused = post(client, "/compose", csrf, to=gone, channel_id=str(channel.id), body="Hi")
     assert refused.status_code == 422 and "Your message was not sent" in refused.text
     sent = post(client, "/compose", csrf, to=fine, channel_id=str(channel.id), body="Hello there")

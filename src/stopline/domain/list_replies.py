@@ -7,7 +7,12 @@ text when it has one, else the workspace's.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from stopline.domain.policy import Policy
+
+REPLY_KINDS = ("opt_out", "opt_in")
 
 LIST_CONFIRMATIONS: dict[str, dict[str, str]] = {
     "en": {
@@ -39,12 +44,35 @@ LIST_CONFIRMATIONS: dict[str, dict[str, str]] = {
 
 
 def list_confirmation(
-    policy: Policy, kind: str, language: str, list_name: str, help_text: str | None = None
+    policy: Policy,
+    kind: str,
+    language: str,
+    list_name: str,
+    help_text: str | None = None,
+    replies: Any = None,
 ) -> str:
-    """The confirmation of a list keyword: `kind` is opt_out, opt_in or help."""
+    """The confirmation of a list keyword: `kind` is opt_out, opt_in or help.
+
+    `replies` are the list's own texts (`{"opt_out": ..., "opt_in": ...}`, set on the Lists
+    page); {brand} and {list} are filled in, as in the defaults.
+    """
     if kind == "help":
         if help_text and help_text.strip():
             return help_text.strip()
         return policy.confirmation_text("help", language)
+    own = stored_replies(replies).get(kind)
     texts = LIST_CONFIRMATIONS.get(language) or LIST_CONFIRMATIONS["en"]
-    return texts[kind].replace("{brand}", policy.brand_name).replace("{list}", list_name)
+    template = own or texts[kind]
+    return template.replace("{brand}", policy.brand_name).replace("{list}", list_name)
+
+
+def stored_replies(raw: Any) -> dict[str, str]:
+    """A list's own confirmation texts as stored (a dict, or its JSON text on SQLite)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: str(v) for k, v in raw.items() if k in REPLY_KINDS and str(v or "").strip()}

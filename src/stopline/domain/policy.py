@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from stopline.domain import limits as _limits
 from stopline.domain.errors import InvalidInput
 from stopline.domain.send_rules import RULES, Window, category
 from stopline.domain.send_time import Holidays, OverCap, SendTimeRules
@@ -84,7 +86,8 @@ class Policy:
     """A workspace's messaging settings. Unset keys take these defaults."""
 
     brand_name: str = "stopline"
-    help_contact: str = "support"
+    # CTIA: HELP names a real contact; none set -> the HELP reply leaves the clause out.
+    help_contact: str = ""
     default_region: str = "US"  # numbers without a country code are read in this region
     opt_out_scope: OptOutScope = OptOutScope.WORKSPACE  # outbound rule 3: safest by default
     resubscribe_policy: ResubscribePolicy = ResubscribePolicy.RECIPIENT_ONLY  # seeds 000, 004
@@ -99,6 +102,15 @@ class Policy:
     custom_keywords: tuple[Mapping[str, str], ...] = ()  # inbound rule 2: workspace additions
     confirmations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # overrides
     opt_out_rate_warning: float = 0.02  # dashboard: warn above 2% opt-outs per campaign
+    time_zone: str = "UTC"  # issue 13: the clock people read in the UI (the API keeps offsets)
+
+    @property
+    def real_help_contact(self) -> str:
+        """The support contact to send customers, or "" while none is set (the placeholder
+        "support" that older workspaces stored counts as none: it is never sent)."""
+        contact = self.help_contact.strip()
+        return "" if contact.lower() in PLACEHOLDER_CONTACTS else contact
+
     # Send-time rules (issue 14): the workspace's own windows, caps and holiday closures,
     # on top of the built-in rules of `domain.send_rules`, which they may tighten, never loosen.
     send_windows: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # none of its own
@@ -144,9 +156,10 @@ class Policy:
         raise KeyError(kind)
 
     def _fill(self, template: str) -> str:
-        return template.replace("{brand}", self.brand_name).replace(
-            "{help_contact}", self.help_contact
-        )
+        contact = self.real_help_contact
+        if not contact:
+            template = _CONTACT_SENTENCE.sub("", template)
+        return template.replace("{brand}", self.brand_name).replace("{help_contact}", contact)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -172,6 +185,24 @@ class Policy:
         merged = self.to_dict()
         merged.update(changes)
         return Policy.from_dict(merged)
+
+
+PLACEHOLDER_CONTACTS = frozenset({"", "support"})
+# The sentence naming the contact ("For help, contact {help_contact}."), left out when none.
+_CONTACT_SENTENCE = re.compile(r"\s*[^.:!?]*\{help_contact\}[^.!?]*[.!?]?")
+
+
+def check_time_zone(value: Any) -> str:
+    """An IANA time zone name such as Europe/Paris or America/New_York."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise _bad("time_zone", value, "must be a time zone such as America/New_York")
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _bad("time_zone", value, "must be a time zone such as America/New_York") from None
+    return value.strip()
 
 
 def _plain(value: Any) -> Any:
@@ -221,9 +252,18 @@ def _coerce(key: str, value: Any) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0"):
             return value.lower() in ("true", "on", "1")
         raise _bad(key, value, "must be true or false")
+    if key == "time_zone":
+        return check_time_zone(value)
+    if key == "help_contact":
+        if not isinstance(value, str) or len(value) > 200:
+            raise _bad(key, value, "must be text of at most 200 characters")
+        return value.strip()
     if key in _STRINGS:
         if not isinstance(value, str) or not value.strip():
             raise _bad(key, value, "must be non-empty text")
+        limit = _limits.LIMITS["reply_text" if key == "disclosure_text" else "setting"]
+        if len(value.strip()) > limit:
+            raise _bad(key, value[:40] + "...", f"must be at most {limit} characters")
         if key == "default_region":
             import phonenumbers  # the region list is data, not I/O
 
@@ -261,6 +301,9 @@ def _coerce(key: str, value: Any) -> Any:
             for kind, text in texts.items():
                 if kind not in ("opt_out", "opt_in", "help") or not isinstance(text, str):
                     raise _bad(key, value, "texts must be opt_out, opt_in or help strings")
+                if len(text.strip()) > _limits.LIMITS["reply_text"]:
+                    limit = _limits.LIMITS["reply_text"]
+                    raise _bad(key, text[:40] + "...", f"texts must be at most {limit} characters")
             out[str(lang)] = {str(k): str(v) for k, v in texts.items() if str(v).strip()}
         return out
     if key in _SEND_TIME:

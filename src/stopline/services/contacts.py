@@ -15,12 +15,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from stopline.domain import limits
 from stopline.domain.consent import NumberState, Record, Scope, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.gate import Outbound, Refuse, decide
 from stopline.domain.numbers import normalize
 from stopline.domain.recipient_location import check_postal_code, check_time_zone
 from stopline.services import optouts
+from stopline.services.checks import decisions_by_channel
 from stopline.services.consent import ChangeResult, now_utc
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import contacts as store
@@ -30,7 +32,7 @@ from stopline.store.workspaces import list_channels
 
 STATUSES = store.STATUSES
 LABELS = ("mobile", "home", "work", "other")
-MAX_NOTE = 2000
+MAX_NOTE = limits.limit_of("note")
 MAX_NUMBERS = 20
 
 
@@ -318,6 +320,55 @@ def update_contact(
     return get_contact(conn, principal.workspace_id, contact_id)
 
 
+def edit_contact(
+    conn: Connection,
+    principal: Principal,
+    contact_id: int,
+    *,
+    name: str,
+    email: str | None,
+    numbers: Sequence[str],
+) -> Contact:
+    """Save a contact's edit form: name, email and the whole list of numbers at once.
+
+    Every number is read (E.164, in the workspace's region) before anything is written, so a
+    bad number changes nothing. Numbers left out are detached; their opt-outs and blocks stay
+    with the number.
+    """
+    principal.require("member")
+    contact = get_contact(conn, principal.workspace_id, contact_id)
+    region = get_workspace(conn, principal.workspace_id).policy.default_region
+    wanted = list(dict.fromkeys(normalize(raw, region) for raw in numbers if raw.strip()))
+    if len(wanted) > MAX_NUMBERS:
+        raise InvalidInput(f"A contact has at most {MAX_NUMBERS} numbers.", code="too_many_numbers")
+    clean_name, clean_email = _clean_name(name), _clean_email(email)
+    if not clean_name and not wanted:
+        raise InvalidInput("A contact needs a name or a number.", code="contact_empty")
+    for number in wanted:
+        owner = store.owner_of(conn, principal.workspace_id, number)
+        if owner is not None and owner != contact_id:
+            raise Conflict(
+                f"{number} already belongs to contact {owner}; merge the contacts instead.",
+                code="number_taken",
+                contact_id=owner,
+            )
+    had = {n.number: n.label for n in contact.numbers}
+    for number in had.keys() - set(wanted):
+        store.delete_number(conn, principal.workspace_id, contact_id, number)
+    for number in wanted:
+        if number not in had:
+            store.insert_number(conn, principal.workspace_id, contact_id, number, "mobile")
+    store.update_contact(
+        conn,
+        principal.workspace_id,
+        contact_id,
+        name=clean_name,
+        email=clean_email,
+        updated_at=now_utc(),
+    )
+    return get_contact(conn, principal.workspace_id, contact_id)
+
+
 def add_number(
     conn: Connection, principal: Principal, contact_id: int, raw: str, label: str = "mobile"
 ) -> Contact:
@@ -559,13 +610,8 @@ def number_preferences(
         for t in types
     ]
     permissions += [
-        _permission(
-            "channel",
-            str(c.id),
-            c.name or c.address,
-            decide(Outbound(to=number, channel_id=c.id, channel_type=c.type), state),
-        )
-        for c in channels
+        _permission("channel", str(d.channel.id), d.channel.name or d.channel.address, d.decision)
+        for d in decisions_by_channel(conn, workspace_id, number, state)
     ]
     member_of = {
         list_id for _n, list_id in list_store.lists_of_numbers(conn, workspace_id, [number])

@@ -26,6 +26,7 @@ from stopline.domain.consent import Method, Scope
 from stopline.domain.errors import InvalidInput, NotFound
 from stopline.files.csv_export import write_csv_text
 from stopline.processes import default_workers
+from stopline.security import Keyring
 from stopline.services import export_parts, jobs, mail
 from stopline.services.consent import now_utc
 from stopline.services.workspaces import Principal
@@ -112,14 +113,17 @@ def start_export(
     flt: ExportFilter | None = None,
     email: str | None = None,
     public_url: str | None = None,
+    keyring: Keyring | None = None,
 ) -> jobs.Job:
-    """Queue an export; with `email`, the job sends a download link when the file is ready."""
+    """Queue an export; with `email`, the job sends a download link when the file is ready
+    (through the workspace's SMTP account when it has one and `keyring` can open it)."""
     principal.require("member")
     flt = flt or ExportFilter()
     flt.checked()
     if email:
         email = mail.check_address(email)
-        mail.require_configured()
+        with read(engine) as conn:
+            mail.require_configured_for(conn, keyring, principal.workspace_id)
     stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
     path = exports_dir(data_dir, principal.workspace_id) / (
         f"opt-outs-{stamp}-{secrets.token_hex(6)}.csv"
@@ -228,7 +232,8 @@ def _export_job(engine: Engine, job: jobs.Job, progress: jobs.Progress) -> dict[
             f"The file is kept until {expires:%Y-%m-%d %H:%M} UTC.\n"
         )
         try:
-            settings = mail.require_configured()
+            with read(engine) as conn:
+                settings = mail.require_configured_for(conn, progress.keyring, job.workspace_id)
             mail.send(settings, email, "Your stopline opt-out export is ready", body)
             result["emailed_to"] = email
         except InvalidInput as exc:  # email switched off since the export was asked for

@@ -91,7 +91,12 @@ def list_keyword(ctx: InboundContext) -> bool:
         ctx.action = "list_opt_out"
         result = ctx.change(ctx.consent_change(Action.LIST_OPT_OUT, Method.REPLY, list_id=row.id))
         if result.changed:
-            ctx.confirm("opt_out", list_confirmation(ctx.policy, "opt_out", ctx.language, row.name))
+            ctx.confirm(
+                "opt_out",
+                list_confirmation(
+                    ctx.policy, "opt_out", ctx.language, row.name, replies=row.replies
+                ),
+            )
         return True
     if intent == "opt_in":
         ctx.action = "list_opt_in"
@@ -103,7 +108,12 @@ def list_keyword(ctx: InboundContext) -> bool:
             ctx.refused = exc.code
             return True
         if result.changed:
-            ctx.confirm("opt_in", list_confirmation(ctx.policy, "opt_in", ctx.language, row.name))
+            ctx.confirm(
+                "opt_in",
+                list_confirmation(
+                    ctx.policy, "opt_in", ctx.language, row.name, replies=row.replies
+                ),
+            )
         return True
     return False
 

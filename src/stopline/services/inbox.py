@@ -34,6 +34,9 @@ class ConversationSummary:
     contact_name: str | None
     last_body: str | None
     last_direction: str | None
+    last_status: str | None = None
+    last_kind: str | None = None
+    last_scheduled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class ThreadMessage:
     error_message: str | None
     sent_by: str | None
     created_at: datetime
+    scheduled_at: datetime | None = None
 
 
 def list_conversations(
@@ -92,6 +96,9 @@ def list_conversations(
             contact_name=r.contact_name,
             last_body=r.last_body,
             last_direction=r.last_direction,
+            last_status=r.last_status,
+            last_kind=r.last_kind,
+            last_scheduled_at=utc(r.last_scheduled_at) if r.last_scheduled_at else None,
         )
         for r in rows
     ], total
@@ -138,6 +145,7 @@ def _message(row: Any) -> ThreadMessage:
         error_message=row.error_message,
         sent_by=row.sent_by,
         created_at=utc(row.created_at),
+        scheduled_at=utc(row.scheduled_at) if row.scheduled_at else None,
     )
 
 
@@ -190,3 +198,32 @@ def visible_messages(conn: Connection, workspace_id: int, conversation_id: int) 
     from stopline.store.inbound import visible_messages as rows
 
     return rows(conn, workspace_id, conversation_id)
+
+
+# --- read markers and the live inbox ------------------------------------------------------------
+
+
+def unread_ids(
+    conn: Connection, workspace_id: int, user_id: int, conversation_ids: list[int]
+) -> set[int]:
+    """Which of these conversations have inbound texts this person has not seen."""
+    return store.unread_ids(conn, workspace_id, user_id, conversation_ids)
+
+
+def unread_count(conn: Connection, workspace_id: int, user_id: int) -> int:
+    return store.unread_count(conn, workspace_id, user_id)
+
+
+def mark_seen(conn: Connection, workspace_id: int, user_id: int, conversation_id: int) -> None:
+    """This person has the conversation open: everything in it up to now counts as read."""
+    newest = store.newest_visible_id(conn, workspace_id, conversation_id)
+    if newest is not None:
+        store.mark_read(conn, workspace_id, user_id, conversation_id, int(newest))
+
+
+def change_stamp(conn: Connection, workspace_id: int) -> str:
+    """A short text that changes whenever anything the inbox shows may have changed."""
+    import hashlib
+
+    raw = repr(store.change_stamp(conn, workspace_id)).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from stopline.domain.errors import NotFound
+from stopline.security import Keyring
 from stopline.services.consent import now_utc
 from stopline.store import jobs as store
 from stopline.store.db import write
@@ -116,9 +117,11 @@ def recent(
 class Progress:
     """Handed to a handler: records progress and renews the lease in a short transaction."""
 
-    def __init__(self, engine: Engine, job_id: int) -> None:
+    def __init__(self, engine: Engine, job_id: int, keyring: Keyring | None = None) -> None:
         self.engine = engine
         self.job_id = job_id
+        # The worker's keyring, for a job that must open a secret (a workspace's SMTP account).
+        self.keyring = keyring
 
     def __call__(self, done: int, total: int | None = None) -> None:
         with write(self.engine) as conn:
@@ -137,7 +140,9 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def run_next(engine: Engine, owner: str, kinds: list[str] | None = None) -> Job | None:
+def run_next(
+    engine: Engine, owner: str, kinds: list[str] | None = None, keyring: Keyring | None = None
+) -> Job | None:
     """Claim one job and run it to completion; returns it, or None if there was nothing to do."""
     _load_handlers()
     with write(engine) as conn:
@@ -149,7 +154,7 @@ def run_next(engine: Engine, owner: str, kinds: list[str] | None = None) -> Job 
     try:
         if fn is None:
             raise NotFound(f"No handler for job kind {job.kind!r}.", code="job_kind_unknown")
-        result = fn(engine, job, Progress(engine, job.id))
+        result = fn(engine, job, Progress(engine, job.id, keyring))
     except Exception as exc:  # noqa: BLE001 - a failed job records why; the worker carries on
         from stopline.domain.errors import StoplineError
 

@@ -18,18 +18,25 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from stopline.domain import optin_evidence
+from stopline.domain import limits, optin_evidence
 from stopline.domain.consent import Action, ConsentChange, Method, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.keywords import KeywordConfig, shadowed_keyword, shadowing_error
+from stopline.domain.list_replies import REPLY_KINDS, stored_replies
 from stopline.domain.numbers import normalize
-from stopline.services.consent import ChangeResult, change_consent, now_utc, record_consents
+from stopline.services.consent import (
+    ChangeResult,
+    change_consent,
+    change_memberships,
+    now_utc,
+    record_consents,
+)
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import lists as store
 
 INTENTS = ("opt_out", "opt_in", "help")
 MAX_KEYWORDS = 20  # per intent: more is a sign of a mistake, and slows every inbound text
-MAX_HELP_TEXT = 480  # three SMS segments
+MAX_HELP_TEXT = limits.limit_of("help_text")  # three SMS segments
 MAX_MEMBERS_PER_CALL = 100_000
 
 
@@ -42,6 +49,7 @@ class SubscriptionList:
     created_at: datetime
     members: int = 0
     opted_out: int = 0
+    replies: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +60,7 @@ class SubscriptionList:
             "created_at": self.created_at.isoformat(),
             "members": self.members,
             "opted_out": self.opted_out,
+            "replies": self.replies,
         }
 
 
@@ -113,6 +122,7 @@ def _list(row: Any) -> SubscriptionList:
         created_at=utc(row.created_at),
         members=int(getattr(row, "members", 0) or 0),
         opted_out=int(getattr(row, "opted_out", 0) or 0),
+        replies=stored_replies(getattr(row, "replies", None)),
     )
 
 
@@ -130,6 +140,28 @@ def _help_text(text: str | None) -> str | None:
             f"A list's HELP text is at most {MAX_HELP_TEXT} characters.", code="help_text_too_long"
         )
     return text or None
+
+
+def _replies(replies: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """A list's own opt-out / opt-in confirmations; empty ones fall back to the defaults."""
+    if not replies:
+        return None
+    if not isinstance(replies, Mapping) or set(replies) - set(REPLY_KINDS):
+        raise InvalidInput(
+            "List replies map opt_out and opt_in to their texts.", code="list_replies_invalid"
+        )
+    out: dict[str, str] = {}
+    for kind, text in replies.items():
+        if text is None:
+            continue
+        if not isinstance(text, str) or len(text.strip()) > MAX_HELP_TEXT:
+            raise InvalidInput(
+                f"A list's reply is text of at most {MAX_HELP_TEXT} characters.",
+                code="list_replies_invalid",
+            )
+        if text.strip():
+            out[kind] = text.strip()
+    return out or None
 
 
 def check_keywords(
@@ -291,8 +323,10 @@ def update_list(
     name: str | None = None,
     keywords: Mapping[str, Any] | None = _UNSET,
     help_text: str | None = _UNSET,
+    replies: Mapping[str, Any] | None = _UNSET,
 ) -> SubscriptionList:
-    """Rename a list or change its keywords and HELP text (fields left out stay as they are)."""
+    """Rename a list or change its keywords, HELP text and confirmation texts (fields left out
+    stay as they are)."""
     principal.require("member")
     get_list(conn, principal.workspace_id, list_id)
     values: dict[str, Any] = {}
@@ -305,6 +339,8 @@ def update_list(
         values["keywords"] = check_keywords(conn, principal.workspace_id, list_id, keywords)
     if help_text is not _UNSET:
         values["help_text"] = _help_text(help_text)
+    if replies is not _UNSET:
+        values["replies"] = _replies(replies)
     if values:
         store.update_list(conn, principal.workspace_id, list_id, **values)
     return get_list(conn, principal.workspace_id, list_id)
@@ -325,6 +361,16 @@ def delete_list(conn: Connection, principal: Principal, list_id: int) -> None:
         )
     try:
         with conn.begin_nested():
+            # Its members leave it in the ledger too, so the chain's memberships stay the table's.
+            change_memberships(
+                conn,
+                principal.workspace_id,
+                list_id,
+                store.member_numbers(conn, principal.workspace_id, list_id),
+                subscribe=False,
+                actor=principal.actor,
+                source="list deleted",
+            )
             store.delete_list(conn, principal.workspace_id, list_id)
     except IntegrityError:
         raise Conflict(
@@ -372,9 +418,18 @@ def add_members(
         except optin_evidence.EvidenceError as exc:
             raise optin_evidence.as_invalid_input(exc) from None
     numbers = _numbers(conn, principal.workspace_id, raw_numbers)
-    present = store.present_members(conn, principal.workspace_id, list_id, numbers)
-    added = [n for n in numbers if n not in present]
-    store.insert_members(conn, principal.workspace_id, list_id, added, now)
+    added = change_memberships(
+        conn,
+        principal.workspace_id,
+        list_id,
+        numbers,
+        subscribe=True,
+        actor=principal.actor,
+        method=Method.IMPORT if record_consent else Method.MANUAL,
+        source=source,
+        now=now,
+    )
+    new = set(added)
     consented: list[str] = []
     if record_consent and added:
         left = store.list_opted_out(conn, principal.workspace_id, list_id, added)
@@ -396,8 +451,51 @@ def add_members(
             now=now,
         )
     return MembershipChange(
-        added=added, already=[n for n in numbers if n in present], consent_recorded=len(consented)
+        added=added, already=[n for n in numbers if n not in new], consent_recorded=len(consented)
     )
+
+
+@dataclass(frozen=True)
+class MemberImport:
+    added: int
+    already: int
+    rejected: list[tuple[int, str, str]]  # (row or line number, what was given, why)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "already": self.already,
+            "rejected": [{"row": r, "value": v, "reason": why} for r, v, why in self.rejected],
+        }
+
+
+def import_members(
+    conn: Connection,
+    principal: Principal,
+    list_id: int,
+    rows: Iterable[tuple[int, str]],
+) -> MemberImport:
+    """Subscribe the numbers of an upload or a pasted list: good ones are added, each bad one
+    is reported with its row (a typo does not sink the other 999)."""
+    principal.require("member")
+    get_list(conn, principal.workspace_id, list_id)
+    region = get_workspace(conn, principal.workspace_id).policy.default_region
+    good: list[str] = []
+    rejected: list[tuple[int, str, str]] = []
+    for row, raw in rows:
+        if not raw.strip():
+            continue
+        try:
+            good.append(normalize(raw, region))
+        except InvalidInput as exc:
+            rejected.append((row, raw[:64], exc.message))
+        if len(good) > MAX_MEMBERS_PER_CALL:
+            raise InvalidInput(
+                f"At most {MAX_MEMBERS_PER_CALL:,} numbers at once; import larger lists in parts.",
+                code="too_many_numbers",
+            )
+    change = add_members(conn, principal, list_id, good)
+    return MemberImport(len(change.added), len(change.already), rejected)
 
 
 def remove_members(
@@ -407,9 +505,10 @@ def remove_members(
     principal.require("member")
     get_list(conn, principal.workspace_id, list_id)
     numbers = _numbers(conn, principal.workspace_id, raw_numbers)
-    return MembershipChange(
-        removed=store.delete_members(conn, principal.workspace_id, list_id, numbers)
+    removed = change_memberships(
+        conn, principal.workspace_id, list_id, numbers, subscribe=False, actor=principal.actor
     )
+    return MembershipChange(removed=len(removed))
 
 
 def members(

@@ -1,9 +1,8 @@
-"""Email the server sends (an export is ready), over SMTP configured in the environment.
+"""Email the server sends (an export is ready), over the workspace's SMTP account or the server's.
 
-SMTP settings live in the environment, beside the database URL and the secret key, not in the
-workspace settings: they are the server operator's mail account, used for system notices
-rather than for texting customers; the password then never sits in the database, in a backup
-or behind the settings API; and the background worker, which has no keyring, can read them.
+A workspace admin can set its own SMTP account in Settings › Email: it is stored encrypted with
+the keyring, like provider credentials, and its password is write-only (never shown or sent
+back). Without one, the server operator's account from the environment is used:
 
     STOPLINE_SMTP_HOST      no host: email is off, and asking for it is refused up front
     STOPLINE_SMTP_PORT      default 587 (465 for ssl, 25 for none)
@@ -26,7 +25,12 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from sqlalchemy import Connection
+
 from stopline.domain.errors import InvalidInput, StoplineError
+from stopline.security import Keyring
+from stopline.services.workspaces import Principal
+from stopline.store import workspaces as ws_store
 
 TLS_MODES = ("starttls", "ssl", "none")
 _EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
@@ -78,6 +82,108 @@ class SmtpSettings:
             ca_file=env.get("STOPLINE_SMTP_CA_FILE") or None,
             timeout=timeout,
         )
+
+
+def require_configured_for(
+    conn: Connection, keyring: Keyring | None, workspace_id: int
+) -> SmtpSettings:
+    """The workspace's own SMTP account if it set one (and a keyring can open it), else the
+    server's from the environment; refused up front when neither exists."""
+    own = workspace_settings(conn, keyring, workspace_id) if keyring is not None else None
+    return own or require_configured()
+
+
+def workspace_settings(
+    conn: Connection, keyring: Keyring, workspace_id: int
+) -> SmtpSettings | None:
+    raw = keyring.decrypt(ws_store.smtp_blob(conn, workspace_id))
+    if not raw or not raw.get("host"):
+        return None
+    return SmtpSettings(
+        host=str(raw["host"]),
+        port=int(raw.get("port") or 587),
+        tls=str(raw.get("tls") or "starttls"),
+        username=raw.get("username") or None,
+        password=raw.get("password") or None,
+        sender=str(raw.get("sender") or f"stopline@{raw['host']}"),
+    )
+
+
+@dataclass(frozen=True)
+class WorkspaceSmtp:
+    """The Email settings page: what is set, the password only as "is there one"."""
+
+    host: str = ""
+    port: int = 587
+    tls: str = "starttls"
+    username: str = ""
+    sender: str = ""
+    has_password: bool = False
+    from_environment: bool = False  # none of its own, but the server has one
+
+
+def workspace_view(conn: Connection, keyring: Keyring, workspace_id: int) -> WorkspaceSmtp:
+    own = workspace_settings(conn, keyring, workspace_id)
+    if own is None:
+        return WorkspaceSmtp(from_environment=SmtpSettings.from_env() is not None)
+    return WorkspaceSmtp(
+        host=own.host,
+        port=own.port,
+        tls=own.tls,
+        username=own.username or "",
+        sender=own.sender,
+        has_password=bool(own.password),
+    )
+
+
+def save_workspace_settings(
+    conn: Connection,
+    keyring: Keyring,
+    principal: Principal,
+    *,
+    host: str,
+    port: int | str | None,
+    tls: str,
+    username: str | None,
+    password: str | None,
+    sender: str | None,
+) -> WorkspaceSmtp:
+    """Set (or, with no host, remove) the workspace's SMTP account; admins only.
+
+    `password` None keeps the stored one (the form never shows it); "" is kept as well, so
+    re-saving the form cannot erase it by accident: removing the host removes everything.
+    """
+    principal.require("admin")
+    host = (host or "").strip()
+    if not host:
+        ws_store.set_smtp_blob(conn, principal.workspace_id, None)
+        return workspace_view(conn, keyring, principal.workspace_id)
+    if len(host) > 253 or any(c.isspace() or c in "/@" for c in host):
+        raise InvalidInput(f"{host[:80]!r} is not a mail server name.", code="smtp_invalid")
+    tls = (tls or "starttls").strip().lower()
+    if tls not in TLS_MODES:
+        raise InvalidInput(f"TLS is one of {', '.join(TLS_MODES)}.", code="smtp_invalid")
+    try:
+        number = int(port) if port not in (None, "") else {"ssl": 465, "none": 25}.get(tls, 587)
+    except (TypeError, ValueError):
+        raise InvalidInput("The port is a number such as 587.", code="smtp_invalid") from None
+    if not 1 <= number <= 65535:
+        raise InvalidInput("The port is a number from 1 to 65535.", code="smtp_invalid")
+    user = (username or "").strip()[:320] or None
+    if password is not None and len(password) > 500:
+        raise InvalidInput("The password is at most 500 characters.", code="smtp_invalid")
+    before = workspace_settings(conn, keyring, principal.workspace_id)
+    kept = before.password if before is not None and before.username == user else None
+    clear = {
+        "host": host,
+        "port": number,
+        "tls": tls,
+        "username": user,
+        "password": password or kept,
+        "sender": check_address(sender) if (sender or "").strip() else f"stopline@{host}",
+    }
+    ws_store.set_smtp_blob(conn, principal.workspace_id, keyring.encrypt(clear))
+    return workspace_view(conn, keyring, principal.workspace_id)
 
 
 def check_address(address: str | None) -> str:

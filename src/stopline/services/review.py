@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from stopline.domain import limits
 from stopline.domain.consent import Action, ConsentChange, Method, Scope, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.revocation import rule_named
@@ -46,6 +47,7 @@ class ReviewItem:
     resolved_at: datetime | None
     resolved_by: str | None
     overdue: bool
+    resolution_note: str | None = None
 
     @property
     def rule_why(self) -> str | None:
@@ -70,6 +72,7 @@ class ReviewItem:
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
             "resolved_by": self.resolved_by,
             "overdue": self.overdue,
+            "resolution_note": self.resolution_note,
         }
 
 
@@ -90,6 +93,7 @@ def _item(row: Any, today: date) -> ReviewItem:
         resolved_at=utc(row.resolved_at) if row.resolved_at else None,
         resolved_by=row.resolved_by,
         overdue=row.status == "pending" and deadline < today,
+        resolution_note=getattr(row, "resolution_note", None),
     )
 
 
@@ -178,9 +182,12 @@ def resolve_review_item(
             scope_key = channel.type if channel is not None else ""
         if not scope_key and scope is not Scope.WORKSPACE:
             scope = Scope.WORKSPACE  # the channel is gone: the safest scope remains
-        reason = f"Review of: {row.body}"
-        if note and note.strip():
-            reason += f" ({note.strip()})"
+        note = limits.text(note, "reason", label="note")
+        # The message itself is kept whole as the event's inbound text; the reason quotes it
+        # only as far as the reason's limit leaves room beside the reviewer's note.
+        room = limits.limit_of("reason") - len("Review of:  ()") - len(note or "")
+        body = row.body if len(row.body) <= room else row.body[: room - 1] + "…"
+        reason = f"Review of: {body}" + (f" ({note})" if note else "")
         result = change_consent(
             conn,
             workspace_id,
@@ -205,6 +212,23 @@ def resolve_review_item(
         canceled = result.canceled_messages
     item = get_review_item(conn, workspace_id, item_id)
     return ResolveResult(item, event_seq, canceled)
+
+
+def pending_for_number(
+    conn: Connection, workspace_id: int, number: str, today: date | None = None
+) -> list[ReviewItem]:
+    """The possible revocations of one number still waiting, soonest deadline first."""
+    today = today or now_utc().date()
+    return [_item(r, today) for r in store.pending_review_for(conn, workspace_id, number)]
+
+
+def numbers_pending(conn: Connection, workspace_id: int) -> set[str]:
+    return store.pending_review_numbers(conn, workspace_id)
+
+
+def pending_count(conn: Connection, workspace_id: int) -> int:
+    _rows, total = store.review_items_of(conn, workspace_id, status="pending", limit=1)
+    return total
 
 
 def overdue_count(conn: Connection, workspace_id: int, today: date | None = None) -> int:

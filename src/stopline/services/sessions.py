@@ -61,6 +61,10 @@ class WebSession:
     role: str
     csrf_token: str
     memberships: tuple[Membership, ...]
+    time_zone: str = (
+        "UTC"  # the zone every time is shown in: the person's own, else the workspace's
+    )
+    own_time_zone: str | None = None
 
     @property
     def principal(self) -> Principal:
@@ -183,7 +187,27 @@ def load(conn: Connection, token: str | None, *, now: datetime | None = None) ->
         role=current.role,
         csrf_token=row.csrf_token,
         memberships=tuple(member_of),
+        time_zone=user.time_zone or _workspace_time_zone(conn, current.workspace_id),
+        own_time_zone=user.time_zone,
     )
+
+
+def _workspace_time_zone(conn: Connection, workspace_id: int) -> str:
+    row = ws_store.get_workspace(conn, workspace_id)
+    settings = row.settings if row is not None else None
+    if isinstance(settings, str):
+        import json
+
+        settings = json.loads(settings)
+    zone = settings.get("time_zone") if isinstance(settings, dict) else None
+    return zone if isinstance(zone, str) and zone else "UTC"
+
+
+def set_own_time_zone(conn: Connection, session: WebSession, zone: str | None) -> None:
+    """A person's own time zone for the pages they read (None: the workspace's)."""
+    from stopline.domain.policy import check_time_zone
+
+    store.set_user_time_zone(conn, session.user_id, check_time_zone(zone) if zone else None)
 
 
 def reset_password(conn: Connection, email: str, password: str) -> None:

@@ -152,6 +152,7 @@ class KeywordList(NamedTuple):
     name: str
     keywords: Any  # JSON: a dict (or its text on SQLite)
     help_text: str | None
+    replies: Any = None  # JSON: the list's own opt_out / opt_in confirmations, if any
 
 
 def keyword_lists(conn: Connection, workspace_id: int) -> list[KeywordList]:
@@ -217,7 +218,7 @@ _APPEND_SQL = _Sql(
     "WHERE id = :id"
 )
 _LISTS_SQL = _Sql(
-    "SELECT id, name, keywords, help_text FROM lists WHERE workspace_id = :ws ORDER BY id"
+    "SELECT id, name, keywords, help_text, replies FROM lists WHERE workspace_id = :ws ORDER BY id"
 )
 
 
@@ -326,10 +327,14 @@ def resolve_review_item(
 def pending_review_for(
     conn: Connection, workspace_id: int, number: str, channel_ids: Sequence[int] | None = None
 ) -> list[Row[Any]]:
-    query = select(review_items.c.id).where(
-        review_items.c.workspace_id == workspace_id,
-        review_items.c.number == number,
-        review_items.c.status == "pending",
+    query = (
+        select(review_items)
+        .where(
+            review_items.c.workspace_id == workspace_id,
+            review_items.c.number == number,
+            review_items.c.status == "pending",
+        )
+        .order_by(review_items.c.deadline, review_items.c.id)
     )
     if channel_ids is not None:
         query = query.where(review_items.c.channel_id.in_(list(channel_ids)))
@@ -346,3 +351,43 @@ def overdue_count(conn: Connection, workspace_id: int, today: date) -> int:
             )
         ).scalar_one()
     )
+
+
+def pending_review_numbers(conn: Connection, workspace_id: int) -> set[str]:
+    """Numbers with a pending review item (a handful): a bulk opt-out resolves only those."""
+    return set(
+        conn.execute(
+            select(review_items.c.number).where(
+                review_items.c.workspace_id == workspace_id, review_items.c.status == "pending"
+            )
+        ).scalars()
+    )
+
+
+def resolve_pending_reviews(
+    conn: Connection,
+    workspace_id: int,
+    numbers: Sequence[str],
+    *,
+    channel_ids: Sequence[int] | None,
+    resolved_by: str,
+    note: str,
+    now: datetime,
+) -> int:
+    """Resolve the pending items of `numbers` as opted out (those of `channel_ids` only, if
+    given): the number opted out by another way, so nobody has to decide any more."""
+    if not numbers:
+        return 0
+    query = update(review_items).where(
+        review_items.c.workspace_id == workspace_id,
+        review_items.c.status == "pending",
+        review_items.c.number.in_(list(numbers)),
+    )
+    if channel_ids is not None:
+        query = query.where(review_items.c.channel_id.in_(list(channel_ids)))
+    result = conn.execute(
+        query.values(
+            status="opted_out", resolved_by=resolved_by, resolved_at=now, resolution_note=note
+        )
+    )
+    return int(result.rowcount or 0)

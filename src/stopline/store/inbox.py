@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 
-from stopline.store.tables import channels, contact_numbers, contacts, conversations, messages
+from stopline.store.tables import (
+    channels,
+    contact_numbers,
+    contacts,
+    conversation_reads,
+    conversations,
+    ledger_heads,
+    messages,
+    review_items,
+)
 
 
 def _last_message_id() -> Any:
@@ -81,6 +91,9 @@ def list_conversations(
             inner,
             messages.c.body.label("last_body"),
             messages.c.direction.label("last_direction"),
+            messages.c.status.label("last_status"),
+            messages.c.kind.label("last_kind"),
+            messages.c.scheduled_at.label("last_scheduled_at"),
         )
         .outerjoin(messages, messages.c.id == inner.c.last_id)
         .order_by(
@@ -140,3 +153,130 @@ def status_counts(conn: Connection, workspace_id: int) -> dict[str, int]:
         .group_by(conversations.c.status)
     ).all()
     return {str(r[0]): int(r[1]) for r in rows}
+
+
+# --- read markers and the live inbox ------------------------------------------------------------
+
+
+def _with_reads(user_id: int) -> tuple[Any, Any]:
+    """Conversations joined to this person's read marker, and "has an unseen inbound text".
+
+    The marker comes from the join, not a subquery inside EXISTS (that was evaluated once per
+    message): EXISTS is then one range seek on ix_messages_conversation past the marker.
+    """
+    joined = conversations.outerjoin(
+        conversation_reads,
+        and_(
+            conversation_reads.c.conversation_id == conversations.c.id,
+            conversation_reads.c.user_id == user_id,
+        ),
+    )
+    unseen = exists().where(
+        messages.c.conversation_id == conversations.c.id,
+        messages.c.id > func.coalesce(conversation_reads.c.message_id, literal(0)),
+        messages.c.direction == "in",
+        messages.c.hidden.is_(False),
+    )
+    return joined, unseen
+
+
+def unread_ids(
+    conn: Connection, workspace_id: int, user_id: int, conversation_ids: list[int]
+) -> set[int]:
+    if not conversation_ids:
+        return set()
+    joined, unseen = _with_reads(user_id)
+    return set(
+        conn.execute(
+            select(conversations.c.id)
+            .select_from(joined)
+            .where(
+                conversations.c.workspace_id == workspace_id,
+                conversations.c.id.in_(conversation_ids),
+                unseen,
+            )
+        ).scalars()
+    )
+
+
+UNREAD_WINDOW = 500  # the most recently active conversations the navigation counts
+
+
+def unread_count(conn: Connection, workspace_id: int, user_id: int) -> int:
+    """Unread conversations among the UNREAD_WINDOW most recently active ones: bounded work on
+    every page, however many conversations the workspace has had."""
+    recent = (
+        select(conversations.c.id)
+        .where(conversations.c.workspace_id == workspace_id)
+        .order_by(conversations.c.last_message_at.desc())
+        .limit(UNREAD_WINDOW)
+        .scalar_subquery()
+    )
+    joined, unseen = _with_reads(user_id)
+    return int(
+        conn.execute(
+            select(func.count()).select_from(joined).where(conversations.c.id.in_(recent), unseen)
+        ).scalar_one()
+    )
+
+
+def newest_visible_id(conn: Connection, workspace_id: int, conversation_id: int) -> int | None:
+    return conn.execute(
+        select(func.max(messages.c.id)).where(
+            messages.c.workspace_id == workspace_id,
+            messages.c.conversation_id == conversation_id,
+            messages.c.hidden.is_(False),
+        )
+    ).scalar_one_or_none()
+
+
+def mark_read(
+    conn: Connection, workspace_id: int, user_id: int, conversation_id: int, message_id: int
+) -> None:
+    """Move this person's marker forward to `message_id` (never back)."""
+    mine = (
+        conversation_reads.c.user_id == user_id,
+        conversation_reads.c.conversation_id == conversation_id,
+    )
+    conn.execute(
+        update(conversation_reads)
+        .where(*mine, conversation_reads.c.message_id < message_id)
+        .values(message_id=message_id)
+    )
+    if conn.execute(select(literal(1)).where(*mine)).first() is not None:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(conversation_reads).values(
+                    user_id=user_id,
+                    conversation_id=conversation_id,
+                    workspace_id=workspace_id,
+                    message_id=message_id,
+                )
+            )
+    except IntegrityError:  # the same person in two tabs: the other one wrote it
+        pass
+
+
+def change_stamp(conn: Connection, workspace_id: int) -> tuple[Any, ...]:
+    """What the live inbox compares: the newest message update (a new message, a delivery
+    status), the newest conversation activity, the ledger head (every consent change moves it)
+    and the pending reviews. One statement of index seeks: a poll must cost next to nothing."""
+    row = conn.execute(
+        select(
+            select(func.max(messages.c.updated_at))
+            .where(messages.c.workspace_id == workspace_id)
+            .scalar_subquery(),
+            select(func.max(conversations.c.last_message_at))
+            .where(conversations.c.workspace_id == workspace_id)
+            .scalar_subquery(),
+            select(ledger_heads.c.seq)
+            .where(ledger_heads.c.workspace_id == workspace_id)
+            .scalar_subquery(),
+            select(func.count())
+            .where(review_items.c.workspace_id == workspace_id, review_items.c.status == "pending")
+            .scalar_subquery(),
+        )
+    ).one()
+    return tuple(str(v) for v in row)

@@ -154,6 +154,10 @@ def delete_member(conn: Connection, workspace_id: int, member_id: int) -> None:
     )
 
 
+def set_user_time_zone(conn: Connection, user_id: int, zone: str | None) -> None:
+    conn.execute(update(users).where(users.c.id == user_id).values(time_zone=zone))
+
+
 def set_password_hash(conn: Connection, user_id: int, digest: str) -> None:
     conn.execute(update(users).where(users.c.id == user_id).values(password_hash=digest))
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 # Stable constraint names so Alembic migrations are identical on both databases.
@@ -53,6 +54,8 @@ ACTIONS = (
     "list_opt_in",
     "amend",
     "retract",
+    "list_subscribe",
+    "list_unsubscribe",
 )
 MESSAGE_STATUSES = (
     "received",
@@ -65,6 +68,8 @@ MESSAGE_STATUSES = (
     "canceled",
 )
 JOB_STATUSES = ("queued", "running", "done", "failed", "canceled")
+PROVIDERS = ("twilio", "telnyx", "vonage", "generic", "console", "aws")
+SYNC_STATES = ("pending", "delivered", "failed")
 
 workspaces = Table(
     "workspaces",
@@ -73,6 +78,8 @@ workspaces = Table(
     Column("slug", String(64), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
     Column("settings", JSON, nullable=False, default=dict),
+    # The workspace's SMTP account (password included), encrypted like provider credentials.
+    Column("smtp", Text, nullable=True),
     # Twilio-compatible API identity: the SID is public, the token only stored hashed.
     Column("account_sid", String(34), nullable=False, unique=True),
     Column("auth_token_hash", String(128), nullable=False),
@@ -87,6 +94,8 @@ users = Table(
     Column("name", String(200), nullable=False, default=""),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # The person's own time zone for the web UI; NULL: the workspace's.
+    Column("time_zone", String(64), nullable=True),
     # Where a sign-in lands: the workspace the person last switched to or joined. No foreign
     # key: adding one would make SQLite rebuild `users`, and a membership is checked anyway.
     Column("last_workspace_id", Integer, nullable=True),
@@ -176,9 +185,15 @@ channels = Table(
     Column("created_at", Timestamp, nullable=False),
     # A disabled channel sends nothing new; its webhooks still land, so no STOP is ever lost.
     Column("disabled_at", Timestamp, nullable=True),
+    # Provider consent sync (push to Twilio/AWS, pull from Telnyx/AWS), off unless switched on.
+    Column("consent_sync", Boolean, nullable=False, default=False, server_default=false()),
+    # Twilio's Consent API lives on accounts.twilio.com, not the Messages API's host.
+    Column("accounts_base_url", String(500), nullable=True),
+    # The newest provider opt-out already read by the pull (Telnyx `created_at[gte]`).
+    Column("sync_pulled_until", Timestamp, nullable=True),
     # A receiving number identifies exactly one workspace for inbound routing.
     UniqueConstraint("provider", "address", name="uq_channels_provider_address"),
-    _enum_check("provider", ("twilio", "telnyx", "vonage", "generic", "console"), "provider"),
+    _enum_check("provider", PROVIDERS, "provider"),
     _enum_check("type", ("sms", "mms", "whatsapp", "rcs"), "type"),
 )
 Index("ix_channels_workspace", channels.c.workspace_id)
@@ -230,6 +245,8 @@ lists = Table(
     # List keywords and HELP text (seed 001): {"opt_out": [...], "opt_in": [...], "help": [...]}.
     Column("keywords", JSON, nullable=False, default=dict),
     Column("help_text", Text, nullable=True),
+    # The list's own confirmation texts, {"opt_out": ..., "opt_in": ...}; unset: the defaults.
+    Column("replies", JSON, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     UniqueConstraint("workspace_id", "name", name="uq_lists_workspace_name"),
 )
@@ -506,6 +523,21 @@ Index("ix_messages_claim", messages.c.status, messages.c.available_at)
 Index("ix_messages_ws_to_status", messages.c.workspace_id, messages.c.to_number, messages.c.status)
 Index("ix_messages_conversation", messages.c.conversation_id, messages.c.id)
 Index("ix_messages_campaign", messages.c.campaign_id, messages.c.status)
+# The live inbox asks "anything changed since?" every second: the newest update is one seek.
+Index("ix_messages_ws_updated", messages.c.workspace_id, messages.c.updated_at)
+
+conversation_reads = Table(
+    "conversation_reads",
+    metadata,
+    # Per member read markers: the newest message each person has seen in a conversation.
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("conversation_id", ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", BigInteger, nullable=False),
+)
+Index(
+    "ix_conversation_reads_ws_user", conversation_reads.c.workspace_id, conversation_reads.c.user_id
+)
 # The frequency-cap lookup: a number's messages of a category handed over since a moment.
 Index(
     "ix_messages_cap",
@@ -556,6 +588,8 @@ review_items = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("resolved_at", Timestamp, nullable=True),
     Column("resolved_by", String(200), nullable=True),
+    # Why it was resolved when no reviewer did (the number opted out by another way).
+    Column("resolution_note", Text, nullable=True),
     _enum_check("status", ("pending", "opted_out", "dismissed"), "status"),
 )
 Index("ix_review_items_ws_status", review_items.c.workspace_id, review_items.c.status)
@@ -584,3 +618,32 @@ jobs = Table(
 )
 Index("ix_jobs_claim", jobs.c.status, jobs.c.available_at)
 Index("ix_jobs_workspace", jobs.c.workspace_id, jobs.c.id)
+
+sync_items = Table(
+    "sync_items",
+    metadata,
+    # The provider-sync outbox: one row per (consent event, channel that must hear of it),
+    # written in the event's own transaction, delivered later by the sync worker.
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("channel_id", ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("number", String(16), nullable=False),
+    Column("report", String(8), nullable=False),  # opt_out | opt_in
+    Column("method", String(16), nullable=False),
+    Column("occurred_at", Timestamp, nullable=False),
+    Column("state", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("available_at", Timestamp, nullable=False),
+    Column("lease_until", Timestamp, nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("delivered_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    # One report per event and channel: a re-run enqueue can never report twice.
+    UniqueConstraint("workspace_id", "channel_id", "event_seq", name="uq_sync_items_event"),
+    _enum_check("state", SYNC_STATES, "state"),
+    _enum_check("report", ("opt_out", "opt_in"), "report"),
+)
+Index("ix_sync_items_due", sync_items.c.state, sync_items.c.available_at)
+Index("ix_sync_items_ws_number", sync_items.c.workspace_id, sync_items.c.number)

@@ -128,6 +128,16 @@ def list_channels(conn: Connection, workspace_id: int) -> list[Row[Any]]:
     )
 
 
+def smtp_blob(conn: Connection, workspace_id: int) -> str | None:
+    return conn.execute(
+        select(workspaces.c.smtp).where(workspaces.c.id == workspace_id)
+    ).scalar_one_or_none()
+
+
+def set_smtp_blob(conn: Connection, workspace_id: int, blob: str | None) -> None:
+    conn.execute(update(workspaces).where(workspaces.c.id == workspace_id).values(smtp=blob))
+
+
 def update_channel(conn: Connection, workspace_id: int, channel_id: int, **values: Any) -> None:
     conn.execute(
         update(channels)

@@ -134,7 +134,7 @@ class Worker:
 
     def run_job(self) -> bool:
         """Run one background job (campaign expansion, import, export) if one is due."""
-        job = jobs.run_next(self.engine, self.owner)
+        job = jobs.run_next(self.engine, self.owner, keyring=self.keyring)
         if job is not None:
             self.stats.jobs += 1
         self.checkpoint_if_due()

@@ -54,6 +54,7 @@ def start_export(request: Request, principal: Principal, data: NewExport) -> dic
         flt=ExportFilter(search=data.search, method=data.method, scope=data.scope),
         email=data.email,
         public_url=rt.config.public_url or str(request.base_url).rstrip("/"),
+        keyring=rt.keyring,
     )
     return _job_dict(job)
 

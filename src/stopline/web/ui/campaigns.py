@@ -13,7 +13,6 @@ from litestar.params import Parameter
 from stopline.domain.errors import InvalidInput, StoplineError
 from stopline.domain.segments import count_segments
 from stopline.services import campaign_report, campaigns, channels, compose
-from stopline.services.compose import Check
 from stopline.services.consent import now_utc
 from stopline.services.queueing import MAX_BODY
 from stopline.web.ui.compose import parse_when
@@ -21,6 +20,7 @@ from stopline.web.ui.kit import (
     Viewer,
     form_list,
     form_str,
+    format_when,
     int_or_none,
     redirect,
     render,
@@ -65,9 +65,11 @@ def campaigns_page(
     request: Request, viewer: Viewer, page: int = Parameter(default=1, query="page", ge=1)
 ) -> Response[Any]:
     with viewer.reading() as conn:
-        found = campaigns.list_campaigns(
+        listed = campaigns.list_campaigns(
             conn, viewer.workspace_id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
         )
+        # Each with its live status (a campaign whose last message went is "done").
+        found = [campaigns.get_campaign(conn, viewer.workspace_id, c.id) for c in listed]
         rates = {
             c.id: campaign_report.opt_out_rate(conn, viewer.workspace_id, c.id)
             for c in found[:PAGE_SIZE]
@@ -104,8 +106,7 @@ def _form(
         title="New campaign",
         nav="campaigns",
         values=values,
-        answer=Check(None, None, count_segments(values["body"])),
-        answer_text="",
+        segments=count_segments(values["body"]),
         error=error,
         MAX_BODY=MAX_BODY,
         **_choices(viewer),
@@ -123,7 +124,7 @@ def edit_new_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> 
     return _form(request, viewer, _fields(form))
 
 
-def _validated(values: dict[str, Any]) -> datetime | None:
+def _validated(values: dict[str, Any], zone: str) -> datetime | None:
     """Check what create_campaign checks too, so the preview never promises what fails."""
     if not values["name"] or len(values["name"]) > 200:
         raise InvalidInput("A campaign needs a name (up to 200 characters).", code="name_required")
@@ -137,7 +138,7 @@ def _validated(values: dict[str, Any]) -> datetime | None:
         raise InvalidInput("Choose the channel to send from.", code="channel_required")
     if not values["schedule"]:
         return None
-    when = parse_when(values["when"])
+    when = parse_when(values["when"], zone)
     if when is None:
         raise InvalidInput("Choose when to send it, or send it now.", code="schedule_required")
     compose.check_send_time(when, now_utc())
@@ -148,7 +149,7 @@ def _validated(values: dict[str, Any]) -> datetime | None:
 def preview_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
     values = _fields(form)
     try:
-        when = _validated(values)
+        when = _validated(values, viewer.session.time_zone)
         with viewer.reading() as conn:
             counts = campaign_report.audience(
                 conn,
@@ -181,7 +182,7 @@ def preview_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> R
 def create_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
     values = _fields(form)
     try:
-        when = _validated(values)
+        when = _validated(values, viewer.session.time_zone)
         with viewer.writing() as conn:
             campaign = campaigns.create_campaign(
                 conn,
@@ -195,7 +196,7 @@ def create_campaign(request: Request, viewer: Viewer, form: FormMultiDict) -> Re
     except StoplineError as exc:
         return _form(request, viewer, values, error=exc.message, status=422)
     flash = (
-        f"Campaign scheduled for {when:%b %-d, %H:%M} UTC."
+        f"Campaign scheduled for {format_when(when, viewer.session.time_zone)}."
         if when
         else "Campaign started: its messages are being queued and sent."
     )

@@ -11,28 +11,25 @@ from litestar.params import Parameter
 from stopline.domain.errors import NotFound, StoplineError
 from stopline.services import bulk, directory, evidence, preferences, workspaces
 from stopline.services import contacts as contacts_service
+from stopline.services import lists as lists_service
+from stopline.services.checks import check_send
+from stopline.services.consent import now_utc
+from stopline.services.contacts import get_contact as contact_record
+from stopline.services.contacts import update_contact
 from stopline.services.directory import ContactFilter
 from stopline.web.ui.kit import (
     Viewer,
     form_list,
     form_str,
-    has,
     int_or_none,
-    optional_service,
     redirect,
     render,
     safe_next,
     ui_router,
 )
+from stopline.web.ui.send_times import in_words
 
 PAGE_SIZE = 50
-
-
-def _lists(viewer: Viewer, conn: Any) -> list[Any]:
-    campaigns = optional_service("stopline.services.campaigns")
-    if campaigns is None or not hasattr(campaigns, "list_lists"):
-        return []
-    return list(campaigns.list_lists(conn, viewer.workspace_id))
 
 
 def _filter(q: str, status: str, list_id: str, ids: list[str] | None = None) -> ContactFilter:
@@ -58,7 +55,7 @@ def contacts_page(
         rows, total = directory.list_contacts(
             conn, viewer.workspace_id, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
-        lists = _lists(viewer, conn)
+        lists = lists_service.all_lists(conn, viewer.workspace_id)
     return render(
         request,
         viewer,
@@ -78,7 +75,13 @@ def contacts_page(
 
 
 @get("/contacts/new", sync_to_thread=True)
-def new_contact(request: Request, viewer: Viewer) -> Response[Any]:
+def new_contact(
+    request: Request,
+    viewer: Viewer,
+    number: str = Parameter(default="", query="number", max_length=64),
+    next_url: str = Parameter(default="", query="next", max_length=500),
+) -> Response[Any]:
+    """A blank contact, or one for the unknown number of a conversation (then back to it)."""
     return render(
         request,
         viewer,
@@ -86,9 +89,10 @@ def new_contact(request: Request, viewer: Viewer) -> Response[Any]:
         title="New contact",
         nav="contacts",
         name="",
-        numbers="",
+        numbers=number,
         email="",
         error=None,
+        next_url=safe_next(next_url, ""),
     )
 
 
@@ -99,6 +103,7 @@ def create_contact(request: Request, viewer: Viewer, form: FormMultiDict) -> Res
         form_str(form, "numbers"),
         form_str(form, "email"),
     )
+    next_url = safe_next(form_str(form, "next"), "")
     try:
         with viewer.writing() as conn:
             contact = directory.create_contact(
@@ -120,8 +125,11 @@ def create_contact(request: Request, viewer: Viewer, form: FormMultiDict) -> Res
             numbers=numbers,
             email=email,
             error=exc.message,
+            next_url=next_url,
         )
-    return redirect(request, f"/contacts/{contact.id}", flash=f"Created {contact.name}.")
+    return redirect(
+        request, next_url or f"/contacts/{contact.id}", flash=f"Created {contact.name}."
+    )
 
 
 @get("/contacts/{contact_id:int}", sync_to_thread=True)
@@ -133,9 +141,33 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
             preferences.for_number(conn, viewer.workspace_id, n, policy) for n in contact.numbers
         ]
         notes = directory.list_notes(conn, viewer.workspace_id, contact_id)
-        lists = _lists(viewer, conn)
+        lists = lists_service.all_lists(conn, viewer.workspace_id)
+        record = contact_record(conn, viewer.workspace_id, contact_id)
+        now = now_utc()
+        send_times = {
+            n: in_words(
+                "Marketing texts",
+                check_send(
+                    conn, viewer.workspace_id, n, policy=policy, category="marketing", at=now
+                ),
+                now,
+            )
+            for n in contact.numbers
+        }
         opt_ins = {n: evidence.opt_ins(conn, viewer.workspace_id, n) for n in contact.numbers}
-    contacts_service = optional_service("stopline.services.contacts")
+        member_of = lists_service.memberships(conn, viewer.workspace_id, list(contact.numbers))
+    names = {lst.id: lst.name for lst in lists}
+    left = {(lo.list_id, p.number) for p in prefs for lo in p.list_opt_outs}
+    list_rows = [
+        {
+            "list_id": list_id,
+            "list_name": names.get(list_id, f"List {list_id}"),
+            "number": number,
+            "member": (list_id, number) in member_of,
+            "opted_out": (list_id, number) in left,
+        }
+        for list_id, number in sorted(member_of | left, key=lambda k: (names.get(k[0], ""), k[1]))
+    ]
     return render(
         request,
         viewer,
@@ -143,14 +175,37 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         title=contact.name,
         nav="contacts",
         contact=contact,
+        policy=policy,
+        record=record,
+        send_times=send_times,
         prefs_list=prefs,
         notes=notes,
         notes_available=True,
         lists=lists,
+        list_rows=list_rows,
         opt_ins=opt_ins,
-        can_merge=contacts_service is not None and hasattr(contacts_service, "merge_contacts"),
-        can_delete=contacts_service is not None and hasattr(contacts_service, "delete_contact"),
     )
+
+
+@post("/contacts/{contact_id:int}/place", sync_to_thread=True)
+def save_place(
+    request: Request, viewer: Viewer, form: FormMultiDict, contact_id: int
+) -> Response[Any]:
+    """The contact's own time zone and ZIP code: they win over the number's area code."""
+    try:
+        with viewer.writing() as conn:
+            update_contact(
+                conn,
+                viewer.principal,
+                contact_id,
+                time_zone=form_str(form, "time_zone"),
+                postal_code=form_str(form, "postal_code"),
+            )
+    except StoplineError as exc:
+        if exc.code == "contact_not_found":
+            raise
+        return redirect(request, f"/contacts/{contact_id}", flash=exc.message, kind="error")
+    return redirect(request, f"/contacts/{contact_id}", flash="Location saved.")
 
 
 @post("/contacts/{contact_id:int}/notes", sync_to_thread=True)
@@ -173,33 +228,129 @@ def add_note(
 def add_to_list(
     request: Request, viewer: Viewer, form: FormMultiDict, contact_id: int
 ) -> Response[Any]:
-    campaigns = optional_service("stopline.services.campaigns")
     list_id = int_or_none(form_str(form, "list_id"))
+    back = f"/contacts/{contact_id}"
+    if list_id is None:
+        return redirect(request, back, flash="Choose a list.", kind="error")
     with viewer.writing() as conn:
         contact = directory.get_contact(conn, viewer.workspace_id, contact_id)
-        if campaigns is None or list_id is None:
-            return redirect(
-                request, f"/contacts/{contact_id}", flash="Choose a list.", kind="error"
-            )
-        added = campaigns.add_members(conn, viewer.principal, list_id, list(contact.numbers))
-    word = "number" if added.added == 1 else "numbers"
+        added = lists_service.add_members(conn, viewer.principal, list_id, list(contact.numbers))
+    count = len(added.added)
+    word = "number" if count == 1 else "numbers"
     return redirect(
         request,
-        f"/contacts/{contact_id}",
-        flash=f"Added {added.added} {word} to the list ({added.already} already on it).",
+        back,
+        flash=f"Added {count} {word} to the list ({len(added.already)} already on it).",
     )
 
 
-def _service_or_404(name: str) -> Any:
-    module = optional_service("stopline.services.contacts")
-    if not has(module, name):
-        raise NotFound("This action is not available in this version.", code="not_available")
-    return module
+@post("/contacts/{contact_id:int}/lists/{list_id:int}/{action:str}", sync_to_thread=True)
+def list_action(
+    request: Request,
+    viewer: Viewer,
+    form: FormMultiDict,
+    contact_id: int,
+    list_id: int,
+    action: str,
+) -> Response[Any]:
+    """Per number and list: take it off the list, opt it out of that list only, or opt it back in."""
+    back = f"/contacts/{contact_id}"
+    number = form_str(form, "number")
+    try:
+        with viewer.writing() as conn:
+            contact = directory.get_contact(conn, viewer.workspace_id, contact_id)
+            if number not in contact.numbers:
+                raise NotFound("The contact has no such number.", code="number_not_found")
+            name = lists_service.get_list(conn, viewer.workspace_id, list_id).name
+            if action == "remove":
+                lists_service.remove_members(conn, viewer.principal, list_id, [number])
+                done = f"Took {number} off {name}. It can be added again; consent is unchanged."
+            elif action == "opt-out":
+                lists_service.opt_out(
+                    conn, viewer.principal, list_id, number, reason=form_str(form, "reason") or None
+                )
+                done = f"Opted {number} out of {name} only."
+            elif action == "opt-in":
+                lists_service.opt_in(
+                    conn, viewer.principal, list_id, number, consent_note=form_str(form, "note")
+                )
+                done = f"Opted {number} back in to {name}."
+            else:
+                raise NotFound("There is nothing at this address.", code="not_found")
+    except StoplineError as exc:
+        if exc.code in ("contact_not_found", "list_not_found", "not_found"):
+            raise
+        return redirect(request, back, flash=exc.message, kind="error")
+    return redirect(request, back, flash=done)
+
+
+@get("/contacts/{contact_id:int}/edit", sync_to_thread=True)
+def edit_form(request: Request, viewer: Viewer, contact_id: int) -> Response[Any]:
+    with viewer.reading() as conn:
+        contact = directory.get_contact(conn, viewer.workspace_id, contact_id)
+    return _edit_page(
+        request, viewer, contact, contact.name, "\n".join(contact.numbers), contact.email or ""
+    )
+
+
+def _edit_page(
+    request: Request,
+    viewer: Viewer,
+    contact: Any,
+    name: str,
+    numbers: str,
+    email: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> Response[Any]:
+    return render(
+        request,
+        viewer,
+        "contact_edit.html",
+        status=status,
+        title=f"Edit {contact.name or 'contact'}",
+        nav="contacts",
+        contact=contact,
+        name=name,
+        numbers=numbers,
+        email=email,
+        error=error,
+    )
+
+
+@post("/contacts/{contact_id:int}/edit", sync_to_thread=True)
+def save_contact(
+    request: Request, viewer: Viewer, form: FormMultiDict, contact_id: int
+) -> Response[Any]:
+    name, numbers, email = (
+        form_str(form, "name"),
+        form_str(form, "numbers"),
+        form_str(form, "email"),
+    )
+    try:
+        with viewer.writing() as conn:
+            contacts_service.edit_contact(
+                conn,
+                viewer.principal,
+                contact_id,
+                name=name,
+                email=email or None,
+                numbers=numbers.replace(",", "\n").splitlines(),
+            )
+    except StoplineError as exc:
+        if exc.code == "contact_not_found":
+            raise
+        with viewer.reading() as conn:
+            contact = directory.get_contact(conn, viewer.workspace_id, contact_id)
+        return _edit_page(
+            request, viewer, contact, name, numbers, email, error=exc.message, status=422
+        )
+    return redirect(request, f"/contacts/{contact_id}", flash="Contact saved.")
 
 
 @get("/contacts/{contact_id:int}/merge", sync_to_thread=True)
 def merge_form(request: Request, viewer: Viewer, contact_id: int) -> Response[Any]:
-    _service_or_404("merge_contacts")
     with viewer.reading() as conn:
         contact = directory.get_contact(conn, viewer.workspace_id, contact_id)
         others, _ = directory.list_contacts(conn, viewer.workspace_id, ContactFilter(), limit=500)
@@ -216,16 +367,22 @@ def merge_form(request: Request, viewer: Viewer, contact_id: int) -> Response[An
 
 @post("/contacts/{contact_id:int}/merge", sync_to_thread=True)
 def merge(request: Request, viewer: Viewer, form: FormMultiDict, contact_id: int) -> Response[Any]:
-    service = _service_or_404("merge_contacts")
     source = int_or_none(form_str(form, "source_id"))
-    with viewer.writing() as conn:
-        merged = service.merge_contacts(conn, viewer.principal, contact_id, source or 0)
-    return redirect(request, f"/contacts/{contact_id}", flash=f"Merged into {merged.name}.")
+    try:
+        with viewer.writing() as conn:
+            merged = contacts_service.merge_contacts(
+                conn, viewer.principal, contact_id, source or 0
+            )
+    except StoplineError as exc:
+        if exc.code == "contact_not_found" and source is None:
+            raise
+        return redirect(request, f"/contacts/{contact_id}/merge", flash=exc.message, kind="error")
+    name = merged.name or "this contact"
+    return redirect(request, f"/contacts/{contact_id}", flash=f"Merged into {name}.")
 
 
 @get("/contacts/{contact_id:int}/delete", sync_to_thread=True)
 def delete_form(request: Request, viewer: Viewer, contact_id: int) -> Response[Any]:
-    _service_or_404("delete_contact")
     with viewer.reading() as conn:
         contact = directory.get_contact(conn, viewer.workspace_id, contact_id)
     return render(
@@ -240,14 +397,13 @@ def delete_form(request: Request, viewer: Viewer, contact_id: int) -> Response[A
 
 @post("/contacts/{contact_id:int}/delete", sync_to_thread=True)
 def delete(request: Request, viewer: Viewer, contact_id: int) -> Response[Any]:
-    service = _service_or_404("delete_contact")
     with viewer.writing() as conn:
         contact = directory.get_contact(conn, viewer.workspace_id, contact_id)
-        service.delete_contact(conn, viewer.principal, contact_id)
+        contacts_service.delete_contact(conn, viewer.principal, contact_id)
     return redirect(
         request,
         "/contacts",
-        flash=f"Deleted {contact.name}. Its numbers' opt-outs and blocks remain.",
+        flash=f"Deleted {contact.name or 'the contact'}. Its numbers' opt-outs and blocks remain.",
     )
 
 
@@ -341,7 +497,15 @@ ROUTES = [
         bulk_review,
         bulk_confirm,
         contact_page,
+        save_place,
         add_note,
         add_to_list,
+        list_action,
+        edit_form,
+        save_contact,
+        merge_form,
+        merge,
+        delete_form,
+        delete,
     )
 ]

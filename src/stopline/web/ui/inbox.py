@@ -10,9 +10,10 @@ from litestar.params import Parameter
 
 from stopline.domain.errors import StoplineError
 from stopline.domain.policy import Policy
-from stopline.services import directory, inbox, preferences, workspaces
+from stopline.services import directory, inbox, preferences, review, workspaces
 from stopline.web.ui.kit import (
     Viewer,
+    nav_counts_in,
     redirect,
     render,
     ui_router,
@@ -49,7 +50,76 @@ def _panel(viewer: Viewer, conn: Any, number: str, policy: Policy) -> dict[str, 
     prefs = preferences.for_number(conn, viewer.workspace_id, number, policy)
     contact = directory.contact_for_number(conn, viewer.workspace_id, number)
     notes = directory.list_notes(conn, viewer.workspace_id, contact.id) if contact else []
-    return {"prefs": prefs, "contact": contact, "notes": notes, "notes_available": True}
+    pending = review.pending_for_number(conn, viewer.workspace_id, number)
+    return {
+        "prefs": prefs,
+        "contact": contact,
+        "notes": notes,
+        "notes_available": True,
+        "pending_reviews": pending,
+    }
+
+
+def _inbox_context(
+    viewer: Viewer, *, conversation_id: int | None, status: str, q: str, page: int
+) -> dict[str, Any]:
+    """Everything the inbox shows, for the whole page and for its live updates alike."""
+    if status not in inbox.STATUSES:
+        status = "open"
+    if conversation_id is not None:
+        with viewer.writing() as conn:  # what is on screen counts as read
+            inbox.get_conversation(conn, viewer.workspace_id, conversation_id)
+            inbox.mark_seen(conn, viewer.workspace_id, viewer.session.user_id, conversation_id)
+    with viewer.reading() as conn:
+        stamp = inbox.change_stamp(conn, viewer.workspace_id)
+        policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
+        summaries, total = inbox.list_conversations(
+            conn,
+            viewer.workspace_id,
+            status=status,
+            search=q or None,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+        counts = inbox.counts(conn, viewer.workspace_id)
+        badges = preferences.statuses(conn, viewer.workspace_id, [s.number for s in summaries])
+        unread = inbox.unread_ids(
+            conn, viewer.workspace_id, viewer.session.user_id, [s.id for s in summaries]
+        )
+        under_review = review.numbers_pending(conn, viewer.workspace_id)
+        nav = nav_counts_in(conn, viewer)
+        conversation = None
+        messages: list[Any] = []
+        panel: dict[str, Any] = {}
+        if conversation_id is not None:
+            conversation = inbox.get_conversation(conn, viewer.workspace_id, conversation_id)
+            messages = inbox.thread(conn, viewer.workspace_id, conversation_id)
+            panel = _panel(viewer, conn, conversation.number, policy)
+    refusals = {
+        m.id: refusal_text(m.refusal_code, conversation.number, policy, m.error_message)
+        for m in messages
+        if m.refusal_code and conversation is not None
+    }
+    return {
+        "stamp": stamp,
+        "summaries": summaries,
+        "total": total,
+        "counts": counts,
+        "badges": badges,
+        "unread": unread,
+        "under_review": under_review,
+        "nav_counts": nav,
+        "conv_status": status,
+        "q": q,
+        "page": page,
+        "pages": max(1, -(-total // PAGE_SIZE)),
+        "params": {"status": status, "q": q},
+        "conversation": conversation,
+        "messages": messages,
+        "refusals": refusals,
+        "policy": policy,
+        **panel,
+    }
 
 
 def _inbox_page(
@@ -65,35 +135,12 @@ def _inbox_page(
     reply_error: str | None = None,
     status_code: int = 200,
 ) -> Response[Any]:
-    if status not in inbox.STATUSES:
-        status = "open"
-    with viewer.reading() as conn:
-        policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
-        summaries, total = inbox.list_conversations(
-            conn,
-            viewer.workspace_id,
-            status=status,
-            search=q or None,
-            limit=PAGE_SIZE,
-            offset=(page - 1) * PAGE_SIZE,
-        )
-        counts = inbox.counts(conn, viewer.workspace_id)
-        badges = preferences.statuses(conn, viewer.workspace_id, [s.number for s in summaries])
-        conversation = None
-        messages: list[Any] = []
-        panel: dict[str, Any] = {}
-        if conversation_id is not None:
-            conversation = inbox.get_conversation(conn, viewer.workspace_id, conversation_id)
-            messages = inbox.thread(conn, viewer.workspace_id, conversation_id)
-            panel = _panel(viewer, conn, conversation.number, policy)
-    refusals = {
-        m.id: refusal_text(m.refusal_code, conversation.number, policy, m.error_message)
-        for m in messages
-        if m.refusal_code and conversation is not None
-    }
+    context = _inbox_context(viewer, conversation_id=conversation_id, status=status, q=q, page=page)
+    conversation = context["conversation"]
     title = "Inbox"
     if conversation is not None:
-        name = panel["contact"].name if panel.get("contact") is not None else None
+        contact = context.get("contact")
+        name = contact.name if contact is not None else None
         title = f"{name or conversation.number} · Inbox"
     return render(
         request,
@@ -102,24 +149,31 @@ def _inbox_page(
         status=status_code,
         title=title,
         nav="inbox",
-        summaries=summaries,
-        total=total,
-        counts=counts,
-        badges=badges,
-        conv_status=status,
-        q=q,
-        page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        params={"status": status, "q": q},
-        conversation=conversation,
-        messages=messages,
-        refusals=refusals,
         draft=draft,
         refusal=refusal,
         reply_error=reply_error,
-        policy=policy,
-        **panel,
+        **context,
     )
+
+
+@get("/inbox/live", sync_to_thread=True)
+def inbox_live(
+    request: Request,
+    viewer: Viewer,
+    stamp: str = Parameter(default="", query="stamp", max_length=64),
+    conversation: int | None = Parameter(default=None, query="conversation"),
+    status: str = Parameter(default="open", query="status", max_length=16),
+    q: str = Parameter(default="", query="q", max_length=200),
+    page: int = Parameter(default=1, query="page", ge=1),
+) -> Response[Any]:
+    """Polled every second by an open inbox: 204 (nothing to do) unless something changed, then
+    the conversation list, the thread, its consent state and the navigation counts, swapped in
+    place by htmx (the reply being typed is left alone)."""
+    with viewer.reading() as conn:
+        if inbox.change_stamp(conn, viewer.workspace_id) == stamp:
+            return Response(b"", status_code=204, headers={"Cache-Control": "no-store"})
+    context = _inbox_context(viewer, conversation_id=conversation, status=status, q=q, page=page)
+    return render(request, viewer, "_inbox_live.html", **context)
 
 
 @get("/inbox", sync_to_thread=True)
@@ -214,4 +268,4 @@ def reopen(request: Request, viewer: Viewer, conversation_id: int) -> Response[A
     return redirect(request, f"/inbox/{conversation_id}", flash="Conversation reopened.")
 
 
-ROUTES = [ui_router(inbox_page, conversation_page, reply, close, reopen)]
+ROUTES = [ui_router(inbox_page, inbox_live, conversation_page, reply, close, reopen)]

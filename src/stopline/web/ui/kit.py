@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from litestar import Request, Response, Router
 from litestar.datastructures import Cookie, FormMultiDict
 from litestar.di import Provide
@@ -88,20 +89,32 @@ class Viewer:
 # --- templates --------------------------------------------------------------------------------
 
 
-def _when(value: datetime | date | None, style: str = "short") -> str:
+TIME_FORMAT = "%b %-d, %Y, %H:%M %Z"  # the one way a time is shown: Dec 3, 2026, 09:05 EST
+FULL_TIME_FORMAT = "%b %-d, %Y, %H:%M:%S %Z"
+DATE_FORMAT = "%b %-d, %Y"
+
+
+def zone_of(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def format_when(value: datetime | date | None, zone: str | None, style: str = "short") -> str:
+    """Every time in the UI: in the reader's zone (their own, else the workspace's), zone named."""
     if value is None:
         return ""
     if isinstance(value, datetime):
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        if style == "full":
-            return value.strftime("%Y-%m-%d %H:%M:%S UTC")
-        now = datetime.now(UTC)
-        if value.date() == now.date():
-            return value.strftime("%H:%M")
-        if value.year == now.year:
-            return value.strftime("%b %-d, %H:%M")
-        return value.strftime("%b %-d %Y")
-    return value.strftime("%b %-d %Y")
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        local = value.astimezone(zone_of(zone))
+        return local.strftime(FULL_TIME_FORMAT if style == "full" else TIME_FORMAT)
+    return value.strftime(DATE_FORMAT)
+
+
+@pass_context
+def _when(ctx: Any, value: datetime | date | None, style: str = "short") -> str:
+    return format_when(value, ctx.get("tz"), style)
 
 
 def _iso(value: datetime | date | None) -> str:
@@ -154,6 +167,8 @@ METHOD_LABELS = {
     "carrier": "Carrier",
 }
 env.globals["METHOD_LABELS"] = METHOD_LABELS
+# Navigation entries that show a count beside them, and what the count is of (screen readers).
+env.globals["COUNTED_NAV"] = {"inbox": "unread", "review": "pending"}
 
 
 def render_string(template: str, **context: Any) -> str:
@@ -182,12 +197,15 @@ def render(
     **context: Any,
 ) -> Response[str]:
     flash = _flash_from(request)
+    if viewer is not None and not is_htmx(request) and "nav_counts" not in context:
+        context["nav_counts"] = nav_counts(viewer)
     html = render_string(
         template,
         request=request,
         viewer=viewer,
         session=viewer.session if viewer else None,
         csrf=viewer.session.csrf_token if viewer else "",
+        tz=viewer.session.time_zone if viewer else "UTC",
         title=title,
         nav=nav,
         flash=flash,
@@ -200,6 +218,24 @@ def render(
     if flash is not None:
         response.delete_cookie(FLASH_COOKIE, path="/")
     return response
+
+
+def nav_counts(viewer: Viewer) -> dict[str, int]:
+    """The numbers beside the navigation: this person's unread conversations, pending reviews."""
+    try:
+        with viewer.reading() as conn:
+            return nav_counts_in(conn, viewer)
+    except Exception:  # noqa: BLE001 - an error page must render even if the database is down
+        return {}
+
+
+def nav_counts_in(conn: Connection, viewer: Viewer) -> dict[str, int]:
+    from stopline.services import inbox, review
+
+    return {
+        "inbox": inbox.unread_count(conn, viewer.workspace_id, viewer.session.user_id),
+        "review": review.pending_count(conn, viewer.workspace_id),
+    }
 
 
 SECURITY_HEADERS = {

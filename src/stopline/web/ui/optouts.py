@@ -24,6 +24,16 @@ PAGE_SIZE = 50
 METHODS = ("reply", "manual", "link", "import", "api", "carrier")
 
 
+def _email_configured(viewer: Viewer, conn: Any) -> bool:
+    from stopline.services import mail
+
+    try:
+        mail.require_configured_for(conn, viewer.rt.keyring, viewer.workspace_id)
+    except StoplineError:
+        return False
+    return True
+
+
 @get("/opt-outs", sync_to_thread=True)
 def opt_outs_page(
     request: Request,
@@ -37,6 +47,9 @@ def opt_outs_page(
     total = 0
     if method and method not in METHODS:
         method = ""
+    with viewer.reading() as conn:
+        policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
+        can_email = _email_configured(viewer, conn)
     try:
         with viewer.reading() as conn:
             rows, total = optouts.list_opt_outs(
@@ -65,6 +78,8 @@ def opt_outs_page(
         pages=max(1, -(-total // PAGE_SIZE)),
         methods=METHODS,
         error=error,
+        policy=policy,
+        can_email=can_email,
         can_edit=has(optouts, "edit_opt_out"),
         can_import=imports is not None,
         can_export=exports is not None,
@@ -146,7 +161,15 @@ def edit_form(request: Request, viewer: Viewer, number: str) -> Response[Any]:
         error=None,
         editing=row,
         can_edit=has(optouts, "edit_opt_out"),
+        resubscribe_policy=_resubscribe_policy(viewer),
+        consent_note="",
+        keep_old=False,
     )
+
+
+def _resubscribe_policy(viewer: Viewer) -> str:
+    with viewer.reading() as conn:
+        return workspaces.get_workspace(conn, viewer.workspace_id).policy.resubscribe_policy.value
 
 
 @post("/opt-outs/{number:str}/edit", sync_to_thread=True)
@@ -154,12 +177,22 @@ def edit(request: Request, viewer: Viewer, form: FormMultiDict, number: str) -> 
     row = _current(viewer, number)
     new_number = form_str(form, "number") or row.number
     reason = form_str(form, "reason")
+    consent_note = form_str(form, "consent_note")
+    keep_old = form_str(form, "keep_old") == "1"
     try:
         if not has(optouts, "edit_opt_out"):
             raise InvalidInput("Editing opt-outs is not available yet.", code="not_available")
         with viewer.writing() as conn:
             optouts.edit_opt_out(  # type: ignore[attr-defined]
-                conn, viewer.principal, row.number, number=new_number, reason=reason or None
+                conn,
+                viewer.principal,
+                row.number,
+                number=new_number,
+                reason=reason or None,
+                scope=row.scope,
+                scope_key=row.scope_key,
+                consent_note=consent_note or None,
+                keep_old=keep_old,
             )
     except StoplineError as exc:
         return render(
@@ -174,6 +207,9 @@ def edit(request: Request, viewer: Viewer, form: FormMultiDict, number: str) -> 
             error=exc.message,
             editing=row,
             can_edit=True,
+            resubscribe_policy=_resubscribe_policy(viewer),
+            consent_note=consent_note,
+            keep_old=keep_old,
         )
     return redirect(request, "/opt-outs", flash=f"Saved the opt-out for {new_number}.")
 

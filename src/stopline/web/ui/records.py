@@ -27,6 +27,7 @@ from stopline.web.ui.kit import (
     form_str,
     redirect,
     render,
+    safe_next,
     ui_router,
 )
 
@@ -49,6 +50,8 @@ ACTION_LABELS = {
     "list_opt_in": "List opt-in",
     "amend": "Reason changed",
     "retract": "Retracted",
+    "list_subscribe": "Added to list",
+    "list_unsubscribe": "Removed from list",
 }
 
 
@@ -92,6 +95,7 @@ def review_page(
 @post("/review/{item_id:int}", sync_to_thread=True)
 def resolve(request: Request, viewer: Viewer, form: FormMultiDict, item_id: int) -> Response[Any]:
     resolution = form_str(form, "resolution")
+    back = safe_next(form_str(form, "next"), "/review")
     try:
         with viewer.writing() as conn:
             result = review.resolve_review_item(
@@ -100,14 +104,14 @@ def resolve(request: Request, viewer: Viewer, form: FormMultiDict, item_id: int)
     except StoplineError as exc:
         if exc.code == "review_item_not_found":
             raise
-        return redirect(request, "/review", flash=exc.message, kind="error")
+        return redirect(request, back, flash=exc.message, kind="error")
     if result.item.status == "opted_out":
         message = f"Opted out {result.item.number}."
         if result.canceled_messages:
             message += f" {result.canceled_messages} queued message(s) cancelled."
     else:
         message = f"Dismissed the message from {result.item.number}; consent unchanged."
-    return redirect(request, "/review", flash=message)
+    return redirect(request, back, flash=message)
 
 
 # --- audit log ------------------------------------------------------------------------------
@@ -190,6 +194,8 @@ def number_history(request: Request, viewer: Viewer, number: str) -> Response[An
         number=e164,
         events=list(reversed(events)),
         prefs=prefs,
+        policy=policy,
+        pending_reviews=[],
         report=report,
         broken=broken,
         action_labels=ACTION_LABELS,

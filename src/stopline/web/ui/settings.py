@@ -16,6 +16,7 @@ from litestar.response import Redirect
 from stopline.domain.errors import Forbidden, InvalidInput, StoplineError
 from stopline.domain.policy import DEFAULT_CONFIRMATIONS, Policy
 from stopline.services import invitations, mail, members, workspaces
+from stopline.services.consent import now_utc
 from stopline.web.ui.kit import (
     Viewer,
     form_list,
@@ -96,6 +97,7 @@ def _changes_from(form: FormMultiDict) -> dict[str, Any]:
         "help_contact": form_str(form, "help_contact"),
         "default_region": form_str(form, "default_region"),
         "disclosure_text": form_str(form, "disclosure_text"),
+        "time_zone": form_str(form, "time_zone"),
     }
     for flag in (
         "send_confirmations",
@@ -123,7 +125,11 @@ def _changes_from(form: FormMultiDict) -> dict[str, Any]:
             if text:
                 confirmations.setdefault(lang, {})[kind] = text
     changes["confirmations"] = confirmations
-    return {k: v for k, v in changes.items() if v != ""}
+    contact = form_str(form, "help_contact")  # may be emptied: then no contact is sent
+    return {
+        **{k: v for k, v in changes.items() if v != ""},
+        **({"help_contact": contact} if "help_contact" in form else {}),
+    }
 
 
 def _messaging_page(
@@ -157,7 +163,148 @@ def _messaging_page(
         sets=keyword_sets(),
         tester=keyword_module() is not None,
         editable=viewer.can("admin"),
+        zones=time_zones(),
     )
+
+
+def time_zones() -> list[str]:
+    """Every IANA zone, UTC first: the choices for the workspace's and a person's clock."""
+    import zoneinfo
+
+    names = sorted(
+        z
+        for z in zoneinfo.available_timezones()
+        if "/" in z and not z.startswith(("Etc/", "SystemV/"))
+    )
+    return ["UTC", *names]
+
+
+@get("/settings/profile", sync_to_thread=True)
+def profile(request: Request, viewer: Viewer) -> Response[Any]:
+    return _profile_page(request, viewer)
+
+
+def _profile_page(
+    request: Request, viewer: Viewer, *, error: str | None = None, status: int = 200
+) -> Response[Any]:
+    with viewer.reading() as conn:
+        workspace_zone = workspaces.get_workspace(conn, viewer.workspace_id).policy.time_zone
+    return render(
+        request,
+        viewer,
+        "settings_profile.html",
+        status=status,
+        title="Settings · My profile",
+        nav="settings",
+        tab="profile",
+        zones=time_zones(),
+        workspace_zone=workspace_zone,
+        own_zone=viewer.session.own_time_zone or "",
+        error=error,
+        now=now_utc(),
+    )
+
+
+@post("/settings/profile", sync_to_thread=True)
+def save_profile(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
+    """A person's own time zone: every time they read is shown in it (else the workspace's)."""
+    from stopline.services import sessions
+
+    zone = form_str(form, "time_zone")
+    try:
+        with viewer.writing() as conn:
+            sessions.set_own_time_zone(conn, viewer.session, zone or None)
+    except StoplineError as exc:
+        return _profile_page(request, viewer, error=exc.message, status=422)
+    said = f"Times are now shown in {zone}." if zone else "Times now follow the workspace's zone."
+    return redirect(request, "/settings/profile", flash=said)
+
+
+def _email_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    error: str | None = None,
+    values: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response[Any]:
+    from stopline.services import mail
+
+    with viewer.reading() as conn:
+        current = mail.workspace_view(conn, viewer.rt.keyring, viewer.workspace_id)
+    return render(
+        request,
+        viewer,
+        "settings_email.html",
+        status=status,
+        title="Settings · Email",
+        nav="settings",
+        tab="email",
+        smtp=current,
+        values=values or {},
+        error=error,
+        editable=viewer.can("admin"),
+        tls_modes={
+            "starttls": "STARTTLS (port 587)",
+            "ssl": "TLS from the start (port 465)",
+            "none": "None (only on a trusted network)",
+        },
+    )
+
+
+@get("/settings/email", sync_to_thread=True)
+def email_page(request: Request, viewer: Viewer) -> Response[Any]:
+    return _email_page(request, viewer)
+
+
+@post("/settings/email", sync_to_thread=True)
+def save_email(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
+    """The workspace's SMTP account; the password is write-only (blank keeps the saved one)."""
+    from stopline.services import mail
+
+    viewer.principal.require("admin")
+    password = form.get("password")
+    fields = {k: form_str(form, k) for k in ("host", "port", "tls", "username", "sender")}
+    try:
+        with viewer.writing() as conn:
+            mail.save_workspace_settings(
+                conn,
+                viewer.rt.keyring,
+                viewer.principal,
+                host=fields["host"],
+                port=fields["port"],
+                tls=fields["tls"],
+                username=fields["username"],
+                password=password if isinstance(password, str) and password else None,
+                sender=fields["sender"],
+            )
+    except Forbidden:
+        raise
+    except StoplineError as exc:
+        return _email_page(request, viewer, error=exc.message, values=fields, status=422)
+    said = "Email settings saved." if fields["host"] else "The workspace's SMTP account is removed."
+    return redirect(request, "/settings/email", flash=said)
+
+
+@post("/settings/email/test", sync_to_thread=True)
+def test_email(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
+    """Send a test email to the signed-in admin through the settings in force."""
+    from stopline.services import mail
+
+    viewer.principal.require("admin")
+    try:
+        with viewer.reading() as conn:
+            settings = mail.require_configured_for(conn, viewer.rt.keyring, viewer.workspace_id)
+        mail.send(
+            settings,
+            viewer.session.email,
+            "stopline test email",
+            f"This is a test email from stopline for {viewer.session.workspace_name}.\n"
+            "If you can read it, exports can email you when they are ready.\n",
+        )
+    except StoplineError as exc:
+        return redirect(request, "/settings/email", flash=exc.message, kind="error")
+    return redirect(request, "/settings/email", flash=f"Test email sent to {viewer.session.email}.")
 
 
 @get("/settings", sync_to_thread=False)
@@ -211,17 +358,21 @@ def keyword_test(
     outcome = ""
     intent_label = ""
     if module is not None and text:
+        from stopline.services.inbound_config import keyword_config, keywords_of_lists
+        from stopline.store.inbound import keyword_lists
+
         with viewer.reading() as conn:
             policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
-        inbound_config = optional_service("stopline.services.inbound_config")
-        if inbound_config is not None and hasattr(inbound_config, "keyword_config"):
-            config = inbound_config.keyword_config(policy)
-        else:
-            config = module.KeywordConfig.from_settings(
-                policy.keyword_sets, list(policy.custom_keywords)
-            )
-        result = module.classify(text, config, opted_out=opted_out == "on")
-        outcome = _explain(result, policy, opted_out == "on")
+            rows = keyword_lists(conn, viewer.workspace_id)
+        # The same keywords a real inbound text meets: the workspace's and every list's own.
+        result = module.classify(
+            text,
+            keyword_config(policy),
+            opted_out=opted_out == "on",
+            list_keywords=keywords_of_lists(rows),
+        )
+        names = {int(r.id): r.name for r in rows}
+        outcome = _explain(result, policy, opted_out == "on", names.get(result.list_id or -1))
         intent = getattr(result.intent, "value", result.intent)
         intent_label = str(intent).replace("_", " ").capitalize()
     template = "_keyword_result.html"
@@ -251,8 +402,10 @@ def keyword_test(
     )
 
 
-def _explain(result: Any, policy: Policy, opted_out: bool) -> str:
+def _explain(result: Any, policy: Policy, opted_out: bool, list_name: str | None = None) -> str:
     intent = str(getattr(getattr(result, "intent", None), "value", getattr(result, "intent", "")))
+    if list_name is not None:
+        return _explain_list(intent, list_name, policy)
     scope = {
         "workspace": "from every channel of this workspace",
         "channel_type": "from every channel of the same type",
@@ -275,6 +428,22 @@ def _explain(result: Any, policy: Policy, opted_out: bool) -> str:
     if policy.any_inbound_opts_in and opted_out:
         return "No keyword. Because 'any inbound message opts in' is on, the number would opt in."
     return "No keyword: the message would simply appear in the inbox. Consent would not change."
+
+
+def _explain_list(intent: str, list_name: str, policy: Policy) -> str:
+    """A list's own keyword acts on that list only (seed 001): say so, not "every channel"."""
+    confirm = " and sent that list's confirmation" if policy.send_confirmations else ""
+    if intent == "opt_out":
+        return (
+            f"A keyword of the list “{list_name}”: the number would be opted out of that list "
+            f"only{confirm}. Other lists and one-to-one messages are not affected."
+        )
+    if intent == "opt_in":
+        return (
+            f"A keyword of the list “{list_name}”: the number's opt-out of that list would be "
+            f"lifted{confirm}. A workspace opt-out or a block stays."
+        )
+    return f"A keyword of the list “{list_name}”: its HELP reply would be sent. Consent unchanged."
 
 
 # --- members and API keys ---------------------------------------------------------------------
@@ -441,6 +610,11 @@ def revoke_key(request: Request, viewer: Viewer, key_id: int) -> Response[Any]:
 ROUTES = [
     ui_router(
         settings_home,
+        email_page,
+        save_email,
+        test_email,
+        profile,
+        save_profile,
         messaging,
         save_messaging,
         keyword_test,

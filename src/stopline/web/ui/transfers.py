@@ -102,8 +102,9 @@ def start_export(request: Request, viewer: Viewer, form: FormMultiDict) -> Respo
             viewer.principal,
             data_dir=viewer.rt.config.data_dir,
             flt=flt,
-            email=form_str(form, "email") or None,
-            public_url=viewer.rt.config.public_url,
+            email=(form_str(form, "email") or None) if form_str(form, "notify") else None,
+            public_url=viewer.rt.config.public_url or str(request.base_url).rstrip("/"),
+            keyring=viewer.rt.keyring,
         )
     except StoplineError as exc:
         return redirect(request, "/opt-outs", flash=exc.message, kind="error")

@@ -32,8 +32,13 @@
     document.querySelectorAll("[data-scroll-end]").forEach(function (el) { el.scrollTop = el.scrollHeight; });
   });
   // Workspace switcher submits when changed with the keyboard or mouse; the button remains for no-JS.
-  document.addEventListener("DOMContentLoaded", function () {
+  function scrollThread() {
     var thread = document.querySelector("[data-scroll-end]");
     if (thread) thread.scrollTop = thread.scrollHeight;
+  }
+  document.addEventListener("DOMContentLoaded", scrollThread);
+  // The live inbox swaps new messages in: keep the newest in view.
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    if (event.detail && event.detail.target && event.detail.target.id === "messages") scrollThread();
   });
 })();
