@@ -216,3 +216,21 @@ def test_the_link_can_be_emailed(client, engine, monkeypatch):
     [message] = mailbox.messages
     assert mailbox.recipients == [[known]]
     assert invitation_link(answer.text) in message.get_payload(decode=True).decode()
+
+
+def test_a_withdrawn_new_account_goes_and_a_later_invitation_starts_afresh(
+    client, other_client, engine
+):
+    first_admin = new_workspace(engine, "First")
+    csrf = sign_in(client, first_admin.owner_email)
+    newcomer = f"new-{uuid.uuid4().hex[:8]}@example.com"
+    page = invite(client, csrf, newcomer, password="first admin pw").text
+    withdraw = re.search(r'action="(/settings/invitations/\d+/revoke)"', page).group(1)  # type: ignore[union-attr]
+    assert post(client, withdraw, csrf).status_code == 303
+
+    second = new_workspace(engine, "Second")
+    client.cookies.clear()
+    csrf = sign_in(client, second.owner_email)
+    invite(client, csrf, newcomer, password="second admin pw")
+    sign_in(other_client, newcomer, "second admin pw")
+    assert workspace_of(other_client) == second.workspace.name
