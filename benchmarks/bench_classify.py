@@ -6,7 +6,9 @@ and classification speed on one core beside a raw baseline (one precompiled case
 regex search per text: the floor of reading a text at all), measured in the same run.
 
 The corpus and the rules share authors: replies.tsv was used to tune the rules, the holdout
-(replies_holdout.tsv) was written after and its first figures are in the README.
+(replies_holdout.tsv) was written after and its first figures are in the README. The earlier
+English corpus (tests/domain/revocation_corpus.py, 305 ordinary replies and 129 requests) is
+measured too.
 """
 
 from __future__ import annotations
@@ -89,9 +91,24 @@ def _rate(run: Callable[[], object], count: int, repeat: int) -> float:
     return count / best if best > 0 else float("inf")
 
 
+def english_corpus() -> list[tuple[str, str, str, str]]:
+    """The earlier English corpus (tests/domain/revocation_corpus.py) as rows of the same shape."""
+    from tests.domain import revocation_corpus as c
+
+    return [
+        (label, "en", "mixed", text)
+        for label, texts in (
+            ("ordinary", c.ORDINARY + c.HOLDOUT_ORDINARY),
+            ("revocation", c.REVOCATIONS + c.HOLDOUT_REVOCATIONS),
+        )
+        for text in texts
+    ]
+
+
 def run(quick: bool = False) -> list[dict]:
     rows = load()
     out = _rates(rows, "corpus") + _rates(load("replies_holdout.tsv"), "holdout")
+    out += _rates(english_corpus(), "earlier English corpus")
     # Speed: every corpus text, many times over (no result is cached between calls).
     texts = [t for _, _, _, t in rows] * (20 if quick else 200)
     config = KeywordConfig()

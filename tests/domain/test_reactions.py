@@ -111,3 +111,16 @@ def test_a_reaction_names_its_form_and_language() -> None:
     result = classify("Le gust\u00f3 \u201cOfertas\u201d")
     assert (result.intent, result.language) == (Intent.REACTION, "es")
     assert reaction("Liked your post") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "keyword"),
+    [
+        ("BAJA\n> Responde BAJA para no recibir m\u00e1s", "BAJA"),
+        ("ARR\u00caT \u00ab R\u00e9pondez STOP pour vous d\u00e9sabonner \u00bb", "ARRET"),
+        ("STOP\n> Reply STOP to unsubscribe", "STOP"),
+    ],
+)
+def test_a_keyword_above_a_quoted_footer_still_counts(text: str, keyword: str) -> None:
+    result = classify(text)
+    assert (result.intent, result.keyword) == (Intent.OPT_OUT, keyword)

@@ -324,3 +324,17 @@ def test_the_inbox_shows_a_reaction_as_a_reaction(client, engine):
     sign_in(client, created.owner_email)
     page = client.get(f"/inbox/{_conversation(engine, created.workspace.id, number)}").text
     assert 'class="msg in reaction' in page and "They reacted" in page and ">Reaction<" in page
+
+
+def test_the_keyword_tester_explains_a_reaction_and_names_a_rule(client, engine):
+    created, _ = _shop(engine)
+    sign_in(client, created.owner_email)
+    hx = {"HX-Request": "true"}
+    liked = client.get(
+        "/settings/keyword-test",
+        params={"text": "Liked \u201cReply STOP to opt out\u201d"},
+        headers=hx,
+    ).text
+    assert "Reaction" in liked and "shown in the inbox as a reaction" in liked
+    baja = client.get("/settings/keyword-test", params={"text": "Quiero darme de baja"}, headers=hx)
+    assert "rule \u201cdarme de baja\u201d" in baja.text and "review queue" in baja.text

@@ -115,6 +115,8 @@ def test_a_member_sees_channels_but_cannot_add_change_or_text_them(client, engin
     assert post(client, "/channels", csrf, provider="console", address=number()).status_code == 403
     assert post(client, f"/channels/{channel.id}/disable", csrf).status_code == 403
     assert client.get(f"/channels/{channel.id}/phone").status_code == 403
+    assert 'href="/phone"' not in client.get("/inbox").text
+    assert client.get("/phone").status_code == 403
     assert post(client, f"/channels/{channel.id}/phone", csrf, text="STOP").status_code == 403
 
 
@@ -363,3 +365,40 @@ def test_api_docs_load_nothing_from_another_site(client):
     assert sources and all(s.startswith("/api/docs/assets/") for s in sources), sources
     for source in sources:
         assert client.get(source).status_code == 200, source
+
+
+def test_a_channel_with_history_offers_disable_not_remove(client, engine, ui_app):
+    from stopline.services import queueing
+
+    created = new_workspace(engine)
+    channel = _console(engine, ui_app, created)
+    with write(engine) as conn:
+        queueing.enqueue(conn, created.workspace.id, channel_id=channel.id, to=number(), body="hi")
+    csrf = sign_in(client, created.owner_email)
+    page = client.get(f"/channels/{channel.id}").text
+    assert "It cannot be removed: it has carried messages" in page
+    assert f'href="/channels/{channel.id}/remove"' not in page
+    refused = post(client, f"/channels/{channel.id}/remove", csrf)
+    assert refused.status_code == 409 and "disable it instead" in refused.text
+
+
+def test_the_inbox_leads_admins_to_the_phone_of_a_console_channel(client, engine, ui_app):
+    created = new_workspace(engine)
+    sign_in(client, created.owner_email)
+    assert 'href="/phone"' in client.get("/inbox").text
+    none_yet = client.get("/phone", follow_redirects=False)
+    assert none_yet.status_code == 303 and none_yet.headers["location"] == "/channels"
+    channel = _console(engine, ui_app, created)
+    found = client.get("/phone", follow_redirects=False)
+    assert found.headers["location"] == f"/channels/{channel.id}/phone"
+
+
+def test_a_typed_send_time_is_read_in_the_members_zone():
+    from datetime import UTC, datetime
+
+    from stopline.web.ui.compose import parse_when
+
+    assert parse_when("2026-12-03T09:30") == datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
+    new_york = parse_when("2026-12-03T09:30", "America/New_York")
+    assert new_york == datetime(2026, 12, 3, 14, 30, tzinfo=UTC)
+    assert parse_when("") is None

@@ -703,7 +703,14 @@ def classify(
     if form is not None:
         language = form.language if form.language != "und" else None
         return Classification(Intent.REACTION, language=language, phrase=form.name)
-    rule = revocation.find_folded(folded)
+    own = reactions.unquoted(folded)
+    if own != folded and own.strip():
+        # A keyword above our quoted message ("BAJA\n> Responde BAJA para..."): the sender's
+        # own words alone are read for keywords too (a leading one already matched above).
+        best = _keywords(_Reading(own.strip()), config, bool(opted_out), list_keywords)
+        if best is not None:
+            return best.classification
+    rule = revocation.find_unquoted(own)
     if rule is not None:
         return Classification(Intent.POSSIBLE_OPT_OUT, language=rule.language, phrase=rule.name)
     return _NONE

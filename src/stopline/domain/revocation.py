@@ -888,7 +888,12 @@ def find(text: str) -> Rule | None:
 
 def find_folded(folded: str) -> Rule | None:
     """``find`` for a text already folded with ``domain.text.fold``."""
-    normal = squash(unquoted(folded)).lstrip("\u00a1\u00bf")  # ¡Basta! ¿Cómo...?
+    return find_unquoted(unquoted(folded))
+
+
+def find_unquoted(own: str) -> Rule | None:
+    """``find`` for the sender's own words of a folded text (``reactions.unquoted``)."""
+    normal = squash(own).lstrip("\u00a1\u00bf")  # ¡Basta! ¿Cómo...?
     if not normal:
         return None
     for index in _rules_worth_trying(f" {normal} "):

@@ -343,7 +343,17 @@ def update_channel(
         values["accounts_base_url"] = _text(accounts_base_url, "Accounts API base URL") or None
     changed = _clean_credentials(row.provider, credentials or {})
     if changed:
-        stored = keyring.decrypt(row.credentials) if row.credentials else {}
+        try:
+            stored = keyring.decrypt(row.credentials) if row.credentials else {}
+        except Forbidden:
+            # Encrypted with another secret key: they can only be replaced, all at once.
+            stored = {}
+            if _missing(row.provider, changed):
+                raise InvalidInput(
+                    "The stored credentials cannot be read with this server's secret key; "
+                    "enter all of them again.",
+                    code="credentials_undecryptable",
+                ) from None
         values["credentials"] = keyring.encrypt({**stored, **changed})
     if values:
         store.update_channel(conn, principal.workspace_id, channel_id, **values)
@@ -363,6 +373,11 @@ def set_disabled(
     return get_channel(conn, principal.workspace_id, keyring, channel_id)
 
 
+def usage(conn: Connection, workspace_id: int, channel_id: int) -> int:
+    """Messages, conversations and campaigns on the channel: a channel with any is kept."""
+    return store.channel_usage(conn, workspace_id, channel_id)
+
+
 def remove_channel(conn: Connection, principal: Principal, channel_id: int) -> None:
     """Delete a channel that has never carried a message; one with history can be disabled.
 
@@ -371,11 +386,11 @@ def remove_channel(conn: Connection, principal: Principal, channel_id: int) -> N
     principal.require("admin")
     if store.get_channel(conn, principal.workspace_id, channel_id) is None:
         raise NotFound(f"No channel {channel_id}.", code="channel_not_found")
-    used = store.channel_usage(conn, principal.workspace_id, channel_id)
+    used = usage(conn, principal.workspace_id, channel_id)
     if used:
         raise Conflict(
-            f"This channel has {used} message{'s' if used != 1 else ''} and conversations; "
-            "disable it instead, so its history stays in the inbox.",
+            "This channel has carried messages (or has campaigns); disable it instead, so its "
+            "history stays in the inbox.",
             code="channel_in_use",
         )
     store.delete_channel(conn, principal.workspace_id, channel_id)

@@ -31,9 +31,9 @@ MAX_SCHEDULE_DAYS = 400
 
 
 CATEGORIES = {
-    Category.INFORMATIONAL.value: "Informational: a reminder, notice or update",
-    Category.MARKETING.value: "Marketing: an offer or promotion",
-    Category.CONVERSATIONAL.value: "Conversational: answering what the customer asked",
+    Category.INFORMATIONAL.value: "Informational (reminder, notice)",
+    Category.MARKETING.value: "Marketing (offer, promotion)",
+    Category.CONVERSATIONAL.value: "Conversational (answering them)",
 }
 
 

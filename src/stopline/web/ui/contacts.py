@@ -230,10 +230,11 @@ def add_to_list(
 ) -> Response[Any]:
     list_id = int_or_none(form_str(form, "list_id"))
     back = f"/contacts/{contact_id}"
-    if list_id is None:
-        return redirect(request, back, flash="Choose a list.", kind="error")
     with viewer.writing() as conn:
+        # The contact first: another workspace's id is a 404 whatever else the form says.
         contact = directory.get_contact(conn, viewer.workspace_id, contact_id)
+        if list_id is None:
+            return redirect(request, back, flash="Choose a list.", kind="error")
         added = lists_service.add_members(conn, viewer.principal, list_id, list(contact.numbers))
     count = len(added.added)
     word = "number" if count == 1 else "numbers"
@@ -374,8 +375,8 @@ def merge(request: Request, viewer: Viewer, form: FormMultiDict, contact_id: int
                 conn, viewer.principal, contact_id, source or 0
             )
     except StoplineError as exc:
-        if exc.code == "contact_not_found" and source is None:
-            raise
+        if exc.code == "contact_not_found":
+            raise  # either id unknown here (another workspace's, or deleted): 404, nothing merged
         return redirect(request, f"/contacts/{contact_id}/merge", flash=exc.message, kind="error")
     name = merged.name or "this contact"
     return redirect(request, f"/contacts/{contact_id}", flash=f"Merged into {name}.")

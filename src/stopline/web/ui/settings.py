@@ -425,6 +425,11 @@ def _explain(result: Any, policy: Policy, opted_out: bool, list_name: str | None
                 f"queue with a deadline of {policy.review_deadline_business_days} business days."
             )
         return "Not a keyword, but it reads like a request to stop: it would be opted out."
+    if intent == "reaction":
+        return (
+            "A reaction to one of your messages (it quotes your text): kept and shown in the "
+            "inbox as a reaction. Consent would not change."
+        )
     if policy.any_inbound_opts_in and opted_out:
         return "No keyword. Because 'any inbound message opts in' is on, the number would opt in."
     return "No keyword: the message would simply appear in the inbox. Consent would not change."
