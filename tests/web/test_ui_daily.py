@@ -453,3 +453,16 @@ def test_a_scheduled_time_is_read_in_the_readers_zone_and_shown_back_in_it(clien
     assert message.scheduled_at == datetime(day.year, day.month, day.day, 0, 0, tzinfo=UTC)
     page = client.get(f"/inbox/{conversation}").text
     assert f"Scheduled for {day:%b %-d, %Y}, 09:00 JST" in page
+
+
+def test_the_live_inbox_never_shows_another_workspaces_conversation(client, engine):
+    created, channel = _shop(engine)
+    other, other_channel = _shop(engine)
+    number = _number()
+    _text(engine, other_channel, number, "private to the other shop")
+    theirs = _conversation(engine, other.workspace.id, number)
+    sign_in(client, created.owner_email)
+    response = client.get(f"/inbox/live?stamp=x&conversation={theirs}")
+    assert response.status_code == 404
+    assert "private to the other shop" not in response.text
+    assert "private to the other shop" not in client.get("/inbox/live?stamp=x").text
