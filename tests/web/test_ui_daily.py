@@ -95,6 +95,11 @@ def test_unread_counts_are_per_member(client, other_client, engine):
     assert _nav_count(client.get("/inbox").text, "inbox") == ""
     _text(engine, channel, first, "one more thing")
     assert _nav_count(client.get("/inbox").text, "inbox") == "1"
+    # Other pages refresh their counts by themselves.
+    assert 'hx-get="/nav/counts"' in client.get("/contacts").text
+    _text(engine, channel, second, "and another")
+    live = client.get("/nav/counts", headers={"HX-Request": "true"}).text
+    assert 'id="nav-count-inbox" hx-swap-oob="true">2' in live
 
 
 def test_rows_name_their_channel_and_show_failed_and_scheduled_messages(client, engine):
