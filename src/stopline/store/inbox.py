@@ -197,7 +197,7 @@ def unread_ids(
     )
 
 
-UNREAD_WINDOW = 500  # the most recently active conversations the navigation counts
+UNREAD_WINDOW = 200  # the most recently active conversations the navigation counts (bounded work)
 
 
 def unread_count(conn: Connection, workspace_id: int, user_id: int) -> int:
