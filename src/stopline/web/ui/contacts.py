@@ -190,10 +190,10 @@ def add_to_list(
 ) -> Response[Any]:
     list_id = int_or_none(form_str(form, "list_id"))
     back = f"/contacts/{contact_id}"
-    if list_id is None:
-        return redirect(request, back, flash="Choose a list.", kind="error")
     with viewer.writing() as conn:
         contact = directory.get_contact(conn, viewer.workspace_id, contact_id)
+        if list_id is None:
+            return redirect(request, back, flash="Choose a list.", kind="error")
         added = lists_service.add_members(conn, viewer.principal, list_id, list(contact.numbers))
     count = len(added.added)
     word = "number" if count == 1 else "numbers"
@@ -334,7 +334,7 @@ def merge(request: Request, viewer: Viewer, form: FormMultiDict, contact_id: int
                 conn, viewer.principal, contact_id, source or 0
             )
     except StoplineError as exc:
-        if exc.code == "contact_not_found" and source is None:
+        if exc.code == "contact_not_found":  # this one, or one not in this workspace
             raise
         return redirect(request, f"/contacts/{contact_id}/merge", flash=exc.message, kind="error")
     name = merged.name or "this contact"
