@@ -17,6 +17,7 @@ class Config:
     # Where signed ledger checkpoints are also POSTed (JSON), and the bearer token to send.
     checkpoint_url: str | None = None
     checkpoint_token: str | None = None
+    checkpoint_email: str | None = None  # also emailed here (over STOPLINE_SMTP_*)
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -45,4 +46,5 @@ def load(database_url: str | None = None) -> Config:
         public_url=os.environ.get("STOPLINE_PUBLIC_URL"),
         checkpoint_url=os.environ.get("STOPLINE_CHECKPOINT_URL") or None,
         checkpoint_token=os.environ.get("STOPLINE_CHECKPOINT_TOKEN") or None,
+        checkpoint_email=os.environ.get("STOPLINE_CHECKPOINT_EMAIL") or None,
     )

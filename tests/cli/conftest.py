@@ -35,6 +35,10 @@ def cli(database_url: str, tmp_path, monkeypatch, capsys) -> CliRunner:
     monkeypatch.setenv("STOPLINE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("STOPLINE_SECRET_KEY", "cli-test-secret")
     monkeypatch.setenv("COLUMNS", "200")
+    # Rich reads COLUMNS once, when the consoles are made (at import): set their width too, so
+    # output is the same under any runner (pytest-xdist workers have no terminal).
+    monkeypatch.setattr(cli_main.console, "width", 200)
+    monkeypatch.setattr(cli_main.err_console, "width", 200)
 
     def run(*args: str) -> Result:
         cli_main.state.runtime = None

@@ -255,3 +255,9 @@ def test_consents_upsert_history_and_evidence(cli, workspace_slug, tmp_path: Pat
     assert history["events"][0]["correlation_id"] == "a1"
     evidence = cli("consents", "evidence", number, "--full-chain", "-w", workspace_slug, "--json")
     assert evidence.code == 0 and evidence.json()["verified"] is True
+
+
+def test_a_reason_over_its_limit_is_one_line_of_error(cli, workspace_slug) -> None:
+    result = cli("optouts", "add", numbers(1)[0], "--reason", "z" * 600, "-w", workspace_slug)
+    assert result.code != 0
+    assert "at most 500" in result.err and len(result.err.strip().splitlines()) == 1

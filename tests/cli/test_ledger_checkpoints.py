@@ -179,3 +179,23 @@ def test_checkpoint_is_posted_to_the_configured_endpoint(
     monkeypatch.setenv("STOPLINE_CHECKPOINT_URL", f"http://127.0.0.1:{server.server_port}/cp")
     failed = cli("ledger", "checkpoint")
     assert failed.code == 1 and "POST FAILED" in failed.out
+
+
+def test_checkpoint_is_emailed_when_asked(cli, workspace_slug, monkeypatch) -> None:
+    from tests.smtp import smtp_server
+
+    with smtp_server() as (port, mailbox):
+        monkeypatch.setenv("STOPLINE_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("STOPLINE_SMTP_PORT", str(port))
+        monkeypatch.setenv("STOPLINE_SMTP_TLS", "none")
+        monkeypatch.setenv("STOPLINE_CHECKPOINT_EMAIL", "auditor@example.com")
+        result = cli("ledger", "checkpoint", "--json")
+    assert result.code == 0, result.out + result.err
+    assert result.json()["emailed_to"] == "auditor@example.com"
+    [message] = mailbox.messages
+    body = message.get_payload(decode=True).decode()
+    assert "stopline-ledger-checkpoint/1" in body and "ledger verify --checkpoint" in body
+
+    monkeypatch.delenv("STOPLINE_SMTP_HOST")
+    failed = cli("ledger", "checkpoint")
+    assert failed.code == 1 and "EMAIL FAILED" in failed.out

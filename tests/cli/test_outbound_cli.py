@@ -66,7 +66,8 @@ def test_send_without_a_channel_says_so(cli, workspace_slug) -> None:  # type: i
 def test_a_campaign_from_the_cli_reaches_subscribed_members_only(cli, workspace_slug) -> None:  # type: ignore[no-untyped-def]
     _channel(cli, workspace_slug)
     made = cli("lists", "create", "Newsletter", "-w", workspace_slug, "--json").json()
-    ok, opted = unique_number(), unique_number()
+    # Toronto numbers: no US send-time rule holds the campaign, whatever the hour the test runs.
+    ok, opted = (unique_number().replace("+1415", "+1416") for _ in range(2))
     added = cli(
         "lists",
         "add-members",
@@ -81,7 +82,9 @@ def test_a_campaign_from_the_cli_reaches_subscribed_members_only(cli, workspace_
     assert added.json()["added"] == 2 and added.json()["rejected"][0]["input"] == "garbage"
     cli("optouts", "add", opted, "-w", workspace_slug)
     preview = cli("campaigns", "preview", "--list", str(made["id"]), "-w", workspace_slug, "--json")
-    assert preview.json() == {"allowed": 1, "opted_out": 1}
+    counted = preview.json()
+    assert counted.pop("send_time")["now"] == 1
+    assert counted == {"allowed": 1, "opted_out": 1}
     created = cli(
         "campaigns",
         "create",

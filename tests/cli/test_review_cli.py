@@ -38,6 +38,9 @@ def test_review_list_then_opt_out(cli, engine, ws, keyring):
     assert listed.code == 0
     [item] = listed.json()["items"]
     assert item["id"] == item_id and item["deadline"]
+    assert item["rule"] == "remove me from your list"
+    table = cli("review", "list", "--workspace", ws.slug)
+    assert "rule" in table.out and "remove me from your" in table.out
     done = cli("review", "opt-out", str(item_id), "--workspace", ws.slug, "--json")
     assert done.code == 0 and done.json()["status"] == "opted_out"
     assert done.json()["resolved_by"] == "cli"

@@ -10,11 +10,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from stopline.domain import keywords
+from stopline.domain import text as text_folding
 from stopline.domain.errors import InvalidInput
 from stopline.domain.keywords import (
     BUILTIN_SETS,
     DEFAULT_ENABLED_SETS,
     DEFAULT_SET,
+    POLITENESS,
+    STOP_AS_VERB,
     Classification,
     Intent,
     Keyword,
@@ -433,7 +436,7 @@ def test_wrong_number_is_a_possible_opt_out() -> None:
 
 def test_format_character_class_matches_unicode() -> None:
     expected = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
-    actual = {chr(c) for c in range(sys.maxunicode + 1) if keywords._FORMAT.match(chr(c))}
+    actual = {chr(c) for c in range(sys.maxunicode + 1) if text_folding.FORMAT.match(chr(c))}
     assert expected <= actual
     # The class follows Unicode 15; on an older Python the newer ones are unassigned here.
     assert all(unicodedata.category(c) == "Cn" for c in actual - expected)
@@ -448,7 +451,7 @@ def test_long_s_guard_covers_every_character_built_on_long_s() -> None:
         return any(built_on_long_s(chr(int(p, 16))) for p in parts)
 
     found = {chr(c) for c in range(sys.maxunicode + 1) if built_on_long_s(chr(c))}
-    assert found == set(keywords._LONG_S)
+    assert found == set(text_folding.LONG_S)
 
 
 @pytest.mark.parametrize("text", ["", " ", "\x00", "\ud800STOP", "STOP\udfff", "🛑" * 5000])
@@ -486,7 +489,7 @@ def _stays_a_non_letter(c: str) -> bool:
     # After normalisation the character must still not read as (part of) a word.
     if unicodedata.category(c)[0] in "LM" or unicodedata.category(c) == "Cf":
         return False
-    if c in keywords._LONG_S:
+    if c in text_folding.LONG_S:
         return False
     normal = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", c).casefold())
     return not normal or not (normal[0].isalpha() or unicodedata.category(normal[0])[0] == "M")
@@ -495,7 +498,7 @@ def _stays_a_non_letter(c: str) -> bool:
 def _stays_a_letter(c: str) -> bool:
     if unicodedata.category(c)[0] != "L":
         return False
-    if c in keywords._LONG_S:
+    if c in text_folding.LONG_S:
         return True
     normal = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", c).casefold())
     return bool(normal) and normal[0].isalpha()
@@ -697,3 +700,132 @@ def test_every_enabled_opt_out_word_still_opts_out_under_any_accepted_list_keywo
             assert result.intent is Intent.OPT_OUT, (text, result, lists)
             if result.list_id is not None:
                 assert result.keyword in own_opt_outs, (text, result)
+
+
+# --- politeness, spaced letters, STOP as an ordinary word ---------------------------------------
+
+ALL_SETS = KeywordConfig(enabled_sets=("fr", "es", "pt"))
+POLITE_WORDS = sorted({p for words in POLITENESS.values() for p in words})
+POLITE_KEYWORDS = sorted(
+    k.word for name in ("fr", "es", "pt") for k in BUILTIN_SETS[name].keywords if k.polite
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(POLITE_KEYWORDS),
+    st.sampled_from(POLITE_WORDS),
+    st.sampled_from([" ", ", ", " - ", "  "]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_keyword_with_a_politeness_word_is_the_keyword(word, polite, sep, before, upper) -> None:
+    text = f"{polite}{sep}{word}" if before else f"{word}{sep}{polite}"
+    text = text.upper() if upper else text.lower()
+    alone, with_polite = classify(word, ALL_SETS), classify(text, ALL_SETS)
+    assert (with_polite.intent, with_polite.keyword, with_polite.language) == (
+        alone.intent,
+        alone.keyword,
+        alone.language,
+    ), text
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "language"),
+    [
+        ("BAJA por favor", "BAJA", "es"),
+        ("ARRÊT svp", "ARRET", "fr"),
+        ("Arrêt, s\u2019il vous plaît", "ARRET", "fr"),
+        ("ALTO por favor", "ALTO", "es"),
+        ("Por favor, BAJA", "BAJA", "es"),
+        ("Please STOP", "STOP", "en"),
+    ],
+)
+def test_stop_words_with_please_opt_out(text: str, word: str, language: str) -> None:
+    result = classify(text, DEFAULT)
+    assert (result.intent, result.keyword, result.language) == (Intent.OPT_OUT, word, language)
+
+
+def test_pare_is_portuguese_and_polite() -> None:
+    assert classify("PARE por favor", ALL_SETS).keyword == "PARE"
+
+
+@pytest.mark.parametrize("text", ["Cancel please", "cancelar por favor"])
+def test_cancel_please_is_ambiguous_and_goes_to_review(text: str) -> None:
+    assert classify(text, ALL_SETS).intent == Intent.POSSIBLE_OPT_OUT
+
+
+_SENTENCE_WORDS = (
+    "mañana",
+    "está",
+    "bien",
+    "la",
+    "temperatura",
+    "de",
+    "bus",
+    "do",
+    "trabalho",
+    "às",
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(
+        sorted({k.word for n in ("fr", "es", "pt") for k in BUILTIN_SETS[n].keywords} | {"PARA"})
+    ),
+    st.lists(st.sampled_from(_SENTENCE_WORDS), min_size=2, max_size=5),
+)
+def test_a_whole_message_keyword_inside_a_sentence_is_no_keyword(word, rest) -> None:
+    text = " ".join([word.lower(), *rest])
+    assert classify(text, ALL_SETS).intent not in (Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([" ", ".", "-", " . ", "  "]), min_size=3, max_size=3), st.booleans()
+)
+def test_spaced_letters_read_as_the_word(separators, upper) -> None:
+    letters = "STOP" if upper else "stop"
+    text = letters[0] + "".join(sep + c for sep, c in zip(separators, letters[1:], strict=True))
+    result = classify(text, DEFAULT)
+    assert (result.intent, result.keyword) == (Intent.OPT_OUT, "STOP"), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Stop by tomorrow?",
+        "Stop at the front desk when you arrive?",
+        "stop in early to drop off the forms?",
+        "Stop light on Main is out, I'll be late",
+        "Stop on your way home?",
+    ],
+)
+def test_stop_as_an_ordinary_word_goes_to_review_by_its_own_rule(text: str) -> None:
+    result = classify(text, DEFAULT)
+    assert (result.intent, result.phrase) == (Intent.POSSIBLE_OPT_OUT, STOP_AS_VERB)
+    assert result.outcome() == "review" and result.outcome(auto_opt_out=True) == "opt_out"
+
+
+@pytest.mark.parametrize("text", ["STOP at once", "STOP, by the way", "Stop.", "STOP texting me"])
+def test_stop_as_a_request_still_opts_out(text: str) -> None:
+    assert classify(text, DEFAULT).intent == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("STOP svp", "fr"),
+        ("Stop merci", "fr"),
+        ("svp STOP", "fr"),
+        ("STOP por favor", "es"),
+        ("Stop, gracias", "es"),
+        ("stop pfv", "pt"),
+        ("STOP please", "en"),
+        ("STOP", "en"),
+    ],
+)
+def test_stop_with_a_politeness_word_is_answered_in_its_language(text: str, language: str) -> None:
+    result = classify(text, DEFAULT)
+    assert (result.intent, result.keyword, result.language) == (Intent.OPT_OUT, "STOP", language)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stopline.domain.keywords import STOP_AS_VERB, Intent, KeywordConfig, classify
-from stopline.domain.revocation import PHRASES, RULES, detect
+from stopline.domain.revocation import PHRASES, RULES, detect, find
 from tests.domain.revocation_corpus import (
     HOLDOUT_ORDINARY,
     HOLDOUT_REVOCATIONS,
@@ -136,3 +136,95 @@ def test_classify_never_calls_an_ordinary_reply_a_possible_opt_out() -> None:
 @given(st.text())
 def test_detect_never_crashes(text: str) -> None:
     assert detect(text) is None or detect(text) in PHRASES
+
+
+# --- four languages, rules by name --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "language"),
+    [
+        ("Ne m'envoyez plus de SMS", "ne m'envoyez plus", "fr"),
+        ("ne m envoyez plus de messages svp", "ne m'envoyez plus", "fr"),
+        ("Je veux me désabonner", "désabonnez-moi", "fr"),
+        ("Retirez-moi de votre liste svp", "retirez-moi de la liste", "fr"),
+        ("Mauvais numéro", "mauvais numéro", "fr"),
+        ("j'veux pu recevoir ça", "je ne veux plus recevoir", "fr"),
+        ("Quiero darme de baja", "darme de baja", "es"),
+        ("no me manden mas mensajes", "no me manden más", "es"),
+        ("Sáquenme de su lista", "sáquenme de la lista", "es"),
+        ("Número equivocado", "número equivocado", "es"),
+        ("¡Basta ya!", "no más mensajes", "es"),
+        ("Parem de me mandar mensagem", "pare de me mandar", "pt"),
+        ("nao quero mais receber essas promoções", "não quero mais receber", "pt"),
+        ("Me tirem da lista por favor", "me tirem da lista", "pt"),
+        ("Quero me descadastrar", "descadastrar", "pt"),
+        ("Lose my number", "delete my number", "en"),
+        ("I asked to be removed weeks ago", "asked before", "en"),
+        ("Dave doesn't have this number anymore", "wrong number", "en"),
+    ],
+)
+def test_requests_in_four_languages_name_their_rule(text: str, rule: str, language: str) -> None:
+    found = find(text)
+    assert found is not None and (found.name, found.language) == (rule, language)
+    result = classify(text, KeywordConfig())
+    assert (result.intent, result.phrase, result.language) == (
+        Intent.POSSIBLE_OPT_OUT,
+        rule,
+        language,
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "don't stop texting me",
+        "Please don't unsubscribe me, I replied STOP by accident",
+        "I don't want to unsubscribe, just fewer texts",
+        "Don't remove me from the list",
+        "no dejes de escribirme",
+        "No me quiero dar de baja",
+        "N'arrêtez pas de m'envoyer les promos",
+        "Je ne veux pas me désabonner",
+        "Não parem de mandar as ofertas",
+        "Não quero sair da lista",
+        "para mañana está bien",
+        "Baja la temperatura del horno?",
+        "Je suis à l'arrêt de bus",
+        "Vou sair do trabalho às 5",
+        "No me llegó el mensaje de confirmación",
+        "Não recebi a mensagem",
+    ],
+)
+def test_negated_requests_and_ordinary_words_are_not_flagged(text: str) -> None:
+    assert classify(text, KeywordConfig(enabled_sets=("fr", "es", "pt"))).intent is Intent.NONE
+
+
+def test_why_dont_you_stop_is_no_negation() -> None:
+    assert detect("Why don't you stop texting me") == "stop texting me"
+
+
+_NEGATIONS = {
+    "en": ("don't ", "please don't ", "I don't want you to ", "never ", "do not "),
+    "fr": ("je ne veux pas ", "je ne vais pas "),
+    "es": ("no ", "no quiero ", "nunca "),
+    "pt": ("não ", "não quero ", "nunca "),
+}
+_NEGATABLE = {
+    "en": ("stop texting me", "unsubscribe", "remove me from your list", "opt out"),
+    "fr": ("me désabonner", "me désinscrire"),
+    "es": ("dejes de escribirme", "darme de baja", "desuscribirme"),
+    "pt": ("pare de me mandar mensagem", "sair da lista", "me descadastrar"),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_NEGATIONS)), st.data())
+def test_a_negated_request_never_opts_out_nor_goes_to_review(language: str, data) -> None:
+    negation = data.draw(st.sampled_from(_NEGATIONS[language]))
+    request = data.draw(st.sampled_from(_NEGATABLE[language]))
+    shout = data.draw(st.booleans())
+    text = negation + request
+    text = text.upper() if shout else text
+    result = classify(text, KeywordConfig(enabled_sets=("fr", "es", "pt")))
+    assert result.outcome() == "none", (text, result)

@@ -223,3 +223,23 @@ def test_text_rendered_elsewhere_is_written_as_the_rows_would_be(rows):
     count = write_csv_text([(_rendered(rows), len(rows))], out, ["h"], bom=True)
     assert count == len(rows)
     assert out.getvalue() == export(rows, header=["h"], bom=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.text(alphabet=st.sampled_from('ab,"\r\n =x\u00e9'), max_size=8), min_size=1),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_csv_text_is_read_back_as_pythons_reader_reads_it_without_its_field_limit(rows) -> None:
+    import csv
+    import io
+
+    from stopline.files.csv_export import _render, parse_csv_text
+
+    text = _render(rows)
+    assert parse_csv_text(text) == list(csv.reader(io.StringIO(text, newline="")))
+    huge = [["+14155550100", "x" * 300_000, '"quoted"']]
+    assert parse_csv_text(_render(huge)) == huge

@@ -28,7 +28,15 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from stopline.providers.base import InboundMessage
-from stopline.services import campaigns, inbound, optouts, queueing, sessions, workspaces
+from stopline.services import (
+    campaigns,
+    inbound,
+    invitations,
+    optouts,
+    queueing,
+    sessions,
+    workspaces,
+)
 from stopline.services import messages as messages_service
 from stopline.services.inbound_context import InboundChannel
 from stopline.services.workspaces import Principal
@@ -65,6 +73,7 @@ class World:
     api_key_id: int
     member_id: int  # a second member (role member), not the owner
     contact_id: int
+    invitation: invitations.IssuedInvitation  # an open invitation to someone else
 
     @property
     def ws(self) -> workspaces.Workspace:
@@ -113,6 +122,12 @@ def build_world(engine: sa.Engine, keyring: Any, label: str) -> World:
         ).scalar_one()
         from stopline.services import contacts
 
+        invitation = invitations.invite(
+            conn,
+            owner,
+            f"invited-{uuid.uuid4().hex[:8]}@example.com",
+            invitations.initial_password_hash(PASSWORD),
+        )
         contact = contacts.create_contact(
             conn,
             owner,
@@ -151,6 +166,7 @@ def build_world(engine: sa.Engine, keyring: Any, label: str) -> World:
         api_key_id=api_key_id,
         member_id=member_id,
         contact_id=contact.id,
+        invitation=invitation,
     )
 
 
@@ -175,6 +191,9 @@ RESOLVERS: dict[str, Resolver] = {
     "account_sid": lambda a, b: [(b.ws.account_sid, True), (a.ws.account_sid, False)],
     "message": lambda a, b: [(f"{b.message.sid}.json", True), (b.message.sid, True)],
     "action": lambda a, b: [(v, False) for v in ("unsubscribe", "opt-in", "block", "unblock")],
+    # B's invitation link (for someone else) opened by A, and B's invitation withdrawn by A.
+    "token": lambda a, b: [(b.invitation.token, True)],
+    "invitation_id": lambda a, b: [(str(b.invitation.id), True)],
 }
 
 # A plausible body per (method, path template), so a handler that validates its input before

@@ -114,7 +114,7 @@ def test_an_edited_reason_is_detected(cli, engine, ws, chain) -> None:
             .values(reason="customer never asked")
         )
     _assert_broken(cli, engine, ws, {"edited"})
-    assert [p["seq"] for p in _report(engine, ws)["problems"]] == [2]
+    assert {p["seq"] for p in _report(engine, ws)["problems"]} == {2}
 
 
 def test_an_edited_method_with_its_hash_recomputed_is_detected(cli, engine, ws, chain) -> None:
@@ -365,3 +365,125 @@ def test_ledger_verify_shows_state_tables_edited_behind_the_ledger(cli, engine, 
     _assert_broken(cli, engine, ws, {"state_mismatch"})
     numbers = {p["detail"].split(":")[0] for p in _report(engine, ws)["problems"]}
     assert numbers == {chain[1], chain[2]}
+
+
+# --- hole 8: every column the gate reads, and the rules replayed --------------------------------
+
+
+def test_an_opt_out_method_changed_behind_the_ledger_is_shown_and_not_obeyed(
+    cli, engine, ws
+) -> None:
+    """reply -> manual in the state table: verify reports it, and the number correction (which
+    a `manual` opt-out would allow) still treats it as the recipient's STOP."""
+    from stopline.store.tables import opt_outs
+    from tests.manage import stop_reply
+
+    number, other = unique_number(), unique_number()
+    stop_reply(engine, ws, number)
+    with write(engine) as conn:
+        conn.execute(
+            sa.update(opt_outs)
+            .where(opt_outs.c.workspace_id == ws.id, opt_outs.c.number == number)
+            .values(method="manual")
+        )
+    _assert_broken(cli, engine, ws, {"state_mismatch"})
+    workspaces_policy = {"resubscribe_policy": "with_consent_note"}
+    with write(engine) as conn:
+        workspaces.update_settings(conn, _principal(ws), workspaces_policy)
+    from stopline.domain.errors import Forbidden
+
+    with pytest.raises(Forbidden) as refused, write(engine) as conn:
+        optouts.edit_opt_out(conn, _principal(ws), number, number=other, consent_note="n")
+    assert refused.value.code == "recipient_opt_out_immutable"
+
+
+def _forge(engine: sa.Engine, ws: workspaces.Workspace, change: ConsentChange) -> None:
+    """What the consent door writes, without its rules: a well-hashed event, head moved and
+    state tables updated to match (an insider with the code and write access)."""
+    from stopline.domain import consent as rules
+    from stopline.store import ledger
+
+    with write(engine) as conn:
+        seq, head = ledger.lock_head(conn, ws.id)
+        before = ledger.load_state(conn, ws.id, change.number)
+        event = rules.make_event(ws.id, seq + 1, head, change, datetime.now(UTC))
+        ledger.append_events(conn, [event])
+        ledger.write_state_diff(conn, ws.id, change.number, before, rules.apply(before, event))
+        ledger.set_head(conn, ws.id, event.seq, event.hash)
+
+
+def test_a_well_forged_retract_of_a_recipients_stop_is_a_rule_violation(cli, engine, ws) -> None:
+    from tests.manage import stop_reply
+
+    number = unique_number()
+    stop_reply(engine, ws, number)
+    _forge(
+        engine,
+        ws,
+        ConsentChange(
+            number=number,
+            action=Action.RETRACT,
+            method=Method.MANUAL,
+            actor="intruder",
+            detail={"target_scope": "workspace", "target_key": ""},
+        ),
+    )
+    _assert_broken(cli, engine, ws, {"rule_violation"})
+    assert "retracted" in _report(engine, ws)["problems"][0]["detail"]
+
+
+def test_a_well_forged_opt_in_while_blocked_is_a_rule_violation(cli, engine, ws) -> None:
+    number = unique_number()
+    with write(engine) as conn:
+        optouts.block(conn, _principal(ws), number, reason="abuse")
+    _forge(
+        engine,
+        ws,
+        ConsentChange(
+            number=number,
+            action=Action.OPT_IN,
+            method=Method.REPLY,
+            inbound_text="START",
+            actor="inbound:console",
+        ),
+    )
+    _assert_broken(cli, engine, ws, {"rule_violation"})
+    assert "blocked" in _report(engine, ws)["problems"][0]["detail"]
+
+
+def test_a_re_subscribe_with_no_consent_note_is_a_rule_violation(cli, engine, ws) -> None:
+    number = unique_number()
+    with write(engine) as conn:
+        optouts.add_opt_out(conn, _principal(ws), number, reason="asked")
+    _forge(
+        engine,
+        ws,
+        ConsentChange(number=number, action=Action.OPT_IN, method=Method.API, actor="intruder"),
+    )
+    _assert_broken(cli, engine, ws, {"rule_violation"})
+
+
+def test_a_list_member_inserted_behind_the_ledger_is_shown(cli, engine, ws) -> None:
+    """A campaign reaches list members: one added by SQL, with no event, is reported (and one
+    removed the same way)."""
+    from stopline.services import lists
+    from stopline.store.tables import list_members
+
+    kept, removed, invented = unique_number(), unique_number(), unique_number()
+    with write(engine) as conn:
+        offers = lists.create_list(conn, _principal(ws), name="Offers")
+        lists.add_members(conn, _principal(ws), offers.id, [kept, removed])
+    assert _verify_cli(cli, ws)[0] == 0
+    with write(engine) as conn:
+        conn.execute(
+            sa.insert(list_members).values(
+                list_id=offers.id,
+                number=invented,
+                workspace_id=ws.id,
+                subscribed_at=datetime.now(UTC),
+            )
+        )
+        conn.execute(sa.delete(list_members).where(list_members.c.number == removed))
+    _assert_broken(cli, engine, ws, {"state_mismatch"})
+    details = " ".join(p["detail"] for p in _report(engine, ws)["problems"])
+    assert invented in details and removed in details and kept not in details

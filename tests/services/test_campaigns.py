@@ -176,7 +176,7 @@ def test_preview_counts_what_expansion_would_suppress(engine, ws, channel) -> No
     opt_out(engine, ws, opted)
     block(engine, ws, blocked)
     with read(engine) as conn:
-        preview = campaigns.preview_audience(conn, ws.id, list_ids=[list_id], chunk=2)
+        preview = campaigns.preview_audience(conn, ws.id, list_ids=[list_id])
     timing = preview.pop("send_time")
     assert preview == {"allowed": 2, "opted_out": 1, "blocked": 1}
     assert timing["now"] + timing["later"] == 2 and timing["capped"] == 0

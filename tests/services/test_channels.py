@@ -184,3 +184,26 @@ def test_channels_of_another_workspace_are_not_found(engine, ws, keyring, create
         with write(engine) as conn, pytest.raises(Exception) as missing:
             attempt(conn)
         assert getattr(missing.value, "code", "") == "channel_not_found"
+
+
+def test_credentials_from_another_secret_key_are_replaced_whole(engine, ws, keyring):
+    from stopline.security import Keyring
+
+    channel = create(engine, ws, keyring)
+    other = Keyring("another-secret-key")
+    with read(engine) as conn:
+        assert channels.get_channel(conn, ws.id, other, channel.id).credentials_set == ()
+    with write(engine) as conn, pytest.raises(InvalidInput) as partial:
+        channels.update_channel(
+            conn, owner(ws), other, channel.id, credentials={"auth_token": "new"}
+        )
+    assert partial.value.code == "credentials_undecryptable"
+    with write(engine) as conn:
+        channels.update_channel(
+            conn,
+            owner(ws),
+            other,
+            channel.id,
+            credentials={"account_sid": TWILIO["account_sid"], "auth_token": "new"},
+        )
+    assert stored_credentials(engine, other, channel.id)[1]["auth_token"] == "new"

@@ -104,3 +104,26 @@ def hand_off_all(engine, keyring, at=None):
             keyring=keyring,
             now=(lambda: at) if at else now_utc,
         )
+
+
+def test_the_check_says_when_quiet_hours_hold_a_message(engine, ws, channel):
+    from datetime import UTC, datetime
+
+    to = "+14155550177"  # area code 415: California
+    night = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)  # 02:00 in California
+    noon = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+    with read(engine) as conn:
+        held = compose.check(
+            conn, ws.id, to=to, channel_id=channel.id, category="marketing", at=night
+        )
+        fine = compose.check(
+            conn, ws.id, to=to, channel_id=channel.id, category="marketing", at=noon
+        )
+        chat = compose.check(
+            conn, ws.id, to=to, channel_id=channel.id, category="conversational", at=night
+        )
+    assert held.refusal is None and held.held_until is not None
+    assert held.held_until.tzinfo is not None and held.held_until.hour >= 8
+    assert held.held_until.astimezone(UTC) > night
+    assert fine.held_until is None and not fine.time_refused
+    assert chat.held_until is None

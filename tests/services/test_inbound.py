@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from stopline.domain import consent
 from stopline.domain.consent import Scope
 from stopline.providers.base import InboundMessage, StatusUpdate
-from stopline.services import delivery_status, inbound, inbox, optouts, queueing, workspaces
+from stopline.services import (
+    delivery_status,
+    inbound,
+    inbound_config,
+    inbox,
+    optouts,
+    queueing,
+    workspaces,
+)
 from stopline.services import lists as lists_service
 from stopline.services import messages as messages_service
 from stopline.services.inbound_context import InboundChannel, InboundOutcome
@@ -340,6 +348,107 @@ def test_possible_revocation_opts_out_automatically_when_set(engine, ws, channel
     assert row.method == "reply" and row.reason == "please stop texting me"
     assert review_rows(engine, ws.id, sender) == []
     assert len(confirmations(engine, ws, sender)) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("Ne m'envoyez plus de SMS", "ne m'envoyez plus"),
+        ("Quiero darme de baja", "darme de baja"),
+        ("Parem de me mandar mensagem", "pare de me mandar"),
+        ("Lose my number", "delete my number"),
+    ],
+)
+def test_revocations_in_four_languages_go_to_review_naming_their_rule(
+    engine, ws, channel, text, rule
+):
+    sender = number()
+    outcome = receive(engine, channel, sender, text)
+    assert outcome.action == "revocation_review" and outcome.rule == rule
+    [item] = review_rows(engine, ws.id, sender)
+    assert item.phrase == rule and item.body == text
+    assert events_of(engine, ws.id, sender) == []
+
+
+@pytest.mark.parametrize("text", ["BAJA por favor", "ARRÊT svp", "Por favor, ALTO"])
+def test_french_and_spanish_keywords_with_a_politeness_word_opt_out(engine, ws, channel, text):
+    sender = number()
+    outcome = receive(engine, channel, sender, text)
+    assert outcome.action == "opt_out"
+    [row] = opt_out_rows(engine, ws.id, sender)
+    assert row.method == "reply" and row.reason == text
+    assert len(confirmations(engine, ws, sender)) == 1
+
+
+def test_stop_merci_is_confirmed_in_french(engine, ws, channel):
+    sender = number()
+    outcome = receive(engine, channel, sender, "STOP merci")
+    assert (outcome.action, outcome.language) == ("opt_out", "fr")
+    with read(engine) as conn:
+        policy = inbound_config.workspace_policy(conn, ws.id)
+    [reply] = confirmations(engine, ws, sender)
+    assert reply.body == policy.confirmation_text("opt_out", "fr")
+
+
+def test_pare_por_favor_opts_out_where_portuguese_is_on_and_is_reviewed_where_it_is_not(
+    engine, ws, channel
+):
+    off = number()
+    assert receive(engine, channel, off, "PARE por favor").action == "revocation_review"
+    assert opt_out_rows(engine, ws.id, off) == []
+    set_policy(engine, ws, keyword_sets=["fr", "es", "pt"])
+    on = number()
+    outcome = receive(engine, channel, on, "PARE por favor")
+    assert (outcome.action, outcome.keyword, outcome.language) == ("opt_out", "PARE", "pt")
+
+
+@pytest.mark.parametrize("text", ["Stop by tomorrow?", "Stop at the front desk when you arrive?"])
+def test_stop_used_as_a_verb_goes_to_review_instead_of_opting_out(engine, ws, channel, text):
+    sender = number()
+    outcome = receive(engine, channel, sender, text)
+    assert outcome.action == "revocation_review"
+    assert opt_out_rows(engine, ws.id, sender) == [] and confirmations(engine, ws, sender) == []
+    [item] = review_rows(engine, ws.id, sender)
+    assert item.phrase == "STOP used as an ordinary word" and item.deadline is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Liked “Sale today! Reply STOP to unsubscribe.”",
+        "Reacted 👍 to “See you Tuesday. Reply STOP to opt out”",
+        "A aimé « Soldes ! Répondez STOP pour vous désabonner »",
+        "Le gustó “Responde BAJA para no recibir más mensajes”",
+    ],
+)
+def test_a_reaction_is_stored_as_a_reaction_and_asks_for_nothing(engine, ws, channel, text):
+    sender = number()
+    outcome = receive(engine, channel, sender, text)
+    assert (outcome.action, outcome.intent) == ("reaction", "reaction")
+    [stored] = inbound_from(engine, ws.id, sender)
+    assert stored.kind == "reaction" and stored.body == text
+    assert review_rows(engine, ws.id, sender) == [] and opt_out_rows(engine, ws.id, sender) == []
+    with read(engine) as conn:
+        [shown] = inbox.thread(conn, ws.id, stored.conversation_id)
+    assert shown.kind == "reaction"
+
+
+def test_a_reaction_does_not_opt_back_in_even_when_any_inbound_would(engine, ws, channel):
+    set_policy(engine, ws, any_inbound_opts_in=True)
+    sender = number()
+    receive(engine, channel, sender, "STOP")
+    outcome = receive(engine, channel, sender, "Loved “You are unsubscribed.”")
+    assert outcome.action == "reaction"
+    assert len(opt_out_rows(engine, ws.id, sender)) == 1
+
+
+def test_thanks_above_a_quoted_footer_is_an_ordinary_message(engine, ws, channel):
+    sender = number()
+    outcome = receive(engine, channel, sender, "Thanks!\n> Reply STOP to unsubscribe")
+    assert outcome.action == "message"
+    assert review_rows(engine, ws.id, sender) == []
+    [stored] = inbound_from(engine, ws.id, sender)
+    assert stored.kind == "normal"
 
 
 # --- rules 7, 8, 9 ------------------------------------------------------------------------------

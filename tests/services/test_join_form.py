@@ -13,6 +13,7 @@ from stopline.domain.errors import Forbidden, InvalidInput
 from stopline.services import join_form, joins, lists
 from stopline.services.consent import now_utc
 from stopline.store.db import read, write
+from stopline.worker.runner import Worker
 from tests.inbound_kit import outbound_to
 from tests.outbound import add_channel, number, opt_out, owner
 
@@ -28,10 +29,11 @@ def slug(engine, ws, keyring) -> str:
     return settings.slug
 
 
-def form_for(engine, keyring, slug, who: str, **changes):
-    t0 = now_utc()
+def form_for(engine, keyring, slug, who: str, opened_ago: float = 5, **changes):
+    """A filled-in form opened `opened_ago` seconds ago, and the time it is submitted (now)."""
+    now = now_utc()
     with read(engine) as conn:
-        form = join_form.open_form(conn, keyring, slug, now=t0)
+        form = join_form.open_form(conn, keyring, slug, now=now - timedelta(seconds=opened_ago))
     submission = join_form.Submission(
         phone=who,
         agreed=True,
@@ -43,7 +45,7 @@ def form_for(engine, keyring, slug, who: str, **changes):
         user_agent="pytest",
         page_url=f"https://sms.example.com/join/{slug}",
     )
-    return replace(submission, **changes), t0
+    return replace(submission, **changes), now
 
 
 def submit(engine, keyring, slug, submission, at):
@@ -53,11 +55,14 @@ def submit(engine, keyring, slug, submission, at):
 
 def test_a_good_submission_texts_the_request(engine, ws, keyring, slug) -> None:
     who = number()
-    form, t0 = form_for(engine, keyring, slug, who)
-    outcome = submit(engine, keyring, slug, form, t0 + timedelta(seconds=5))
+    form, now = form_for(engine, keyring, slug, who)
+    outcome = submit(engine, keyring, slug, form, now)
     assert outcome.texted and outcome.masked_number.endswith(who[-4:])
     [request] = outbound_to(engine, ws.id, who)
     assert "Reply YES" in request.body
+    assert request.status == "queued" and request.list_id is None  # not refused as a list send
+    Worker(engine, keyring).drain()
+    assert outbound_to(engine, ws.id, who)[0].status == "sent"
     with read(engine) as conn:
         [row] = joins.requests_of(conn, ws.id, who)
     assert row["via"] == "form" and row["evidence"]["consent_version"] == "1"
@@ -79,9 +84,9 @@ def test_bots_forgeries_and_unticked_boxes_are_refused(
     engine, ws, keyring, slug, change, after, code
 ) -> None:
     who = number()
-    form, t0 = form_for(engine, keyring, slug, who, **change)
+    form, now = form_for(engine, keyring, slug, who, opened_ago=after, **change)
     with pytest.raises((Forbidden, InvalidInput)) as refused:
-        submit(engine, keyring, slug, form, t0 + timedelta(seconds=after))
+        submit(engine, keyring, slug, form, now)
     assert refused.value.code == code
     assert outbound_to(engine, ws.id, who) == []
 
@@ -89,25 +94,25 @@ def test_bots_forgeries_and_unticked_boxes_are_refused(
 def test_rate_limits_per_number_and_per_ip(engine, ws, keyring, slug) -> None:
     who = number()
     for _ in range(join_form.PER_NUMBER[0]):
-        form, t0 = form_for(engine, keyring, slug, who)
-        submit(engine, keyring, slug, form, t0 + timedelta(seconds=5))
-    form, t0 = form_for(engine, keyring, slug, who)
+        form, now = form_for(engine, keyring, slug, who)
+        submit(engine, keyring, slug, form, now)
+    form, now = form_for(engine, keyring, slug, who)
     with pytest.raises(join_form.TooMany):
-        submit(engine, keyring, slug, form, t0 + timedelta(seconds=5))
+        submit(engine, keyring, slug, form, now)
     ip = "203.0.113.99"
     for _ in range(join_form.PER_IP[0]):
-        form, t0 = form_for(engine, keyring, slug, number(), ip=ip)
-        submit(engine, keyring, slug, form, t0 + timedelta(seconds=5))
-    form, t0 = form_for(engine, keyring, slug, number(), ip=ip)
+        form, now = form_for(engine, keyring, slug, number(), ip=ip)
+        submit(engine, keyring, slug, form, now)
+    form, now = form_for(engine, keyring, slug, number(), ip=ip)
     with pytest.raises(join_form.TooMany):
-        submit(engine, keyring, slug, form, t0 + timedelta(seconds=5))
+        submit(engine, keyring, slug, form, now)
 
 
 def test_an_opted_out_number_is_told_the_same_and_texted_nothing(engine, ws, keyring, slug) -> None:
     who = number()
     opt_out(engine, ws, who)
-    form, t0 = form_for(engine, keyring, slug, who)
-    outcome = submit(engine, keyring, slug, form, t0 + timedelta(seconds=5))
+    form, now = form_for(engine, keyring, slug, who)
+    outcome = submit(engine, keyring, slug, form, now)
     assert not outcome.texted and outcome.masked_number.endswith(who[-4:])
     assert outbound_to(engine, ws.id, who) == []
 

@@ -105,7 +105,9 @@ def test_removing_a_member_is_not_an_opt_out(engine, ws) -> None:
     assert removed.removed == 1
     with read(engine) as conn:
         decision = check_number(conn, ws.id, number, region="US", list_id=offers.id)[1]
-        assert ledger_service.history(conn, ws.id, number) == []
+        history = [e.action for e in ledger_service.history(conn, ws.id, number)]
+        assert ledger_service.verify(conn, ws.id).ok
+    assert history == [Action.LIST_SUBSCRIBE, Action.LIST_UNSUBSCRIBE]  # no opt-out
     assert decision.code.value == "not_subscribed"
 
 

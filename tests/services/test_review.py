@@ -181,3 +181,13 @@ def test_a_channel_scoped_opt_out_resolves_only_that_channels_items(engine, ws, 
         )
         assert review.get_review_item(conn, ws.id, here).status == "opted_out"
         assert review.get_review_item(conn, ws.id, there).status == "pending"
+
+
+def test_each_item_names_the_rule_that_flagged_it_and_why(engine, ws, created, channel, tmp_path):
+    item_id = flagged(engine, channel, number(), "Ne m'envoyez plus de SMS")
+    auth = {"Authorization": f"Bearer {created.api_key}"}
+    with TestClient(create_app(make_runtime(engine, tmp_path))) as client:
+        [item] = client.get("/api/v1/review", headers=auth).json()["items"]
+    assert item["id"] == item_id
+    assert (item["rule"], item["rule_language"]) == ("ne m'envoyez plus", "fr")
+    assert "Ne m'envoyez plus" in item["rule_why"]

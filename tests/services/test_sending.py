@@ -312,10 +312,23 @@ def test_a_status_callback_saying_the_recipient_opted_out_records_a_carrier_opt_
         sent = messages_service.get_message(conn, ws.id, message.id)
     pending = send(engine, ws, channel, sent.to, body="next one")
     with write(engine) as conn:
+        # A report signed by another provider than the one the message went through: not ours.
+        assert (
+            provider_outcomes.apply_status_update(
+                conn,
+                ws.id,
+                provider="twilio",
+                provider_message_id=sent.provider_message_id or "",
+                status="failed",
+                error_code="21610",
+                recipient_opted_out=True,
+            )
+            is None
+        )
         updated = provider_outcomes.apply_status_update(
             conn,
             ws.id,
-            provider="twilio",
+            provider=channel.provider,
             provider_message_id=sent.provider_message_id or "",
             status="failed",
             error_code="21610",

@@ -51,3 +51,33 @@ def test_contact_page_marks_a_bare_opt_in_weak_and_serves_the_packet(client, eng
 def test_the_packet_needs_a_signed_in_member(client, engine) -> None:
     response = client.get("/audit/numbers/%2B14155550192/evidence.pdf", follow_redirects=False)
     assert response.status_code in (302, 303, 401)
+
+
+def test_an_admin_sets_how_people_join_a_list(client, engine) -> None:
+    from stopline.services import lists
+    from tests.web.ui_helpers import post
+
+    created = new_workspace(engine)
+    owner = Principal(created.workspace.id, "owner", "t")
+    with write(engine) as conn:
+        deals = lists.create_list(conn, owner, name="Deals")
+    csrf = sign_in(client, created.owner_email)
+    refused = post(client, f"/lists/{deals.id}/join", csrf, join_keywords="STOP")
+    assert refused.status_code == 422 and "may not shadow" in refused.text
+    saved = post(
+        client,
+        f"/lists/{deals.id}/join",
+        csrf,
+        join_keywords="join, deals",
+        request_text="Acme: Reply YES for deals. Reply STOP to cancel.",
+        consent_text="Yes, text me <b>deals</b>.",
+        form_enabled="on",
+    )
+    assert saved.status_code in (302, 303)
+    page = client.get(f"/lists/{deals.id}").text
+    assert 'value="JOIN, DEALS"' in page and "(version 1)" in page
+    assert "Yes, text me &lt;b&gt;deals&lt;/b&gt;." in page
+    path = page.split('href="/join/')[1].split('"')[0]
+    form = client.get(f"/join/{path}")
+    assert form.status_code == 200 and "Yes, text me &lt;b&gt;deals&lt;/b&gt;." in form.text
+    assert "default-src 'none'" in form.headers["content-security-policy"]

@@ -304,3 +304,37 @@ def test_the_review_queue_honours_a_request_with_its_deadline_shown(client, engi
     with read(engine) as conn:
         assert ledger.load_state(conn, created.workspace.id, number).opt_outs
     assert "please stop texting me" in client.get("/review?status=opted_out").text
+
+
+def test_the_review_queue_shows_which_rule_flagged_each_item(client, engine):
+    created, channel = _shop(engine)
+    _text(engine, channel, _number(), "Quiero darme de baja")
+    _text(engine, channel, _number(), "Stop by tomorrow?")
+    sign_in(client, created.owner_email)
+    page = client.get("/review").text
+    assert "Rule: <strong>darme de baja</strong>" in page
+    assert "Rule: <strong>STOP used as an ordinary word</strong>" in page
+    assert "a person decides before the legal deadline" in page
+
+
+def test_the_inbox_shows_a_reaction_as_a_reaction(client, engine):
+    created, channel = _shop(engine)
+    number = _number()
+    _text(engine, channel, number, "Liked \u201cSale today! Reply STOP to unsubscribe\u201d")
+    sign_in(client, created.owner_email)
+    page = client.get(f"/inbox/{_conversation(engine, created.workspace.id, number)}").text
+    assert 'class="msg in reaction' in page and "They reacted" in page and ">Reaction<" in page
+
+
+def test_the_keyword_tester_explains_a_reaction_and_names_a_rule(client, engine):
+    created, _ = _shop(engine)
+    sign_in(client, created.owner_email)
+    hx = {"HX-Request": "true"}
+    liked = client.get(
+        "/settings/keyword-test",
+        params={"text": "Liked \u201cReply STOP to opt out\u201d"},
+        headers=hx,
+    ).text
+    assert "Reaction" in liked and "shown in the inbox as a reaction" in liked
+    baja = client.get("/settings/keyword-test", params={"text": "Quiero darme de baja"}, headers=hx)
+    assert "rule \u201cdarme de baja\u201d" in baja.text and "review queue" in baja.text

@@ -102,6 +102,8 @@ def test_a_missing_credential_is_asked_for_again_with_what_was_typed(client, eng
     refused = post(client, "/channels", csrf, provider="vonage", address=address, cred_api_key="k")
     assert refused.status_code == 422
     assert "API secret" in refused.text and address in refused.text
+    huge = post(client, "/channels", csrf, provider="console", address="9" * 100_000)
+    assert huge.status_code == 422 and "at most 64" in huge.text
 
 
 def test_a_member_sees_channels_but_cannot_add_change_or_text_them(client, engine, ui_app):
@@ -113,6 +115,8 @@ def test_a_member_sees_channels_but_cannot_add_change_or_text_them(client, engin
     assert post(client, "/channels", csrf, provider="console", address=number()).status_code == 403
     assert post(client, f"/channels/{channel.id}/disable", csrf).status_code == 403
     assert client.get(f"/channels/{channel.id}/phone").status_code == 403
+    assert 'href="/phone"' not in client.get("/inbox").text
+    assert client.get("/phone").status_code == 403
     assert post(client, f"/channels/{channel.id}/phone", csrf, text="STOP").status_code == 403
 
 
@@ -206,8 +210,16 @@ def test_compose_shows_the_gates_answer_and_queues_or_refuses(client, engine, ui
     check = post(client, "/compose/check", csrf, to=gone, channel_id=str(channel.id), body="Hi")
     assert "has opted out" in check.text and "gate-answer refuse" in check.text
     fine = number()
-    check = post(client, "/compose/check", csrf, to=fine, channel_id=str(channel.id), body="é🎄")
-    assert "Can be sent" in check.text and "UCS-2" in check.text
+    check = client.post(
+        "/compose/check",
+        data={"csrf_token": csrf, "to": fine, "channel_id": str(channel.id), "body": "é🎄"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Can be sent" in check.text
+    assert 'id="segment-counter"' in check.text and 'hx-swap-oob="true"' in check.text
+    assert "UCS-2" in check.text
+    count = post(client, "/compose/count", csrf, body="a" * 161)
+    assert "2</strong> segments" in count.text and "GSM-7" in count.text
     refused = post(client, "/compose", csrf, to=gone, channel_id=str(channel.id), body="Hi")
     assert refused.status_code == 422 and "Your message was not sent" in refused.text
     sent = post(client, "/compose", csrf, to=fine, channel_id=str(channel.id), body="Hello there")
@@ -353,3 +365,40 @@ def test_api_docs_load_nothing_from_another_site(client):
     assert sources and all(s.startswith("/api/docs/assets/") for s in sources), sources
     for source in sources:
         assert client.get(source).status_code == 200, source
+
+
+def test_a_channel_with_history_offers_disable_not_remove(client, engine, ui_app):
+    from stopline.services import queueing
+
+    created = new_workspace(engine)
+    channel = _console(engine, ui_app, created)
+    with write(engine) as conn:
+        queueing.enqueue(conn, created.workspace.id, channel_id=channel.id, to=number(), body="hi")
+    csrf = sign_in(client, created.owner_email)
+    page = client.get(f"/channels/{channel.id}").text
+    assert "It cannot be removed: it has carried messages" in page
+    assert f'href="/channels/{channel.id}/remove"' not in page
+    refused = post(client, f"/channels/{channel.id}/remove", csrf)
+    assert refused.status_code == 409 and "disable it instead" in refused.text
+
+
+def test_the_inbox_leads_admins_to_the_phone_of_a_console_channel(client, engine, ui_app):
+    created = new_workspace(engine)
+    sign_in(client, created.owner_email)
+    assert 'href="/phone"' in client.get("/inbox").text
+    none_yet = client.get("/phone", follow_redirects=False)
+    assert none_yet.status_code == 303 and none_yet.headers["location"] == "/channels"
+    channel = _console(engine, ui_app, created)
+    found = client.get("/phone", follow_redirects=False)
+    assert found.headers["location"] == f"/channels/{channel.id}/phone"
+
+
+def test_a_typed_send_time_is_read_in_the_members_zone():
+    from datetime import UTC, datetime
+
+    from stopline.web.ui.compose import parse_when
+
+    assert parse_when("2026-12-03T09:30") == datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
+    new_york = parse_when("2026-12-03T09:30", "America/New_York")
+    assert new_york == datetime(2026, 12, 3, 14, 30, tzinfo=UTC)
+    assert parse_when("") is None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,7 +20,6 @@ from stopline.cli.main import (
     writing,
 )
 from stopline.domain import numbers
-from stopline.runtime import Runtime
 from stopline.services import optouts, workspaces
 
 numbers_app = typer.Typer(help="Phone number tools.", no_args_is_help=True)
@@ -120,34 +119,57 @@ def password_reset(
 
 @app.command()
 def classify(
-    text: Annotated[str, typer.Argument(help="An inbound text message.")],
+    text: Annotated[str | None, typer.Argument(help="An inbound text message.")] = None,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="Classify every message of FILE ('-': standard input), one JSON object a line.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto, lines (one message a line), csv or jsonl.")
+    ] = "auto",
+    column: Annotated[
+        str | None,
+        typer.Option(help="CSV/JSONL column holding the text (default: text, body, ...)."),
+    ] = None,
     opted_out: Annotated[
         bool, typer.Option(help="Classify as if the sender is opted out.")
     ] = False,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """What would stopline do if someone texted TEXT?"""
-    from stopline.domain.keywords import KeywordConfig
-    from stopline.domain.keywords import classify as classify_text
+    """What would stopline do if someone texted TEXT (or each message of --file)?
 
-    config = KeywordConfig()
+    The outcome is what the inbound pipeline would do: opt_out, review (a possible revocation,
+    with its rule), opt_in, help or none, with the workspace's keywords and revocation setting.
+    """
+    from stopline.services.classification import classifier_for
+
+    policy = None
     try:
         with reading() as conn:
-            ws = workspaces.resolve_workspace(conn, workspace)
-        config = KeywordConfig.from_settings(
-            ws.policy.keyword_sets, list(ws.policy.custom_keywords)
-        )
+            policy = workspaces.resolve_workspace(conn, workspace).policy
     except Exception:  # noqa: BLE001 - with no workspace, the default keyword sets apply
         if workspace:
             raise
-    result = classify_text(text, config, opted_out=opted_out)
+    classifier = classifier_for(policy)
+    if file is not None:
+        if text is not None:
+            fail("Give a TEXT or --file, not both.", "arguments_invalid", as_json)
+        _classify_file(classifier, file, fmt, column, opted_out, as_json)
+        return
+    if text is None:
+        fail("Give a TEXT to classify, or --file FILE.", "arguments_invalid", as_json)
+        return
+    from stopline.domain.keywords import classify as classify_text
+
+    result = classify_text(text, classifier.config, opted_out=opted_out)
     data = {
-        "text": text,
-        "intent": result.intent.value,
-        "keyword": result.keyword,
+        **classifier(text, opted_out=opted_out),
         "keyword_set": result.keyword_set,
-        "language": result.language,
         "match": result.match,
         "phrase": result.phrase,
     }
@@ -157,8 +179,41 @@ def classify(
             f" (keyword {result.keyword}, set {result.keyword_set}, language {result.language})"
         )
     if result.phrase:
-        human += f" (phrase: {result.phrase})"
+        human += f" (rule: {result.phrase}, language {result.language})"
+    human += f" -> {data['outcome']}"
     emit(data, as_json, human)
+
+
+def _classify_file(
+    classifier: Any, file: str, fmt: str, column: str | None, opted_out: bool, as_json: bool
+) -> None:
+    """JSON Lines out, streamed and written in blocks: a year of replies in seconds."""
+    import sys
+
+    from stopline.domain.errors import StoplineError
+    from stopline.files.texts import read_texts
+
+    try:
+        stream = sys.stdin if file == "-" else open(file, encoding="utf-8-sig", newline="")  # noqa: SIM115
+    except OSError as exc:
+        fail(f"Cannot read {file}: {exc.strerror}.", "file_unreadable", as_json)
+        return
+    out: list[str] = []
+    try:
+        with stream:
+            for number, text in read_texts(stream, fmt, column, name=file):
+                out.append(classifier.json_line(text, number, opted_out=opted_out))
+                if len(out) >= 4096:
+                    sys.stdout.write("\n".join(out) + "\n")
+                    out.clear()
+    except StoplineError as exc:
+        if out:
+            sys.stdout.write("\n".join(out) + "\n")
+        fail(exc.message, exc.code, as_json)
+    except UnicodeDecodeError:
+        fail(f"{file} is not UTF-8 text.", "file_not_utf8", as_json)
+    if out:
+        sys.stdout.write("\n".join(out) + "\n")
 
 
 @numbers_app.command("normalize")
@@ -283,6 +338,28 @@ def channels_add(
     signature_secret: Annotated[str | None, typer.Option(help="Vonage signature secret.")] = None,
     secret: Annotated[str | None, typer.Option(help="Generic webhook HMAC secret.")] = None,
     base_url: Annotated[str | None, typer.Option(help="Provider API base URL override.")] = None,
+    messaging_profile_id: Annotated[
+        str | None, typer.Option(help="Telnyx messaging profile id (to read its opt-outs).")
+    ] = None,
+    access_key_id: Annotated[str | None, typer.Option(help="AWS access key id.")] = None,
+    secret_access_key: Annotated[str | None, typer.Option(help="AWS secret access key.")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region, e.g. us-east-1.")] = None,
+    sns_topic_arn: Annotated[
+        str | None, typer.Option(help="AWS SNS topic ARN(s) whose notifications are accepted.")
+    ] = None,
+    opt_out_list: Annotated[
+        str | None, typer.Option(help="AWS opt-out list name (default: Default).")
+    ] = None,
+    consent_sync: Annotated[
+        bool,
+        typer.Option(
+            "--consent-sync/--no-consent-sync",
+            help="Sync consent with the provider: push to Twilio/AWS, pull from Telnyx/AWS.",
+        ),
+    ] = False,
+    accounts_base_url: Annotated[
+        str | None, typer.Option(help="Twilio Consent API base URL override (accounts host).")
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -298,6 +375,12 @@ def channels_add(
         "public_key": public_key,
         "signature_secret": signature_secret,
         "secret": secret,
+        "messaging_profile_id": messaging_profile_id,
+        "access_key_id": access_key_id,
+        "secret_access_key": secret_access_key,
+        "region": region,
+        "sns_topic_arn": sns_topic_arn,
+        "opt_out_list": opt_out_list,
     }
     missing = [k for k in channels.REQUIRED_CREDENTIALS.get(provider, ()) if not given.get(k)]
     if missing:
@@ -319,6 +402,8 @@ def channels_add(
             name=name,
             credentials=given,
             base_url=base_url,
+            consent_sync=consent_sync,
+            accounts_base_url=accounts_base_url,
         )
     site = rt.config.public_url or "http://127.0.0.1:8000"
     data = channel.as_dict(site)
@@ -345,6 +430,55 @@ def channels_add(
     emit(data, as_json, human)
 
 
+@channels_app.command("edit")
+def channels_edit(
+    channel_id: Annotated[int, typer.Argument(help="Channel id (see `channels list`).")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Provider API base URL override.")] = None,
+    consent_sync: Annotated[
+        bool | None,
+        typer.Option(
+            "--consent-sync/--no-consent-sync",
+            help="Sync consent with the provider: push to Twilio/AWS, pull from Telnyx/AWS.",
+        ),
+    ] = None,
+    accounts_base_url: Annotated[
+        str | None, typer.Option(help="Twilio Consent API base URL override ('' to clear).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a channel's name, API URLs or consent sync switch."""
+    from stopline.services import channels
+
+    with writing() as conn:
+        view = channels.update_channel(
+            conn,
+            operator(conn, workspace),
+            runtime().keyring,
+            channel_id,
+            name=name,
+            base_url=base_url,
+            consent_sync=consent_sync,
+            accounts_base_url=accounts_base_url,
+        )
+    data = {
+        "id": view.id,
+        "address": view.address,
+        "provider": view.provider,
+        "name": view.name,
+        "consent_sync": view.consent_sync,
+        "base_url": view.base_url,
+        "accounts_base_url": view.accounts_base_url,
+    }
+    emit(
+        data,
+        as_json,
+        f"channel {view.id}: {view.address} ({view.provider}), consent sync "
+        + ("on" if view.consent_sync else "off"),
+    )
+
+
 @channels_app.command("list")
 def channels_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """The workspace's channels."""
@@ -360,6 +494,7 @@ def channels_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> N
             "provider": r.provider,
             "type": r.type,
             "location": r.location,
+            "consent_sync": bool(r.consent_sync),
         }
         for r in rows
     ]
@@ -367,21 +502,10 @@ def channels_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> N
         data,
         as_json,
         lambda: table(
-            ["id", "address", "provider", "type", "location"], [list(d.values()) for d in data]
+            ["id", "address", "provider", "type", "location", "consent sync"],
+            [list(d.values()) for d in data],
         ),
     )
-
-
-def _send_demo_campaign(rt: Runtime, workspace_id: int) -> None:
-    """The demo's campaign goes out through the real worker and the console provider before the
-    server starts, and one recipient answers STOP, so the demo has a past campaign to show."""
-    from stopline.services import demo_data
-    from stopline.worker.runner import Worker
-
-    Worker(rt.engine, rt.keyring).drain()
-    with writing() as conn:
-        demo_data.campaign_reply(conn, workspace_id)
-    Worker(rt.engine, rt.keyring).drain()  # the STOP's confirmation
 
 
 @app.command()
@@ -402,13 +526,18 @@ def serve(
 
     rt = runtime()
     if demo:
-        from stopline.services.demo import DEMO_EMAIL, demo_user_exists, ensure_demo
+        from stopline.services.demo import (
+            DEMO_EMAIL,
+            demo_user_exists,
+            ensure_demo,
+            send_demo_campaign,
+        )
 
         with writing() as conn:
             info = ensure_demo(conn, rt.keyring)
             existing_demo = info is None and demo_user_exists(conn)
         if info is not None:
-            _send_demo_campaign(rt, info.workspace_id)
+            send_demo_campaign(rt.engine, rt.keyring, info.workspace_id)
             console.print(
                 f"Demo workspace created. Sign in at http://{host}:{port}/ as "
                 f"{info.email} / {info.password}",

@@ -97,13 +97,17 @@ def checkpoint(
         str | None,
         typer.Option(help="Also POST it here (default: STOPLINE_CHECKPOINT_URL)."),
     ] = None,
+    email: Annotated[
+        str | None,
+        typer.Option(help="Also email it here (default: STOPLINE_CHECKPOINT_EMAIL)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sign every workspace's chain head (sequence, hash, time) with this deployment's key.
 
     Keep the file somewhere the database's administrators cannot rewrite: `ledger verify
     --checkpoint FILE` later proves the ledger still holds exactly what it covered. Exit 1 if
-    the POST failed (the file is written anyway)."""
+    the POST or the email failed (the file is written anyway)."""
     rt = runtime()
     written = checkpoints.write_checkpoint(
         rt.engine,
@@ -112,6 +116,7 @@ def checkpoint(
         out=out,
         url=url or rt.config.checkpoint_url,
         token=rt.config.checkpoint_token,
+        email=email or rt.config.checkpoint_email,
     )
 
     def human() -> None:
@@ -120,9 +125,13 @@ def checkpoint(
             emit(None, False, f"posted to {written.published_to}")
         if written.publish_error:
             emit(None, False, f"POST FAILED: {written.publish_error}")
+        if written.emailed_to:
+            emit(None, False, f"emailed to {written.emailed_to}")
+        if written.email_error:
+            emit(None, False, f"EMAIL FAILED: {written.email_error}")
 
     emit(written.as_dict(), as_json, human)
-    if written.publish_error:
+    if written.failed:
         raise typer.Exit(1)
 
 

@@ -59,7 +59,9 @@ def _message_line(m: messages_service.QueuedMessage) -> str:
     when = (
         f" for {m.scheduled_at.isoformat()}" if m.status == "scheduled" and m.scheduled_at else ""
     )
-    return f"{m.status}{when}: {m.sid} to {m.to}"
+    if m.status == "scheduled" and m.hold_reason and m.send_decision:
+        when = f" until {m.send_decision.get('until')} ({m.hold_reason})"
+    return f"{m.status}{when}: {m.sid} to {m.to} [{m.category}]"
 
 
 @app.command()

@@ -39,6 +39,10 @@ class Action(StrEnum):
     LIST_OPT_IN = "list_opt_in"
     AMEND = "amend"  # a new reason for an existing opt-out: never an in-place edit
     RETRACT = "retract"  # an opt-out entered on a wrong number, replaced by the corrected one
+    # List membership (who a campaign reaches): not consent, but the gate reads it, so it is
+    # recorded in the chain like consent and `ledger verify` can tell an invented member.
+    LIST_SUBSCRIBE = "list_subscribe"
+    LIST_UNSUBSCRIBE = "list_unsubscribe"
 
 
 class Method(StrEnum):
@@ -285,6 +289,9 @@ def check_change(
         if change.method not in RECIPIENT_METHODS and (lifts or not records_consent(change)):
             _check_resubscribe(policy, change)
         return lifts or records_consent(change)
+    if action in (Action.LIST_SUBSCRIBE, Action.LIST_UNSUBSCRIBE):
+        _require_list(change)
+        return True  # the caller knows the current members; see `project_memberships`
     if action in (Action.AMEND, Action.RETRACT):
         target = _target(change)
         if target not in state.opt_outs:
@@ -301,6 +308,13 @@ def check_change(
         if action is Action.RETRACT:
             # Taking an opt-out off a number lets texts reach it again: a re-subscribe, under
             # the same policy as any other (hole: a number correction there and back lifted it).
+            if policy.resubscribe_policy is ResubscribePolicy.RECIPIENT_ONLY:
+                raise Forbidden(
+                    f"Moving this opt-out would let texts reach {change.number} again, and only "
+                    "the recipient can opt back in (re-subscribe policy 'recipient_only'): keep "
+                    "the old number opted out too.",
+                    code="resubscribe_recipient_only",
+                )
             _check_resubscribe(policy, change)
         return True
     raise InvalidInput(f"Unknown action {action!r}.", code="action_unknown")  # pragma: no cover
@@ -448,7 +462,20 @@ def apply(state: NumberState, event: ConsentEvent) -> NumberState:
     if action is Action.RETRACT:
         target = _target(_as_change(event))
         return replace(state, opt_outs={k: v for k, v in state.opt_outs.items() if k != target})
-    return state  # pragma: no cover
+    return state  # list memberships: folded by `project_memberships`
+
+
+def project_memberships(events: Iterable[ConsentEvent]) -> set[tuple[str, int]]:
+    """(number, list id) of every current list member, folded from the membership events."""
+    members: set[tuple[str, int]] = set()
+    for event in events:
+        if event.list_id is None:
+            continue
+        if event.action is Action.LIST_SUBSCRIBE:
+            members.add((event.number, event.list_id))
+        elif event.action is Action.LIST_UNSUBSCRIBE:
+            members.discard((event.number, event.list_id))
+    return members
 
 
 def project(events: Iterable[ConsentEvent]) -> dict[str, NumberState]:
@@ -460,6 +487,63 @@ def project(events: Iterable[ConsentEvent]) -> dict[str, NumberState]:
 
 
 # --- verification ---------------------------------------------------------------------------
+
+
+def _columns(record: Record, *, channel: bool) -> tuple[Any, ...]:
+    return (
+        record.method.value,
+        record.reason,
+        record.actor,
+        utc(record.created_at),
+        record.event_seq,
+        record.channel_id if channel else None,
+    )
+
+
+def stored_view(state: NumberState) -> tuple[Any, ...]:
+    """Every column of a number's state rows, as the tables hold them: what `ledger verify`
+    compares with the projection of the events (the gate reads the scopes, the block and the
+    list opt-outs; the Opt-Outs page and the number correction read method and reason)."""
+    return (
+        {(s.value, k): _columns(r, channel=True) for (s, k), r in state.opt_outs.items()},
+        _columns(state.block, channel=False) if state.block is not None else None,
+        {i: _columns(r, channel=False) for i, r in state.list_opt_outs.items()},
+    )
+
+
+def rule_violations(events: Iterable[ConsentEvent]) -> list[ChainProblem]:
+    """Events the rules could never have allowed, found by replaying each number's history
+    (events in chain order): an edited row or a forged event that the hash chain alone cannot
+    tell from a real one, if it was written with its hash recomputed behind stopline's back."""
+    problems: list[ChainProblem] = []
+    states: dict[str, NumberState] = {}
+    for event in events:
+        state = states.get(event.number, EMPTY)
+        why = _violation(state, event)
+        if why is not None:
+            problems.append(ChainProblem(event.seq, "rule_violation", f"{event.number}: {why}"))
+        states[event.number] = apply(state, event)
+    return problems
+
+
+def _violation(state: NumberState, event: ConsentEvent) -> str | None:
+    action = event.action
+    blocked = state.block is not None
+    if action in (Action.OPT_IN, Action.LIST_OPT_IN) and blocked:
+        return "an opt-in while the number was blocked"
+    if action in (Action.OPT_IN, Action.LIST_OPT_IN) and event.method not in RECIPIENT_METHODS:
+        if not (event.consent_note or "").strip():
+            return "a re-subscribe by a member with no consent note"
+    if action is Action.RETRACT:
+        record = state.opt_outs.get(_target(_as_change(event)))
+        if blocked:
+            return "an opt-out moved while the number was blocked"
+        if record is not None and record.method in RECIPIENT_METHODS:
+            return f"a {record.method.value!r} opt-out (the recipient's own) retracted"
+    if event.method is Method.REPLY and action in (Action.OPT_IN, Action.OPT_OUT):
+        if event.inbound_text is None:
+            return "a 'reply' change with no inbound text behind it"
+    return None
 
 
 @dataclass(frozen=True)

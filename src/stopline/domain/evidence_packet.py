@@ -34,7 +34,9 @@ CHECKPOINT_FORMULA = (
 
 HOW_TO_VERIFY = (
     "1. For each event, recompute its hash from the fields printed in this packet with the "
-    "formula below and compare it with the printed hash.",
+    "formula below and compare it with the printed hash. The PDF prints texts as its font "
+    "allows (a symbol the font lacks is left out); the same packet as JSON (`stopline evidence "
+    "NUMBER --out packet.json`, or evidence.json) holds every field byte for byte.",
     "2. Check that each event's prev_hash is the hash of the event before it in the "
     "workspace's chain (the previous event of this number, when they are neighbours; the "
     "operator can hand over the events in between without their numbers being needed to "

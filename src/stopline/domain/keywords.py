@@ -53,6 +53,7 @@ classified as ``reaction`` (never a request), and otherwise the revocation rules
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -64,7 +65,10 @@ from typing import Any, NamedTuple, TypeVar
 
 from stopline.domain import reactions, revocation
 from stopline.domain.errors import InvalidInput
-from stopline.domain.text import fold
+from stopline.domain.text import FORMAT as _FORMAT
+from stopline.domain.text import fold_accents as _fold_accents
+from stopline.domain.text import fold_apostrophes
+from stopline.domain.text import fold_case as _fold_case
 
 __all__ = [
     "BUILTIN_SETS",
@@ -108,15 +112,6 @@ _LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*", re.ASCII)
 
 # --- reading a text -----------------------------------------------------------------
 
-_LONG_S = frozenset("\u017f\u1e9b\ufb05")
-_LONG_S_SPLIT = re.compile("([\u017f\u1e9b\ufb05])")
-# Unicode category Cf (format characters), as of Unicode 15; a test checks it against
-# unicodedata. Scanning all code points at import would cost a quarter of a second.
-_FORMAT = re.compile(
-    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
-)
 _LEADING_JUNK = re.compile(r"[\W_]+")
 _SEPARATORS = re.compile(r"[\s\-_]+")
 _SEPARATOR_PATTERN = r"[\s\-_]+"
@@ -132,38 +127,6 @@ def _numbers_that_are_not_digits() -> str:
 
 # "Not followed by a letter": a letter is a word character that is not a number nor "_".
 _NO_LETTER_AFTER = rf"(?![^\W\d_{_numbers_that_are_not_digits()}])"
-
-
-def _fold_case(text: str) -> str:
-    if text.isascii():
-        return text.lower()
-    text = _FORMAT.sub("", text)
-    if not _LONG_S.isdisjoint(text):
-        return "".join(
-            part if part in _LONG_S else _nfkc_casefold(part) for part in _LONG_S_SPLIT.split(text)
-        )
-    return _nfkc_casefold(text)
-
-
-def _nfkc_casefold(text: str) -> str:
-    # Casefolding can produce text that is not NFKC (e.g. "ǰ"), hence the second pass.
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-
-
-def _fold_accents(folded: str) -> str:
-    if folded.isascii():
-        return folded
-    if not _LONG_S.isdisjoint(folded):
-        return "".join(
-            part if part in _LONG_S else _strip_marks(part) for part in _LONG_S_SPLIT.split(folded)
-        )
-    return _strip_marks(folded)
-
-
-def _strip_marks(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-    return unicodedata.normalize("NFC", bare)
 
 
 def _plain_key(word: str) -> str:
@@ -670,6 +633,9 @@ _POLITE_FIRST = frozenset(p.split()[0].replace("'", "\u2019") for p in _POLITE_P
     p.split()[0] for p in _POLITE_PHRASES
 )
 _POLITE_LAST = frozenset(p.split()[-1] for p in _POLITE_PHRASES)
+# The same as str.endswith/startswith arguments: a one-call pre-check on every multi-word text.
+_POLITE_ENDS = tuple(sep + w for w in _POLITE_LAST for sep in " ,.!")
+_POLITE_STARTS = tuple(w + sep for w in _POLITE_FIRST for sep in " ,.!")
 
 
 def _without_politeness(whole: str) -> str | None:
@@ -726,16 +692,54 @@ def classify(
             and _STOP_AS_VERB.match(reading.forms(False)[0])
         ):
             return Classification(Intent.POSSIBLE_OPT_OUT, language="en", phrase=STOP_AS_VERB)
+        if found.keyword_set == DEFAULT_SET.name and found.match is MatchMode.LEADING:
+            # "STOP svp", "Stop por favor": answered in the language of the politeness word.
+            language = _politeness_language(reading.forms(True)[1], found, config)
+            if language is not None:
+                return dataclasses.replace(found, language=language)
         return found
-    folded = fold(text)
+    folded = reading.phrase_form()
     form = reactions.reaction_folded(folded)
     if form is not None:
         language = form.language if form.language != "und" else None
         return Classification(Intent.REACTION, language=language, phrase=form.name)
-    rule = revocation.find_folded(folded)
+    own = reactions.unquoted(folded)
+    if own != folded and own.strip():
+        # A keyword above our quoted message ("BAJA\n> Responde BAJA para..."): the sender's
+        # own words alone are read for keywords too (a leading one already matched above).
+        best = _keywords(_Reading(own.strip()), config, bool(opted_out), list_keywords)
+        if best is not None:
+            return best.classification
+    rule = revocation.find_unquoted(own)
     if rule is not None:
         return Classification(Intent.POSSIBLE_OPT_OUT, language=rule.language, phrase=rule.name)
     return _NONE
+
+
+# A politeness phrase (accents folded) that only one of the languages uses, and its language.
+_POLITE_LANGUAGE = {
+    fold_apostrophes(_fold_accents(p)): language
+    for language, phrases in POLITENESS.items()
+    for p in phrases
+    if sum(p in other for other in POLITENESS.values()) == 1
+}
+
+
+def _politeness_language(whole: str, found: Classification, config: KeywordConfig) -> str | None:
+    """The language of the politeness words around a leading English keyword, if any."""
+    key = (found.keyword or "").lower()
+    if whole.startswith(key):
+        rest = whole[len(key) :]
+    elif whole.endswith(key):
+        rest = whole[: -len(key)]
+    else:
+        return None
+    rest = fold_apostrophes(" ".join(rest.strip(" ,.;:!-").split()))
+    if not rest or rest in POLITENESS["en"]:
+        return None
+    if rest == "por favor":  # Spanish and Portuguese alike: the first of them switched on
+        return next((n for n in config.enabled_sets if n in ("es", "pt")), "es")
+    return _POLITE_LANGUAGE.get(rest)
 
 
 def _keywords(
@@ -772,6 +776,12 @@ class _Reading:
         self._folded_case = _fold_case(text)
         self._plain: tuple[str, str] | None = None
         self._folded: tuple[str, str] | None = None
+
+    def phrase_form(self) -> str:
+        """The text as phrase rules read it (``domain.text.fold``), from this reading's folding."""
+        if self._folded_case.isascii():
+            return self._folded_case.replace("`", "'")
+        return fold_apostrophes(_fold_accents(self._folded_case))
 
     def forms(self, folded: bool) -> tuple[str, str]:
         """(text from its first word on, the text without surrounding punctuation and emoji)."""
@@ -840,7 +850,11 @@ class _Side:
 
     def find(self, leading: str, whole: str) -> _Candidate | None:
         best = self.whole_table.get(whole) if self.whole_table else None
-        if best is None and self.polite_table and " " in whole:
+        if (
+            best is None
+            and self.polite_table
+            and (whole.endswith(_POLITE_ENDS) or whole.startswith(_POLITE_STARTS))
+        ):
             core = _without_politeness(whole)
             if core is not None:
                 best = self.polite_table.get(_SEPARATORS.sub(" ", core))

@@ -12,16 +12,18 @@ from stopline.domain.errors import InvalidInput
 
 #: Characters, per field. The README's "Limits" table repeats these.
 LIMITS: dict[str, int] = {
-    "reason": 1000,  # opt-out, block, list opt-out: a sentence or two of evidence
-    "consent_note": 1000,  # how the recipient gave consent again
-    "note": 5000,  # a contact note (consent evidence, seed 000)
+    "reason": 500,  # opt-out, block, list opt-out, import, bulk: a sentence or two of evidence
+    "consent_note": 500,  # how the recipient gave consent again (also kept as the reason)
+    "note": 2000,  # a contact note (consent evidence, seed 000)
     "name": 200,  # contacts, lists, channels, API keys, members, workspaces (columns are 200)
     "help_text": 480,  # a list's HELP reply: three SMS segments
-    "reply_text": 480,  # confirmation and HELP texts of the workspace
+    "reply_text": 480,  # confirmation, HELP and disclosure texts of the workspace (3 segments)
+    "setting": 200,  # brand name, help contact
     "source": 200,  # where a change came from (column is 200)
     "actor": 200,  # who made it (column is 200)
     "correlation_id": 200,  # the caller's id for a consent record (column is 200)
     "email": 320,  # RFC 5321's longest address (column is 320)
+    "classified_text": 10_000,  # a text to classify (API): ten times the longest SMS providers take
 }
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from stopline.domain import limits as _limits
 from stopline.domain.errors import InvalidInput
 from stopline.domain.send_rules import RULES, Window, category
 from stopline.domain.send_time import Holidays, OverCap, SendTimeRules
@@ -260,6 +261,9 @@ def _coerce(key: str, value: Any) -> Any:
     if key in _STRINGS:
         if not isinstance(value, str) or not value.strip():
             raise _bad(key, value, "must be non-empty text")
+        limit = _limits.LIMITS["reply_text" if key == "disclosure_text" else "setting"]
+        if len(value.strip()) > limit:
+            raise _bad(key, value[:40] + "...", f"must be at most {limit} characters")
         if key == "default_region":
             import phonenumbers  # the region list is data, not I/O
 
@@ -297,6 +301,9 @@ def _coerce(key: str, value: Any) -> Any:
             for kind, text in texts.items():
                 if kind not in ("opt_out", "opt_in", "help") or not isinstance(text, str):
                     raise _bad(key, value, "texts must be opt_out, opt_in or help strings")
+                if len(text.strip()) > _limits.LIMITS["reply_text"]:
+                    limit = _limits.LIMITS["reply_text"]
+                    raise _bad(key, text[:40] + "...", f"texts must be at most {limit} characters")
             out[str(lang)] = {str(k): str(v) for k, v in texts.items() if str(v).strip()}
         return out
     if key in _SEND_TIME:

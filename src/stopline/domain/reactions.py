@@ -11,9 +11,10 @@ footer (``Thanks!\\n> Reply STOP to unsubscribe``).
 removes from a folded text (``domain.text.fold``) what the sender quoted of the business's
 message, so only the sender's own words are read for a revocation.
 
-The forms below are the English ones iOS sends to non-iMessage phones and their French,
-Spanish and Portuguese localisations, as observed in messages forwarded by users; they were not
-checked against a vendor document (none is published), so each entry says where it comes from.
+The forms below are the English ones iOS sends to non-iMessage phones, their French, Spanish and
+Portuguese localisations and the emoji forms Android apps send, written from what these phones
+are known to send. No vendor documents them and they were not checked against captured traffic
+here, so other localisations or new OS versions may be missing: each entry says what it covers.
 """
 
 from __future__ import annotations
@@ -68,21 +69,21 @@ REACTION_FORMS: tuple[ReactionForm, ...] = (
         r"(?:a aime|a adore|n'a pas aime|a ri de|a ri d'|a souligne|a mis en evidence"
         r"|a mis en doute|a interroge|a reagi (?:avec |par )?(?:\S{1,16} )?(?:a|au)"
         r"|a retire (?:\S+ ){0,3}?(?:de|a|au))",
-        "iOS Messages in French (A aimé « … »), as forwarded by users",
+        "iOS Messages in French (A aimé « … »)",
     ),
     ReactionForm(
         "reacción iOS",
         "es",
         r"(?:le gusto|le encanto|no le gusto|se rio de|le hizo gracia|le divirtio|enfatizo|destaco"
         r"|cuestiono|pregunto por|reacciono (?:con )?(?:\S{1,16} )?a|quito (?:\S+ ){0,3}?(?:de|a))",
-        "iOS Messages in Spanish (Le gustó “…”), as forwarded by users",
+        "iOS Messages in Spanish (Le gustó “…”)",
     ),
     ReactionForm(
         "reação iOS",
         "pt",
         r"(?:curtiu|amou|nao curtiu|riu de|riu da|riu do|enfatizou|destacou|questionou"
         r"|reagiu (?:com )?(?:\S{1,16} )?(?:a|ao|em)|removeu (?:\S+ ){0,3}?(?:de|da|do))",
-        "iOS Messages in Portuguese (Curtiu “…”), as forwarded by users",
+        "iOS Messages in Portuguese (Curtiu “…”)",
     ),
     ReactionForm(
         "emoji to quote",

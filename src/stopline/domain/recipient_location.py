@@ -48,6 +48,13 @@ class Location:
     zones: tuple[str, ...]  # IANA zones the recipient may be in; rules must hold in each
     found_by: str  # how: "area code 305", "contact's time zone", "contact's postal code 33101"
 
+    def __hash__(self) -> int:  # a cache key on the hot path: hashed once, not per lookup
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.country, self.states, self.zones, self.found_by))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     def place(self) -> str:
         """ "Florida", "Florida or Georgia", or the country."""
         if self.states:
@@ -114,7 +121,10 @@ def number_location(number: str) -> Location:
     """The location of an E.164 number, from its area code (NANP) or its country. A number
     with no known zone is read in UTC (workspace windows still apply; no built-in rule does,
     as those reach US numbers, which always have zones)."""
-    found = _number_location(number)
+    if len(number) == 12 and number.startswith("+1"):
+        found = area_code_location(number[2:5])
+    else:
+        found = _number_location(number)
     if found.zones:
         return found
     return Location(found.country, found.states, ("UTC",), found.found_by + "; no zone known: UTC")

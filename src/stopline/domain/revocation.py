@@ -386,11 +386,11 @@ _RULES_FR: tuple[Rule, ...] = (
     Rule(
         "ne m'envoyez plus",
         "fr",
-        r"\bn(?:e\s+|')\s*(?:m'\s*|m\s+|me\s+|nous\s+)?(?:envoy|ecri|contact|text|derang|relanc|sollicit)\w*"
+        r"\bn(?:e\s+|')\s*(?:m'\s*|m\s+|me\s+|nous\s+|m)?(?:envoy|ecri|contact|text|derang|relanc|sollicit)\w*"
         r"(?:[\s-]+(?:moi|nous))?\s+(?:plus|pu|jamais)\b"
         r"|\bne\s+plus\s+(?:m'|me\s+|nous\s+)?(?:envoyer|ecrire|contacter|texter|deranger)\b"
         r"|\b(?:m'|me\s+)(?:envoy|ecri|contact|text)\w*\s+(?:pu|plus\s+jamais)\b",
-        ("ne ", "n'", " pu", "plus jamais"),
+        ("ne ", " n'", " pu", "plus jamais"),
         "Ne m'envoyez plus de SMS / ne m'écrivez plus (Québec 'pu' for 'plus').",
         negatable=False,
     ),
@@ -410,7 +410,7 @@ _RULES_FR: tuple[Rule, ...] = (
         "plus de SMS",
         "fr",
         r"(?:^|[,.!?]\s*|(?:merci|svp|stp|non)\s+)(?:plus|pu)\s+(?:de|d')\s*<FR_MSG>\b",
-        ("plus", "pu"),
+        ("plus", " pu"),
         "'Plus de SMS svp' at the start of a sentence ('no more texts').",
         negatable=False,
     ),
@@ -819,12 +819,31 @@ def _splice(pattern: str) -> str:
 
 
 _PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(_splice(r.pattern)) for r in RULES)
-# Anchors (substrings every match of a rule contains) are tried with `in`, far cheaper than a
-# regex; most texts contain none of a rule's, so most rules are never tried.
-_ANCHOR_RULES: tuple[tuple[str, tuple[int, ...]], ...] = tuple(
-    (anchor, tuple(i for i, rule in enumerate(RULES) if anchor in rule.anchors))
+# Anchors (substrings every match of a rule contains) are a cheap pre-check: most texts contain
+# none of a rule's, so most rules are never tried. They are found through their first three
+# characters: the text's three-character pieces, intersected with the anchors' (one set
+# operation), name the few anchors worth an `in` test.
+_ANCHOR_RULES: dict[str, tuple[int, ...]] = {
+    anchor: tuple(i for i, rule in enumerate(RULES) if anchor in rule.anchors)
     for anchor in sorted({a for rule in RULES for a in rule.anchors})
-)
+}
+_BY_PREFIX: dict[str, tuple[str, ...]] = {}
+for _anchor in _ANCHOR_RULES:
+    if len(_anchor) < 3:
+        raise ValueError(f"anchor {_anchor!r} is shorter than three characters")
+    _BY_PREFIX[_anchor[:3]] = (*_BY_PREFIX.get(_anchor[:3], ()), _anchor)
+_PREFIXES = frozenset(_BY_PREFIX)
+
+
+def _rules_worth_trying(padded: str) -> list[int]:
+    tried: set[int] = set()
+    pieces = {padded[i : i + 3] for i in range(len(padded) - 2)}
+    for prefix in pieces & _PREFIXES:
+        for anchor in _BY_PREFIX[prefix]:
+            if anchor in padded:
+                tried.update(_ANCHOR_RULES[anchor])
+    return sorted(tried)
+
 
 # Negation just before a rule's match, in the same clause, in the rule's language: the negating
 # word, then only words that can sit between it and the verb ("don't ever", "I don't want you
@@ -869,14 +888,15 @@ def find(text: str) -> Rule | None:
 
 def find_folded(folded: str) -> Rule | None:
     """``find`` for a text already folded with ``domain.text.fold``."""
-    normal = squash(unquoted(folded)).lstrip("\u00a1\u00bf")  # ¡Basta! ¿Cómo...?
+    return find_unquoted(unquoted(folded))
+
+
+def find_unquoted(own: str) -> Rule | None:
+    """``find`` for the sender's own words of a folded text (``reactions.unquoted``)."""
+    normal = squash(own).lstrip("\u00a1\u00bf")  # ¡Basta! ¿Cómo...?
     if not normal:
         return None
-    tried: set[int] = set()
-    for anchor, rules in _ANCHOR_RULES:
-        if anchor in normal:
-            tried.update(rules)
-    for index in sorted(tried):
+    for index in _rules_worth_trying(f" {normal} "):
         rule = RULES[index]
         for match in _PATTERNS[index].finditer(normal):
             if rule.negatable and _negated(normal, match.start(), rule.language):

@@ -12,6 +12,7 @@ opening exists within two weeks, e.g. a window closed every day).
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +77,16 @@ class SendTimeRules:
     exempt: frozenset[Category] = frozenset({Category.CONVERSATIONAL})
     confirmations_exempt: bool = True
     over_cap: OverCap = OverCap.DEFER
+
+    def __hash__(self) -> int:  # a cache key on the hot path: hashed once, not per lookup
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(
+                (self.windows, self.caps, self.holidays, self.exempt,
+                 self.confirmations_exempt, self.over_cap)
+            )  # fmt: skip
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     def window(self, cat: Category) -> Window | None:
         return next((w for c, w in self.windows if c is cat), None)
@@ -195,18 +206,22 @@ def _closed_by(
     return None
 
 
-def _openings(after: datetime, location: Location, limits: Sequence[_Limit]) -> list[datetime]:
-    """Instants after `after` at which some window opens or some local day starts: the only
-    places the earliest allowed instant can be."""
+def _openings(
+    after: datetime, location: Location, limits: Sequence[_Limit], days: int
+) -> tuple[list[datetime], datetime]:
+    """Instants after `after`, within `days` local days, at which some window opens or some
+    local day starts (the only places the earliest allowed instant can be), and the instant
+    before which that list is complete (later local days of some zone begin there)."""
     found: set[datetime] = set()
     starts = {time(0)}
     for limit in limits:
         if limit.window is not None:
             starts.update(h[0] for h in limit.window.days if h is not None)
+    complete: datetime | None = None
     for name in location.zones:
         tz = _zone(name)
         first = after.astimezone(tz).date()
-        for offset in range(SEARCH_DAYS + 1):
+        for offset in range(days):
             day = first + timedelta(days=offset)
             for start in starts:
                 # A wall time skipped by a DST change maps to an instant after the gap (fold=0
@@ -214,7 +229,29 @@ def _openings(after: datetime, location: Location, limits: Sequence[_Limit]) -> 
                 instant = datetime.combine(day, start, tzinfo=tz).astimezone(UTC)
                 if instant > after:
                     found.add(instant)
-    return sorted(found)
+        edge = datetime.combine(first + timedelta(days=days), time(0), tzinfo=tz).astimezone(UTC)
+        complete = edge if complete is None else min(complete, edge)
+    assert complete is not None
+    return sorted(found), complete
+
+
+def _first_opening(
+    after: datetime,
+    cat: Category,
+    location: Location,
+    limits: Sequence[_Limit],
+    rules: SendTimeRules,
+) -> datetime | None:
+    """The earliest instant after `after` when every window is open, looking two days ahead
+    first (almost always enough), then further."""
+    for days in (2, SEARCH_DAYS + 1):
+        candidates, complete = _openings(after, location, limits, days)
+        for candidate in candidates:
+            if candidate >= complete and days <= SEARCH_DAYS:
+                break  # an earlier opening may lie on a local day not listed yet
+            if _closed_by(candidate, cat, location, limits, rules) is None:
+                return candidate
+    return None
 
 
 def cap_release(sent: Sequence[datetime], cap: int) -> datetime | None:
@@ -237,9 +274,39 @@ def decide_send_time(
 ) -> SendTimeDecision:
     """Decide one message. `sent`: when messages of `cat` were handed over to this number in
     the 24 hours before `at` (only needed when a cap covers `cat`)."""
-    at = at.astimezone(UTC)
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
     if confirmation and rules.confirmations_exempt:
         return SendTimeDecision(Verdict.ALLOW, cat, at, location)
+    if sent:
+        recent = [s for s in sent if at - CAP_PERIOD < s <= at]
+        if recent:
+            return _decide(cat, location, rules, at, recent)
+    # No history to count: the answer is the same for the whole minute (windows open and close
+    # on whole minutes), so it is computed once per minute and place.
+    minute = at.replace(second=0, microsecond=0)
+    found = _decide_in_minute(cat, location, rules, minute)
+    if minute == at:
+        return found
+    answer = copy.copy(found)
+    object.__setattr__(answer, "at", at)
+    return answer
+
+
+@functools.lru_cache(maxsize=65536)
+def _decide_in_minute(
+    cat: Category, location: Location, rules: SendTimeRules, minute: datetime
+) -> SendTimeDecision:
+    return _decide(cat, location, rules, minute, ())
+
+
+def _decide(
+    cat: Category,
+    location: Location,
+    rules: SendTimeRules,
+    at: datetime,
+    recent: Sequence[datetime],
+) -> SendTimeDecision:
     limits = _limits(cat, location, rules)
     if not limits and not (rules.holidays is not None and cat not in rules.exempt):
         return SendTimeDecision(Verdict.ALLOW, cat, at, location)
@@ -248,7 +315,6 @@ def decide_send_time(
     held: tuple[HoldReason, str, str, str | None] | None = None
     if capped:
         tightest = min(capped, key=lambda lim: lim.cap or 0)
-        recent = [s for s in sent if at - CAP_PERIOD < s <= at]
         release = cap_release(recent, tightest.cap or 0)
         if release is not None:
             rule = f"{tightest.name}: {tightest.cap} per 24 h"
@@ -263,10 +329,7 @@ def decide_send_time(
         return SendTimeDecision(Verdict.ALLOW, cat, at, location, covered=True)
     until = earliest if closed is None else None
     if until is None:
-        for candidate in _openings(earliest, location, limits):
-            if _closed_by(candidate, cat, location, limits, rules) is None:
-                until = candidate
-                break
+        until = _first_opening(earliest, cat, location, limits, rules)
         # Name the window that held it last (the one closed just before it opens), unless a
         # holiday closes the day it was asked for.
         if until is not None and not (closed is not None and isinstance(closed[0], str)):

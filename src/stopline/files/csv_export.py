@@ -106,6 +106,54 @@ def _cell_text(cell: object) -> str:
     return cell if isinstance(cell, str) else str(cell)
 
 
+def parse_csv_text(text: str) -> list[list[str]]:
+    """Rows of CSV text as `_render` writes it (RFC 4180: quoted cells with doubled quotes,
+    CRLF or LF line ends), with no limit on a cell's length: Python's csv reader refuses cells
+    over `csv.field_size_limit()` (128 KiB), and one long opt-out reason must not break an
+    export."""
+    rows: list[list[str]] = []
+    row: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] == '"':
+            parts = []
+            i += 1
+            while True:
+                j = text.find('"', i)
+                if j < 0:  # unterminated: the rest is the cell
+                    parts.append(text[i:])
+                    i = n
+                    break
+                parts.append(text[i:j])
+                if j + 1 < n and text[j + 1] == '"':
+                    parts.append('"')
+                    i = j + 2
+                    continue
+                i = j + 1
+                break
+            cell = "".join(parts)
+        else:
+            j = i
+            while j < n and text[j] not in ",\r\n":
+                j += 1
+            cell, i = text[i:j], j
+        row.append(cell)
+        if i < n and text[i] == ",":
+            i += 1
+            if i == n:
+                row.append("")
+            continue
+        if i < n and text[i] == "\r":
+            i += 1
+        if i < n and text[i] == "\n":
+            i += 1
+        rows.append(row)
+        row = []
+    if row:
+        rows.append(row)
+    return rows
+
+
 def _render(rows: Iterable[Sequence[object]]) -> str:
     # A fresh StringIO per batch: one that has been truncated and reused switches to a slower
     # internal representation, which costs about a third of the writing speed.
@@ -183,7 +231,7 @@ def _write_chunks(
     def emit(text: str, cells: Iterable[Sequence[object]] | None) -> None:
         if _suspect(text):  # rare: redo this chunk cell by cell
             if cells is None:
-                cells = csv.reader(io.StringIO(text, newline=""))
+                cells = parse_csv_text(text)
             text = _render(_neutralized(cells))
         put(text)
 

@@ -12,6 +12,8 @@ Credentials are a plain ``dict[str, str]`` per provider; the keys each adapter r
   ``private_key`` (PEM) to send with a JWT instead of basic auth
 - ``generic``: ``secret``, ``send_url`` (optional if a base URL is passed to ``send``)
 - ``console``: none to send; ``secret`` only to accept simulated webhooks
+- ``aws``: ``access_key_id``, ``secret_access_key``, ``region``, ``sns_topic_arn``;
+  ``opt_out_list`` and ``configuration_set`` (optional)
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ SendStatus = Literal["sent", "queued"]
 # Replay window for timestamped signatures: Telnyx's and Stripe-style schemes both use 5 minutes.
 DEFAULT_TOLERANCE_SECONDS = 300
 
-PROVIDER_NAMES = ("twilio", "telnyx", "vonage", "generic", "console")
+PROVIDER_NAMES = ("twilio", "telnyx", "vonage", "generic", "console", "aws")
 
 
 @dataclass(frozen=True)

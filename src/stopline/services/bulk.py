@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from stopline.domain import limits
 from stopline.domain.consent import Method
 from stopline.domain.errors import Conflict, Forbidden, InvalidInput
 from stopline.security import Keyring
@@ -34,7 +35,7 @@ PURPOSE = "bulk_unsubscribe"
 TOKEN_TTL = 30 * 60  # seconds: a review is acted on now, not tomorrow
 SAMPLE = 10
 MAX_AUDIENCE = 100_000  # numbers; larger opt-outs are an import, with a file to show for it
-MAX_REASON = 500
+MAX_REASON = limits.limit_of("reason")
 
 
 @dataclass(frozen=True)

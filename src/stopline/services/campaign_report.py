@@ -63,6 +63,16 @@ class Progress:
     by_refusal: dict[str, int]
 
     @property
+    def in_flight(self) -> int:
+        """Queued or being handed over now (not waiting for a time)."""
+        return self.by_status.get("queued", 0) + self.by_status.get("sending", 0)
+
+    @property
+    def held(self) -> int:
+        """Waiting for a time: the campaign's, or the recipient's sending hours."""
+        return self.by_status.get("scheduled", 0)
+
+    @property
     def done_fraction(self) -> float:
         if not self.recipients:
             return 0.0

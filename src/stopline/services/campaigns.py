@@ -32,7 +32,7 @@ from stopline.domain.numbers import normalize
 from stopline.domain.send_rules import Category
 from stopline.domain.send_time import Verdict
 from stopline.services import jobs, send_time
-from stopline.services.consent import now_utc
+from stopline.services.consent import change_memberships, now_utc
 from stopline.services.queueing import MAX_BODY, default_channel_id
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import audience
@@ -232,7 +232,14 @@ def expand(
                 openings=waits,
             )
             own = send_time.own_place_changes(
-                conn, workspace_id, policy, Category.MARKETING, send_at, after, hi
+                conn,
+                workspace_id,
+                policy,
+                Category.MARKETING,
+                send_at,
+                after,
+                hi,
+                scheduled=scheduled,
             )
             campaign_store.reschedule_campaign_messages(conn, campaign_id, own, now)
         after = hi
@@ -267,15 +274,15 @@ def preview_audience(
     *,
     list_ids: Sequence[int],
     channel_id: int | None = None,
-    chunk: int = CHUNK,
     at: datetime | None = None,
 ) -> dict[str, Any]:
     """Who a campaign to these lists would reach, how many each rule would suppress, and when
     they would go: `send_time` says how many go at once, how many later (and when the last
     goes, by their area code's window) and how many are over a frequency cap now.
 
-    The same suppression query the expansion runs, chunk by chunk, counted (by refusal and
-    area code in one pass) instead of stored.
+    The same suppression query the expansion runs, one area code at a time, counted instead
+    of stored (numbers outside the NANP counted together, as going now: the hand-off decides
+    them one by one).
     """
     channel = channel_store.channel_row(
         conn, workspace_id, default_channel_id(conn, workspace_id, channel_id)
@@ -288,30 +295,33 @@ def preview_audience(
     totals: dict[str, Any] = {"allowed": 0}
     now_count = later = 0
     last: datetime | None = None
+    # Counted one area code at a time, skipping to the next one present (numbers sort by
+    # area code, so each is one index range): counts per place without grouping by it.
     after: str | None = None
-    while True:
-        hi = audience.audience_bounds(conn, workspace_id, wanted, after, chunk)
-        if hi is None:
-            break
-        for code, place, count in audience.audience_place_counts(
+    while (first := audience.next_member(conn, workspace_id, wanted, after)) is not None:
+        lo, hi, place = send_time.place_range(first, after, plan)
+        counts = audience.audience_counts(
             conn,
             workspace_id=workspace_id,
             list_ids=wanted,
             channel_id=channel.id,
             channel_type=channel.type,
-            lo=after,
+            lo=lo,
             hi=hi,
-        ):
+        )
+        decision = plan.get(place) if place is not None else None
+        for code, count in counts.items():
             key = code or "allowed"
             totals[key] = totals.get(key, 0) + count
             if code is not None:
                 continue
-            decision = plan.get(place)
             if decision is not None and decision.verdict is Verdict.DEFER and decision.until:
                 later += count
                 last = max(last, decision.until) if last is not None else decision.until
             else:
                 now_count += count
+        if hi is None:
+            break
         after = hi
     capped = send_time.capped_members(conn, workspace_id, policy, wanted, when)
     totals["send_time"] = {
@@ -372,8 +382,10 @@ def add_members(
         except InvalidInput as exc:
             rejected.append({"input": str(raw), "code": exc.code, "message": exc.message})
     unique = sorted(set(good))
-    added = list_store.add_list_members(conn, principal.workspace_id, list_id, unique, now_utc())
-    return MembersAdded(added=added, already=len(unique) - added, rejected=rejected)
+    added = change_memberships(
+        conn, principal.workspace_id, list_id, unique, subscribe=True, actor=principal.actor
+    )
+    return MembersAdded(added=len(added), already=len(unique) - len(added), rejected=rejected)
 
 
 def list_lists(conn: Connection, workspace_id: int) -> list[ListSummary]:

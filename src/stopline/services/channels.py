@@ -30,6 +30,11 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "telnyx": (
         ("api_key", "API key", "Mission Control › Account settings › Keys & credentials."),
         ("public_key", "Webhook public key", "Verifies Telnyx's Ed25519 webhook signatures."),
+        (
+            "messaging_profile_id",
+            "Messaging profile id",
+            "Optional; needed to read Telnyx's opt-out list (consent sync).",
+        ),
     ),
     "vonage": (
         ("api_key", "API key", "Vonage API dashboard › API settings."),
@@ -41,6 +46,14 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("send_url", "Send URL", "Where stopline POSTs outgoing messages (JSON)."),
     ),
     "console": (),
+    "aws": (
+        ("access_key_id", "Access key id", "An IAM user's key allowed sms-voice:* actions."),
+        ("secret_access_key", "Secret access key", "Signs every API call (SigV4)."),
+        ("region", "Region", "e.g. us-east-1: where the number and its opt-out list live."),
+        ("sns_topic_arn", "SNS topic ARN", "The topic(s) whose notifications are accepted."),
+        ("opt_out_list", "Opt-out list", "The number's opt-out list name (default: Default)."),
+        ("configuration_set", "Configuration set", "Optional: where delivery events go."),
+    ),
 }
 REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "twilio": ("account_sid", "auth_token"),
@@ -48,6 +61,7 @@ REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "vonage": ("api_key", "api_secret", "signature_secret"),
     "generic": ("secret",),
     "console": (),
+    "aws": ("access_key_id", "secret_access_key", "region", "sns_topic_arn"),
 }
 PROVIDER_LABELS = {
     "twilio": "Twilio",
@@ -55,6 +69,7 @@ PROVIDER_LABELS = {
     "vonage": "Vonage",
     "generic": "Generic gateway",
     "console": "Console (no provider)",
+    "aws": "AWS End User Messaging SMS",
 }
 # One line per provider: where its webhook URLs are pasted.
 INSTRUCTIONS = {
@@ -67,11 +82,20 @@ INSTRUCTIONS = {
     "Inbound URL and the Status URL (POST).",
     "generic": "Have your gateway POST signed JSON (X-Stopline-Signature, keyed with the shared "
     "secret) to these URLs.",
+    "aws": "Subscribe the inbound URL (HTTPS) to the SNS topic of the number's two-way SMS and "
+    "of its configuration set's event destination; stopline confirms the subscription itself.",
     "console": "Nothing to paste: the console sends nowhere. Use “Text this workspace as a "
     "customer” to simulate a customer's text.",
 }
+# What the consent-sync switch does per provider (issue 15); absent: nothing to sync.
+SYNC_SUPPORT = {
+    "twilio": "Every opt-out and opt-in is reported to Twilio's Consent API.",
+    "telnyx": "Telnyx's opt-out list is read every few minutes; its opt-outs are recorded here.",
+    "aws": "Opt-outs and opt-ins update the AWS opt-out list, which is also read back.",
+}
 MAX_CREDENTIAL = 4000
 MAX_NAME = 200
+MAX_ADDRESS = 64
 
 
 @dataclass(frozen=True)
@@ -93,6 +117,13 @@ class ChannelView:
     base_url: str | None
     disabled: bool
     credentials_set: tuple[str, ...]
+    consent_sync: bool = False
+    accounts_base_url: str | None = None
+
+    @property
+    def sync_support(self) -> str:
+        """What switching consent sync on does for this channel's provider."""
+        return SYNC_SUPPORT.get(self.provider, "")
 
     @property
     def provider_label(self) -> str:
@@ -111,6 +142,8 @@ class ChannelView:
             "location": self.location,
             "name": self.name,
             "disabled": self.disabled,
+            "consent_sync": self.consent_sync,
+            "accounts_base_url": self.accounts_base_url,
             "webhooks": {_key(w.label): w.url for w in webhook_urls(base_url, self)},
             "instruction": self.instruction,
         }
@@ -145,6 +178,8 @@ def _view(row: Any, keyring: Keyring) -> ChannelView:
         base_url=row.base_url,
         disabled=row.disabled_at is not None,
         credentials_set=tuple(sorted(k for k, v in stored.items() if v)),
+        consent_sync=bool(row.consent_sync),
+        accounts_base_url=row.accounts_base_url,
     )
 
 
@@ -204,6 +239,8 @@ def create_channel(
     location: str | None = None,
     credentials: dict[str, str | None] | None = None,
     base_url: str | None = None,
+    consent_sync: bool = False,
+    accounts_base_url: str | None = None,
 ) -> ChannelView:
     """Add a channel (admins). Every credential the provider needs must be given; a console
     channel gets a fresh webhook secret."""
@@ -228,6 +265,10 @@ def create_channel(
         clean = {"secret": secrets.token_urlsafe(32)}
     if not (address or "").strip():
         raise InvalidInput("A channel needs its number or sender id.", code="address_required")
+    if len(address) > MAX_ADDRESS:
+        raise InvalidInput(
+            f"A number or sender id is at most {MAX_ADDRESS} characters.", code="address_invalid"
+        )
     channel = add_channel(
         conn,
         principal.workspace_id,
@@ -239,8 +280,24 @@ def create_channel(
         name=_text(name, "Name"),
         credentials=clean or None,
         base_url=_text(base_url, "API base URL") or None,
+        consent_sync=sync_switch(provider, consent_sync),
+        accounts_base_url=_text(accounts_base_url, "Accounts API base URL") or None,
     )
     return get_channel(conn, principal.workspace_id, keyring, channel.id)
+
+
+def sync_switch(provider: str, on: bool) -> bool:
+    if on and provider not in SYNC_SUPPORT:
+        raise InvalidInput(
+            f"{PROVIDER_LABELS.get(provider, provider)} has no consent API to sync with"
+            + (
+                " (Vonage keeps no opt-out list that can be read or written)."
+                if provider == "vonage"
+                else "."
+            ),
+            code="consent_sync_unsupported",
+        )
+    return on
 
 
 def update_channel(
@@ -254,6 +311,8 @@ def update_channel(
     location: str | None = None,
     credentials: dict[str, str | None] | None = None,
     base_url: str | None = None,
+    consent_sync: bool | None = None,
+    accounts_base_url: str | None = None,
 ) -> ChannelView:
     """Change a channel's name, type, location, API base URL and credentials (admins).
 
@@ -278,9 +337,23 @@ def update_channel(
         values["location"] = _text(location, "Location") or None
     if base_url is not None:
         values["base_url"] = _text(base_url, "API base URL") or None
+    if consent_sync is not None:
+        values["consent_sync"] = sync_switch(row.provider, consent_sync)
+    if accounts_base_url is not None:
+        values["accounts_base_url"] = _text(accounts_base_url, "Accounts API base URL") or None
     changed = _clean_credentials(row.provider, credentials or {})
     if changed:
-        stored = keyring.decrypt(row.credentials) if row.credentials else {}
+        try:
+            stored = keyring.decrypt(row.credentials) if row.credentials else {}
+        except Forbidden:
+            # Encrypted with another secret key: they can only be replaced, all at once.
+            stored = {}
+            if _missing(row.provider, changed):
+                raise InvalidInput(
+                    "The stored credentials cannot be read with this server's secret key; "
+                    "enter all of them again.",
+                    code="credentials_undecryptable",
+                ) from None
         values["credentials"] = keyring.encrypt({**stored, **changed})
     if values:
         store.update_channel(conn, principal.workspace_id, channel_id, **values)
@@ -300,6 +373,11 @@ def set_disabled(
     return get_channel(conn, principal.workspace_id, keyring, channel_id)
 
 
+def usage(conn: Connection, workspace_id: int, channel_id: int) -> int:
+    """Messages, conversations and campaigns on the channel: a channel with any is kept."""
+    return store.channel_usage(conn, workspace_id, channel_id)
+
+
 def remove_channel(conn: Connection, principal: Principal, channel_id: int) -> None:
     """Delete a channel that has never carried a message; one with history can be disabled.
 
@@ -308,11 +386,11 @@ def remove_channel(conn: Connection, principal: Principal, channel_id: int) -> N
     principal.require("admin")
     if store.get_channel(conn, principal.workspace_id, channel_id) is None:
         raise NotFound(f"No channel {channel_id}.", code="channel_not_found")
-    used = store.channel_usage(conn, principal.workspace_id, channel_id)
+    used = usage(conn, principal.workspace_id, channel_id)
     if used:
         raise Conflict(
-            f"This channel has {used} message{'s' if used != 1 else ''} and conversations; "
-            "disable it instead, so its history stays in the inbox.",
+            "This channel has carried messages (or has campaigns); disable it instead, so its "
+            "history stays in the inbox.",
             code="channel_in_use",
         )
     store.delete_channel(conn, principal.workspace_id, channel_id)

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine
 from stopline.domain import checkpoint
 from stopline.domain.checkpoint import Finding, Head
 from stopline.domain.consent import verify_chain
+from stopline.domain.errors import StoplineError
 from stopline.security import (
     Keyring,
     ed25519_verifies,
@@ -83,6 +84,13 @@ class Written:
     checkpoints: list[dict[str, Any]]
     published_to: str | None = None
     publish_error: str | None = None
+    emailed_to: str | None = None
+    email_error: str | None = None
+
+    @property
+    def failed(self) -> str | None:
+        """Why a copy could not be sent elsewhere, if one could not."""
+        return self.publish_error or self.email_error
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +98,8 @@ class Written:
             "workspaces": len(self.checkpoints),
             "published_to": self.published_to,
             "publish_error": self.publish_error,
+            "emailed_to": self.emailed_to,
+            "email_error": self.email_error,
             "checkpoints": self.checkpoints,
         }
 
@@ -106,11 +116,13 @@ def write_checkpoint(
     out: Path | None = None,
     url: str | None = None,
     token: str | None = None,
+    email: str | None = None,
     workspace_id: int | None = None,
     now: datetime | None = None,
     http: httpx.Client | None = None,
 ) -> Written:
-    """Checkpoint every workspace: into the database, a file, and (if set) an HTTP endpoint.
+    """Checkpoint every workspace: into the database, a file, and (if set) an HTTP endpoint
+    and an email address.
 
     The file is written whatever happens to the endpoint; a failed POST is reported, not
     raised, so the daily run still leaves its file.
@@ -133,7 +145,31 @@ def write_checkpoint(
         written.publish_error = publish(content, url, token, http)
         if written.publish_error is None:
             written.published_to = url
+    if email:
+        written.email_error = send_email(content, email, path.name)
+        if written.email_error is None:
+            written.emailed_to = email
     return written
+
+
+def send_email(content: Mapping[str, Any], to: str, name: str) -> str | None:
+    """Email the checkpoints (the JSON in the body, to paste into a file); None when sent."""
+    from stopline.services import mail
+
+    try:
+        settings = mail.require_configured()
+        mail.send(
+            settings,
+            to,
+            f"stopline ledger checkpoint {content['created_at']}",
+            f"Signed ledger checkpoint {name}. Save the JSON below as a file and keep it: "
+            "`stopline ledger verify --checkpoint FILE` checks the ledger against it.\n\n"
+            + json.dumps(content, indent=2, ensure_ascii=False)
+            + "\n",
+        )
+    except StoplineError as exc:
+        return exc.message
+    return None
 
 
 def publish(
@@ -161,6 +197,7 @@ class Schedule:
     data_dir: Path
     url: str | None = None
     token: str | None = None
+    email: str | None = None
     every: timedelta = EVERY
 
 
@@ -180,10 +217,11 @@ def write_if_due(
         data_dir=schedule.data_dir,
         url=schedule.url,
         token=schedule.token,
+        email=schedule.email,
         now=now,
     )
-    if written.publish_error:
-        log.warning("ledger checkpoint %s not posted: %s", written.path, written.publish_error)
+    if written.failed:
+        log.warning("ledger checkpoint %s not sent elsewhere: %s", written.path, written.failed)
     return written
 
 

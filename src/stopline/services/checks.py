@@ -13,11 +13,13 @@ from stopline.domain.errors import InvalidInput
 from stopline.domain.gate import Decision, MessageKind, Outbound, RefusalCode, Refuse, decide
 from stopline.domain.numbers import normalize
 from stopline.domain.policy import Policy
+from stopline.domain.recipient_location import contact_location, number_location
 from stopline.domain.send_rules import Category
-from stopline.domain.send_time import SendTimeDecision, Verdict
+from stopline.domain.send_time import CAP_PERIOD, SendTimeDecision, Verdict, decide_send_time
 from stopline.services.consent import now_utc
-from stopline.services.send_time import decide_one, parse_category
+from stopline.services.send_time import capped_categories, parse_category
 from stopline.store import ledger
+from stopline.store import send_time as send_time_store
 from stopline.store import workspaces as workspaces_store
 from stopline.store.tables import channels, list_members, lists
 
@@ -44,29 +46,98 @@ def check_outbound(conn: Connection, workspace_id: int, message: Outbound) -> De
     return decide(message, state, subscribed=subscribed)
 
 
+@dataclass(frozen=True)
+class ChannelDecision:
+    """The gate's answer for a normal message to a number on one channel of the workspace."""
+
+    channel: Any  # the channel's row (id, type, address, name, ...)
+    decision: Decision
+
+    @property
+    def code(self) -> str | None:
+        return self.decision.code.value if isinstance(self.decision, Refuse) else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "channel_id": int(self.channel.id),
+            "type": self.channel.type,
+            "address": self.channel.address,
+            "allowed": self.decision.allowed,
+            "code": self.code,
+        }
+
+
+def decisions_by_channel(
+    conn: Connection, workspace_id: int, number: str, state: NumberState
+) -> list[ChannelDecision]:
+    """THE answer every display of a number's consent shows per channel (the Opt-Outs API and
+    CLI, the contact card, the inbox footer, the evidence report): the same `decide` the
+    hand-off runs, on the same state, so what is shown is what will happen."""
+    return [
+        ChannelDecision(
+            row, decide(Outbound(to=number, channel_id=int(row.id), channel_type=row.type), state)
+        )
+        for row in workspaces_store.list_channels(conn, workspace_id)
+    ]
+
+
 def channel_decisions(
     conn: Connection, workspace_id: int, number: str, state: NumberState
 ) -> list[dict[str, Any]]:
-    """The gate's decision for a normal message to `number` on each channel of the workspace.
+    return [d.as_dict() for d in decisions_by_channel(conn, workspace_id, number, state)]
 
-    What every page and answer that shows a number's consent displays next to its records
-    (`GET /api/v1/opt-outs/{n}`, `stopline optouts show`, the evidence report), computed by
-    the same `decide` the hand-off runs, so what is shown is what will happen.
-    """
-    out: list[dict[str, Any]] = []
-    for row in workspaces_store.list_channels(conn, workspace_id):
-        message = Outbound(to=number, channel_id=int(row.id), channel_type=row.type)
-        decision = decide(message, state)
-        out.append(
-            {
-                "channel_id": int(row.id),
-                "type": row.type,
-                "address": row.address,
-                "allowed": decision.allowed,
-                "code": None if decision.allowed else decision.code.value,  # type: ignore[union-attr]
-            }
+
+def check_outbound_at(
+    conn: Connection,
+    workspace_id: int,
+    message: Outbound,
+    policy: Policy,
+    category: Category,
+    at: datetime,
+) -> tuple[Decision, SendTimeDecision | None]:
+    """The gate's consent decision and, if it allows, the send-time decision for `category`
+    at `at`: one round trip for the number's state, its contact's place and its cap history.
+    The send-time decision is None when consent refuses."""
+    at = at.astimezone(UTC)
+    rules = policy.send_time_rules
+    capped = category in capped_categories(policy) and message.kind is MessageKind.NORMAL
+    state, place, sent = send_time_store.gate_state(
+        conn, workspace_id, message.to, category.value if capped else None, at - CAP_PERIOD
+    )
+    subscribed = None
+    if message.list_id is not None:
+        subscribed = is_subscribed(conn, workspace_id, message.list_id, message.to)
+    decision = decide(message, state, subscribed=subscribed)
+    if not decision.allowed:
+        return decision, None
+    where = number_location(message.to)
+    if place is not None:
+        where = contact_location(where, time_zone=place[0], postal_code=place[1])
+    confirmation = message.kind is MessageKind.CONFIRMATION
+    return decision, decide_send_time(category, where, rules, at, sent, confirmation=confirmation)
+
+
+def _channel_type(conn: Connection, workspace_id: int, channel_id: int | None) -> str | None:
+    if channel_id is None:
+        return None
+    row = conn.execute(
+        select(channels.c.type).where(
+            channels.c.workspace_id == workspace_id, channels.c.id == channel_id
         )
-    return out
+    ).first()
+    if row is None:
+        raise InvalidInput(f"No channel {channel_id} in this workspace.", code="channel_not_found")
+    return str(row.type)
+
+
+def _require_list(conn: Connection, workspace_id: int, list_id: int | None) -> None:
+    if list_id is None:
+        return
+    exists = conn.execute(
+        select(lists.c.id).where(lists.c.workspace_id == workspace_id, lists.c.id == list_id)
+    ).first()
+    if exists is None:
+        raise InvalidInput(f"No list {list_id} in this workspace.", code="list_not_found")
 
 
 def check_number(
@@ -84,24 +155,8 @@ def check_number(
         number = normalize(raw_number, region)
     except InvalidInput as exc:
         return None, Refuse(RefusalCode.INVALID_NUMBER, exc.message)
-    channel_type: str | None = None
-    if channel_id is not None:
-        row = conn.execute(
-            select(channels.c.type).where(
-                channels.c.workspace_id == workspace_id, channels.c.id == channel_id
-            )
-        ).first()
-        if row is None:
-            raise InvalidInput(
-                f"No channel {channel_id} in this workspace.", code="channel_not_found"
-            )
-        channel_type = row.type
-    if list_id is not None:
-        exists = conn.execute(
-            select(lists.c.id).where(lists.c.workspace_id == workspace_id, lists.c.id == list_id)
-        ).first()
-        if exists is None:
-            raise InvalidInput(f"No list {list_id} in this workspace.", code="list_not_found")
+    channel_type = _channel_type(conn, workspace_id, channel_id)
+    _require_list(conn, workspace_id, list_id)
     message = Outbound(
         to=number, channel_id=channel_id, channel_type=channel_type, list_id=list_id, kind=kind
     )
@@ -173,15 +228,12 @@ def check_send(
     `at` (default now; a time without offset is UTC)."""
     cat = parse_category(category, Category.INFORMATIONAL)
     when = now_utc() if at is None else (at if at.tzinfo else at.replace(tzinfo=UTC))
-    number, decision = check_number(
-        conn,
-        workspace_id,
-        raw_number,
-        region=policy.default_region,
-        channel_id=channel_id,
-        list_id=list_id,
-    )
-    timing = None
-    if number is not None and decision.allowed:
-        timing = decide_one(conn, workspace_id, policy, number, cat, when)
+    try:
+        number = normalize(raw_number, policy.default_region)
+    except InvalidInput as exc:
+        return SendCheck(raw_number, None, Refuse(RefusalCode.INVALID_NUMBER, exc.message), None)
+    channel_type = _channel_type(conn, workspace_id, channel_id)
+    _require_list(conn, workspace_id, list_id)
+    message = Outbound(to=number, channel_id=channel_id, channel_type=channel_type, list_id=list_id)
+    decision, timing = check_outbound_at(conn, workspace_id, message, policy, cat, when)
     return SendCheck(raw_number, number, decision, timing)

@@ -16,6 +16,9 @@ from sqlalchemy import Connection
 from stopline.domain.errors import InvalidInput
 from stopline.domain.gate import Decision, Refuse
 from stopline.domain.segments import SegmentCount, count_segments
+from stopline.domain.send_rules import Category
+from stopline.domain.send_time import SendTimeDecision, Verdict
+from stopline.services import send_time
 from stopline.services.checks import check_number
 from stopline.services.consent import now_utc
 from stopline.services.messages import QueuedMessage
@@ -27,17 +30,37 @@ from stopline.store import workspaces as channel_store
 MAX_SCHEDULE_DAYS = 400
 
 
+CATEGORIES = {
+    Category.INFORMATIONAL.value: "Informational (reminder, notice)",
+    Category.MARKETING.value: "Marketing (offer, promotion)",
+    Category.CONVERSATIONAL.value: "Conversational (answering them)",
+}
+
+
 @dataclass(frozen=True)
 class Check:
-    """What the gate would answer for this number on this channel right now."""
+    """What the gate would answer for this number on this channel, and when the send-time
+    rules would let the message go."""
 
     number: str | None  # E.164, or None when the input is not a number
     decision: Decision | None  # None until there is a number to check
     segments: SegmentCount
+    timing: SendTimeDecision | None = None  # None when refused (or no number yet)
 
     @property
     def refusal(self) -> Refuse | None:
         return self.decision if isinstance(self.decision, Refuse) else None
+
+    @property
+    def held_until(self) -> datetime | None:
+        """When a deferred message may go, in the recipient's zone; None if it goes at once."""
+        if self.timing is None or self.timing.verdict is not Verdict.DEFER:
+            return None
+        return self.timing.local_until()
+
+    @property
+    def time_refused(self) -> bool:
+        return self.timing is not None and self.timing.verdict is Verdict.REFUSE
 
 
 def sendable_channels(conn: Connection, workspace_id: int) -> list[Any]:
@@ -46,15 +69,30 @@ def sendable_channels(conn: Connection, workspace_id: int) -> list[Any]:
 
 
 def check(
-    conn: Connection, workspace_id: int, *, to: str, channel_id: int | None, body: str = ""
+    conn: Connection,
+    workspace_id: int,
+    *,
+    to: str,
+    channel_id: int | None,
+    body: str = "",
+    category: str | None = None,
+    at: datetime | None = None,
 ) -> Check:
-    """The gate's answer before sending, and what the body costs in segments."""
+    """The gate's answer before sending (consent, then the send-time rules at `at`, default
+    now), and what the body costs in segments."""
     segments = count_segments(body or "")
     if not (to or "").strip():
         return Check(None, None, segments)
-    region = get_workspace(conn, workspace_id).policy.default_region
-    number, decision = check_number(conn, workspace_id, to, region=region, channel_id=channel_id)
-    return Check(number, decision, segments)
+    policy = get_workspace(conn, workspace_id).policy
+    number, decision = check_number(
+        conn, workspace_id, to, region=policy.default_region, channel_id=channel_id
+    )
+    if number is None or isinstance(decision, Refuse):
+        return Check(number, decision, segments)
+    cat = send_time.parse_category(category, Category.INFORMATIONAL)
+    pending = [send_time.Pending(0, number, cat)]
+    timing = send_time.decide_batch(conn, workspace_id, policy, pending, at or now_utc())[0]
+    return Check(number, decision, segments, timing)
 
 
 def check_send_time(scheduled_at: datetime, now: datetime) -> None:
@@ -85,6 +123,7 @@ def send_new(
     channel_id: int | None,
     body: str,
     scheduled_at: datetime | None = None,
+    category: str | None = None,
     now: datetime | None = None,
 ) -> Composed:
     """Queue a new message from a member. A refusal is returned on the message (status
@@ -105,6 +144,7 @@ def send_new(
         source="inbox",
         sent_by=principal.actor,
         scheduled_at=scheduled_at,
+        category=category or Category.INFORMATIONAL.value,
         now=now,
     )
     conversation_id = None

@@ -23,7 +23,9 @@ from stopline.domain.consent import (
 from stopline.domain.errors import InvalidInput
 from stopline.domain.numbers import first_not_e164, is_e164
 from stopline.domain.policy import Policy
-from stopline.store import inbound, ledger, outbox
+from stopline.domain.provider_sync import report_for
+from stopline.store import inbound, ledger, outbox, sync_items
+from stopline.store import lists as lists_store
 from stopline.store import workspaces as workspaces_store
 
 
@@ -71,6 +73,7 @@ def change_consent(
     ledger.set_head(conn, workspace_id, event.seq, event.hash)
     canceled = _cancel_for(conn, workspace_id, event, now)
     _resolve_reviews_for(conn, workspace_id, event, now)
+    _enqueue_reports(conn, event, now)
     return ChangeResult(True, event, before, after, canceled)
 
 
@@ -107,6 +110,27 @@ def resolution_note(action: Action, method: Method, reason: str | None) -> str:
     return f"{note}: {reason[:200]}" if reason else f"{note}."
 
 
+def _enqueue_reports(conn: Connection, event: ConsentEvent, now: datetime) -> None:
+    """The provider-sync outbox rows for this event, in its own transaction: a crash after the
+    commit loses no report, and a rollback leaves none for a change that never happened."""
+    report = report_for(event.action)
+    if report is None:
+        return
+    sync_items.enqueue_event(
+        conn,
+        event.workspace_id,
+        seq=event.seq,
+        number=event.number,
+        report=report.value,
+        method=event.method.value,
+        scope=event.scope.value,
+        scope_key=event.scope_key,
+        occurred_at=event.occurred_at,
+        now=now,
+        skip_channel=event.channel_id if event.method is Method.CARRIER else None,
+    )
+
+
 def _check_lengths(change: ConsentChange) -> None:
     limits.check(change.reason, "reason")
     limits.check(change.consent_note, "consent_note", label="consent note")
@@ -130,6 +154,52 @@ def _check_channel_key(conn: Connection, workspace_id: int, change: ConsentChang
         scope=change.scope.value,
         scope_key=key[:64],
     )
+
+
+def change_memberships(
+    conn: Connection,
+    workspace_id: int,
+    list_id: int,
+    numbers: Sequence[str],
+    *,
+    subscribe: bool,
+    actor: str,
+    method: Method = Method.MANUAL,
+    source: str | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Subscribe numbers to a list (or take them off it), as ledger events: the one door for
+    list memberships, which the gate reads for campaign sends. Returns the numbers changed
+    (members already there, or absent ones, change nothing and leave no event)."""
+    unique = list(dict.fromkeys(numbers))
+    bad = first_not_e164(unique)
+    if bad is not None:
+        raise InvalidInput(f"{bad!r} is not an E.164 number.", code="number_not_e164")
+    limits.check(actor, "actor")
+    now = consent.utc(now or now_utc())
+    seq, digest = ledger.lock_head(conn, workspace_id)
+    present = lists_store.present_members(conn, workspace_id, list_id, unique)
+    changed = [n for n in unique if (n in present) != subscribe]
+    if not changed:
+        return []
+    action = Action.LIST_SUBSCRIBE if subscribe else Action.LIST_UNSUBSCRIBE
+    events: list[ConsentEvent] = []
+    for number in changed:
+        change = ConsentChange(
+            number=number, action=action, method=method, list_id=list_id, actor=actor, source=source
+        )
+        seq += 1
+        event = consent.make_event(workspace_id, seq, digest, change, now)
+        digest = event.hash
+        events.append(event)
+    for start in range(0, len(events), 5000):
+        ledger.append_events(conn, events[start : start + 5000])
+    if subscribe:
+        lists_store.insert_members(conn, workspace_id, list_id, changed, now)
+    else:
+        lists_store.delete_members(conn, workspace_id, list_id, changed)
+    ledger.set_head(conn, workspace_id, seq, digest)
+    return changed
 
 
 def _cancel_for(conn: Connection, workspace_id: int, event: ConsentEvent, now: datetime) -> int:
@@ -351,6 +421,8 @@ def _write(conn: Connection, plan: PreparedBulk, chunk: int) -> BulkResult:
         note=resolution_note(Action.OPT_OUT, plan.method, plan.reason),
         now=plan.now,
     )
+    if sync_items.pushing_channel_ids(conn, workspace_id):
+        sync_items.enqueue_workspace_range(conn, workspace_id, plan.items[0][0], last[0], plan.now)
     return result
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from stopline.domain import optin_evidence
+from stopline.domain import limits, optin_evidence
 from stopline.domain.consent import (
     EMPTY,
     GENESIS_HASH,
@@ -35,10 +35,11 @@ from stopline.domain.consent import (
     ConsentChange,
     ConsentEvent,
     Method,
-    NumberState,
     Scope,
     event_hash,
     project,
+    rule_violations,
+    stored_view,
     utc,
 )
 from stopline.domain.errors import InvalidInput, StoplineError
@@ -151,8 +152,8 @@ def _change(
         channel = workspace_channel_by_address(conn, workspace_id, address) if address else None
         if channel is None:
             raise _ItemError("INVALID_SENDER_ID", f"{sender!r} is not a channel of this workspace.")
-    note = _text(item, "consent_note", 1000)
-    reason = _text(item, "reason", 500)
+    note = _text(item, "consent_note", limits.limit_of("consent_note"))
+    reason = _text(item, "reason", limits.limit_of("reason"))
     action = STATUSES[status]
     detail = None
     if action is Action.OPT_IN:
@@ -282,15 +283,6 @@ def _hash_ok(event: ConsentEvent) -> bool:
     return event_hash(event.prev_hash, fields) == event.hash
 
 
-def _event_seqs(state: NumberState) -> tuple[Any, ...]:
-    """Which event stands behind each opt-out, block and list opt-out of a state."""
-    return (
-        {(scope.value, key): r.event_seq for (scope, key), r in state.opt_outs.items()},
-        state.block.event_seq if state.block is not None else None,
-        {list_id: r.event_seq for list_id, r in state.list_opt_outs.items()},
-    )
-
-
 def evidence(
     conn: Connection, workspace_id: int, raw_number: str, *, full_chain: bool = False
 ) -> dict[str, Any]:
@@ -335,7 +327,8 @@ def evidence(
         )
     # The state the gate reads must be what the events add up to: an event deleted, or an
     # opt-out row removed behind the ledger's back, shows here.
-    state_ok = _event_seqs(project(events).get(number, EMPTY)) == _event_seqs(state)
+    state_ok = stored_view(project(events).get(number, EMPTY)) == stored_view(state)
+    state_ok = state_ok and not rule_violations(events)
     all_ok = all_ok and state_ok
     report: dict[str, Any] = {
         "number": number,

@@ -15,12 +15,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from stopline.domain import limits
 from stopline.domain.consent import NumberState, Record, Scope, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.gate import Outbound, Refuse, decide
 from stopline.domain.numbers import normalize
 from stopline.domain.recipient_location import check_postal_code, check_time_zone
 from stopline.services import optouts
+from stopline.services.checks import decisions_by_channel
 from stopline.services.consent import ChangeResult, now_utc
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import contacts as store
@@ -30,7 +32,7 @@ from stopline.store.workspaces import list_channels
 
 STATUSES = store.STATUSES
 LABELS = ("mobile", "home", "work", "other")
-MAX_NOTE = 2000
+MAX_NOTE = limits.limit_of("note")
 MAX_NUMBERS = 20
 
 
@@ -608,13 +610,8 @@ def number_preferences(
         for t in types
     ]
     permissions += [
-        _permission(
-            "channel",
-            str(c.id),
-            c.name or c.address,
-            decide(Outbound(to=number, channel_id=c.id, channel_type=c.type), state),
-        )
-        for c in channels
+        _permission("channel", str(d.channel.id), d.channel.name or d.channel.address, d.decision)
+        for d in decisions_by_channel(conn, workspace_id, number, state)
     ]
     member_of = {
         list_id for _n, list_id in list_store.lists_of_numbers(conn, workspace_id, [number])

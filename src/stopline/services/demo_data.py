@@ -272,9 +272,15 @@ CAMPAIGN_NAME = "Flu shots are in"
 CAMPAIGN_REPLY = ("+14155550190", "STOP")  # one recipient opts out after the campaign
 
 
+def campaign_time(now: datetime) -> datetime:
+    """When the demo's campaign went out: yesterday at 18:00 UTC, inside every US recipient's
+    sending hours (10:00 in California), so the send-time rules let it go at once."""
+    day = now - timedelta(days=1)
+    return day.replace(hour=18, minute=0, second=0, microsecond=0)
+
+
 def _campaign(conn: Connection, owner: Principal, channel: Any, now: datetime) -> None:
-    """A campaign to the newsletter; its job and sends run through the real worker
-    (`send_demo_campaign`) once this transaction has committed."""
+    """A campaign to the newsletter, stored now; `services.demo.send_demo_campaign` sends it."""
     from stopline.services import campaigns
 
     newsletter = next(
@@ -287,11 +293,11 @@ def _campaign(conn: Connection, owner: Principal, channel: Any, now: datetime) -
         body="Demo Dental: flu shots are in! Book yours at the front desk or reply to this text.",
         list_ids=[newsletter.id],
         channel_id=channel.id,
-        now=now,
+        now=campaign_time(now) - timedelta(minutes=5),
     )
 
 
-def campaign_reply(conn: Connection, workspace_id: int) -> None:
+def campaign_reply(conn: Connection, workspace_id: int, at: datetime) -> None:
     """After the demo campaign went out: one recipient answers STOP (an opt-out rate to show)."""
     channels = list_channels(conn, workspace_id)
     if not channels:
@@ -299,6 +305,6 @@ def campaign_reply(conn: Connection, workspace_id: int) -> None:
     number, text = CAMPAIGN_REPLY
     _step(
         "campaign reply",
-        functools.partial(_inbound, conn, workspace_id, channels[0], number, text, now_utc()),
+        functools.partial(_inbound, conn, workspace_id, channels[0], number, text, at),
         conn,
     )

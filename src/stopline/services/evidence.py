@@ -162,6 +162,7 @@ class OptIn:
 
     seq: int
     list_id: int | None
+    list_name: str | None
     occurred_at: datetime
     strength: Strength
     label: str
@@ -174,6 +175,7 @@ class OptIn:
 
 def opt_ins(conn: Connection, workspace_id: int, number: str) -> list[OptIn]:
     found = []
+    names = {int(row.id): row.name for row in list_store.all_lists(conn, workspace_id)}
     for event in ledger_service.history(conn, workspace_id, number):
         level = strength(event.action.value, event.method.value, event.detail)
         if level is None:
@@ -183,6 +185,7 @@ def opt_ins(conn: Connection, workspace_id: int, number: str) -> list[OptIn]:
             OptIn(
                 event.seq,
                 event.list_id,
+                names.get(event.list_id) if event.list_id is not None else None,
                 event.occurred_at,
                 level,
                 STRENGTH_LABELS[level],

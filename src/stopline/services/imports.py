@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from sqlalchemy import Engine
 
+from stopline.domain import limits
 from stopline.domain.consent import Method
 from stopline.domain.errors import InvalidInput, NotFound
 from stopline.files import csv_export, normalize_pool, tabular
@@ -41,7 +42,7 @@ from stopline.store.db import bulk_write, read, write
 KIND = "import"
 MAX_UPLOAD_BYTES = tabular.DEFAULT_MAX_BYTES  # 100 MB
 MAX_ROWS = tabular.DEFAULT_MAX_ROWS  # 2,000,000 data rows
-MAX_REASON = 500
+MAX_REASON = limits.limit_of("reason")
 SAMPLE = 100  # rows of each outcome kept in the job result; the CSV report has them all
 SHOWN_INPUT = 200  # characters of a rejected cell kept in the report
 REPORT_HEADER = ["row", "outcome", "input", "number", "code", "message", "first_row"]

@@ -169,7 +169,10 @@ def submit(
         to=number,
         body=settings.request_text,
         source="join-form",
-        list_id=settings.list_id,
+        # No list: the request answers the visitor's own sign-up, and the number is not on the
+        # list yet (the gate would refuse a list message to a non-member). Conversational: it
+        # answers them now, as a confirmation does, not at the next send window.
+        category="conversational",
         now=now,
     )
     return replace(outcome, texted=True)

@@ -16,15 +16,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from stopline.domain import join
-from stopline.domain.consent import Action, utc
+from stopline.domain.consent import Action, Method, utc
 from stopline.domain.optin_evidence import text_hash
 from stopline.domain.policy import Policy
-from stopline.services.consent import now_utc
+from stopline.services.consent import change_memberships, now_utc
 from stopline.services.lists import get_list
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import joins as store
 from stopline.store import ledger
-from stopline.store import lists as list_store
 from stopline.store.db import write
 
 
@@ -260,8 +259,18 @@ def confirmed(
         conn, int(request.id), status="confirmed", answered_at=now, event_seq=event_seq
     )
     workspace_id, list_id = int(request.workspace_id), int(request.list_id)
-    if not list_store.present_members(conn, workspace_id, list_id, [number]):
-        list_store.insert_members(conn, workspace_id, list_id, [number], now)
+    # Through the membership door: the ledger records who a campaign may reach.
+    change_memberships(
+        conn,
+        workspace_id,
+        list_id,
+        [number],
+        subscribe=True,
+        actor="recipient",
+        method=Method.REPLY,
+        source=f"double opt-in request {int(request.id)}",
+        now=now,
+    )
 
 
 def request_dict(row: Any) -> dict[str, Any]:

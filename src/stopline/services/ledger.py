@@ -13,11 +13,14 @@ from stopline.domain.consent import (
     ChainProblem,
     ChainReport,
     ConsentEvent,
-    NumberState,
     project,
+    project_memberships,
+    rule_violations,
+    stored_view,
     verify_chain,
 )
 from stopline.store import ledger
+from stopline.store import lists as lists_store
 
 
 def verify(conn: Connection, workspace_id: int) -> ChainReport:
@@ -28,25 +31,21 @@ def verify(conn: Connection, workspace_id: int) -> ChainReport:
         head[0] if head else None,
         head[1] if head else None,
     )
-    mismatches = state_mismatches(conn, workspace_id)
-    if not mismatches:
+    problems = state_mismatches(conn, workspace_id)
+    problems += rule_violations(ledger.iter_events_by_number(conn, workspace_id))
+    problems += membership_mismatches(conn, workspace_id)
+    if not problems:
         return report
-    return replace(report, ok=False, problems=report.problems + tuple(mismatches))
-
-
-def _event_seqs(state: NumberState) -> tuple[Any, ...]:
-    """Which event stands behind each opt-out, block and list opt-out of a state."""
-    return (
-        {(scope.value, key): r.event_seq for (scope, key), r in state.opt_outs.items()},
-        state.block.event_seq if state.block is not None else None,
-        {list_id: r.event_seq for list_id, r in state.list_opt_outs.items()},
-    )
+    problems.sort(key=lambda p: p.seq)
+    return replace(report, ok=False, problems=report.problems + tuple(problems))
 
 
 def state_mismatches(conn: Connection, workspace_id: int) -> list[ChainProblem]:
     """Numbers whose stored opt-outs, block or list opt-outs are not what their events add up
-    to: a row deleted, invented or repointed behind the ledger's back (the gate reads these
-    tables, so such an edit would let messages through). Streams both sides in number order."""
+    to: a row deleted, invented, repointed or with any column changed (method, reason, scope,
+    ...) behind the ledger's back (the gate reads these tables, and the number correction
+    reads the method, so such an edit would let messages through). Streams both sides in
+    number order."""
     problems: list[ChainProblem] = []
     events = groupby(ledger.iter_events_by_number(conn, workspace_id), key=lambda e: e.number)
     folded = ((number, project(group).get(number, EMPTY)) for number, group in events)
@@ -62,7 +61,7 @@ def state_mismatches(conn: Connection, workspace_id: int) -> list[ChainProblem]:
         else:
             number, expected, actual = left[0], left[1], right[1]
             left, right = next(folded, None), next(stored, None)
-        if _event_seqs(expected) != _event_seqs(actual):
+        if stored_view(expected) != stored_view(actual):
             seqs = [
                 r.event_seq for r in (*actual.opt_outs.values(), *actual.list_opt_outs.values())
             ]
@@ -72,6 +71,22 @@ def state_mismatches(conn: Connection, workspace_id: int) -> list[ChainProblem]:
                     seq, "state_mismatch", f"{number}: the state tables do not match its events"
                 )
             )
+    return problems
+
+
+def membership_mismatches(conn: Connection, workspace_id: int) -> list[ChainProblem]:
+    """List members the events do not add up to: a row inserted into `list_members` behind
+    the ledger (a campaign would reach that number) or one deleted."""
+    expected = project_memberships(ledger.iter_events(conn, workspace_id))
+    actual = lists_store.all_memberships(conn, workspace_id)
+    problems = [
+        ChainProblem(0, "state_mismatch", f"{n}: a member of list {i} with no event behind it")
+        for n, i in sorted(actual - expected)
+    ]
+    problems += [
+        ChainProblem(0, "state_mismatch", f"{n}: its events make it a member of list {i}")
+        for n, i in sorted(expected - actual)
+    ]
     return problems
 
 

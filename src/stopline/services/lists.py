@@ -18,19 +18,25 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from stopline.domain import optin_evidence
+from stopline.domain import limits, optin_evidence
 from stopline.domain.consent import Action, ConsentChange, Method, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.keywords import KeywordConfig, shadowed_keyword, shadowing_error
 from stopline.domain.list_replies import REPLY_KINDS, stored_replies
 from stopline.domain.numbers import normalize
-from stopline.services.consent import ChangeResult, change_consent, now_utc, record_consents
+from stopline.services.consent import (
+    ChangeResult,
+    change_consent,
+    change_memberships,
+    now_utc,
+    record_consents,
+)
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import lists as store
 
 INTENTS = ("opt_out", "opt_in", "help")
 MAX_KEYWORDS = 20  # per intent: more is a sign of a mistake, and slows every inbound text
-MAX_HELP_TEXT = 480  # three SMS segments
+MAX_HELP_TEXT = limits.limit_of("help_text")  # three SMS segments
 MAX_MEMBERS_PER_CALL = 100_000
 
 
@@ -355,6 +361,16 @@ def delete_list(conn: Connection, principal: Principal, list_id: int) -> None:
         )
     try:
         with conn.begin_nested():
+            # Its members leave it in the ledger too, so the chain's memberships stay the table's.
+            change_memberships(
+                conn,
+                principal.workspace_id,
+                list_id,
+                store.member_numbers(conn, principal.workspace_id, list_id),
+                subscribe=False,
+                actor=principal.actor,
+                source="list deleted",
+            )
             store.delete_list(conn, principal.workspace_id, list_id)
     except IntegrityError:
         raise Conflict(
@@ -402,9 +418,18 @@ def add_members(
         except optin_evidence.EvidenceError as exc:
             raise optin_evidence.as_invalid_input(exc) from None
     numbers = _numbers(conn, principal.workspace_id, raw_numbers)
-    present = store.present_members(conn, principal.workspace_id, list_id, numbers)
-    added = [n for n in numbers if n not in present]
-    store.insert_members(conn, principal.workspace_id, list_id, added, now)
+    added = change_memberships(
+        conn,
+        principal.workspace_id,
+        list_id,
+        numbers,
+        subscribe=True,
+        actor=principal.actor,
+        method=Method.IMPORT if record_consent else Method.MANUAL,
+        source=source,
+        now=now,
+    )
+    new = set(added)
     consented: list[str] = []
     if record_consent and added:
         left = store.list_opted_out(conn, principal.workspace_id, list_id, added)
@@ -426,7 +451,7 @@ def add_members(
             now=now,
         )
     return MembershipChange(
-        added=added, already=[n for n in numbers if n in present], consent_recorded=len(consented)
+        added=added, already=[n for n in numbers if n not in new], consent_recorded=len(consented)
     )
 
 
@@ -480,9 +505,10 @@ def remove_members(
     principal.require("member")
     get_list(conn, principal.workspace_id, list_id)
     numbers = _numbers(conn, principal.workspace_id, raw_numbers)
-    return MembershipChange(
-        removed=store.delete_members(conn, principal.workspace_id, list_id, numbers)
+    removed = change_memberships(
+        conn, principal.workspace_id, list_id, numbers, subscribe=False, actor=principal.actor
     )
+    return MembershipChange(removed=len(removed))
 
 
 def members(

@@ -44,16 +44,13 @@ def list_members(conn: Connection, principal: Principal) -> list[Member]:
     ]
 
 
-def add_member(
-    conn: Connection, principal: Principal, email: str, password: str, role: str = "member"
-) -> int:
-    """Admins add people; only an owner may make another owner."""
-    principal.require("admin")
+def check_grantable(principal: Principal, role: str, what: str) -> None:
+    """`role` exists and `principal` may hand it out: only an owner grants `owner` (and an admin
+    key's admin rights only up to their own)."""
     if role not in ROLE_RANK:
         raise InvalidInput(f"Unknown role {role!r}.", code="role_invalid")
     if ROLE_RANK[role] > ROLE_RANK[principal.role]:
-        raise Forbidden(f"Only an owner can add an {role}.", code="forbidden")
-    return workspaces.add_member(conn, principal.workspace_id, email, password, role)
+        raise Forbidden(f"Only an owner can {what} an {role}.", code="forbidden")
 
 
 def change_role(conn: Connection, principal: Principal, member_id: int, role: str) -> None:
@@ -112,10 +109,7 @@ def create_api_key(conn: Connection, principal: Principal, name: str, role: str 
         raise InvalidInput(
             "Give the key a name, e.g. the app that will use it.", code="name_required"
         )
-    if role not in ROLE_RANK:
-        raise InvalidInput(f"Unknown role {role!r}.", code="role_invalid")
-    if ROLE_RANK[role] > ROLE_RANK[principal.role]:
-        raise Forbidden(f"Only an owner can create an {role} key.", code="forbidden")
+    check_grantable(principal, role, "create a key for")
     return workspaces.issue_api_key(
         conn, principal.workspace_id, name=name[:200], role=role, created_by=principal.user_id
     )

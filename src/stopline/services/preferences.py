@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from stopline.domain.consent import NumberState, Record, Scope
-from stopline.domain.gate import Outbound, Refuse, decide
 from stopline.domain.policy import Policy
+from stopline.services.checks import decisions_by_channel
 from stopline.services.workspaces import Channel, channel_from_row
 from stopline.store import ledger, views
-from stopline.store.workspaces import list_channels
 
 
 @dataclass(frozen=True)
@@ -83,20 +82,12 @@ def _scope_label(scope: Scope, key: str, channels: dict[int, Channel]) -> str:
 
 def for_number(conn: Connection, workspace_id: int, number: str, policy: Policy) -> Preferences:
     state = ledger.load_state(conn, workspace_id, number)
-    channels = [channel_from_row(r) for r in list_channels(conn, workspace_id)]
-    by_id = {c.id: c for c in channels}
-    permissions = []
-    for channel in channels:
-        decision = decide(
-            Outbound(to=number, channel_id=channel.id, channel_type=channel.type), state
-        )
-        permissions.append(
-            ChannelPermission(
-                channel,
-                decision.allowed,
-                decision.code.value if isinstance(decision, Refuse) else None,
-            )
-        )
+    decisions = decisions_by_channel(conn, workspace_id, number, state)
+    permissions = [
+        ChannelPermission(channel_from_row(d.channel), d.decision.allowed, d.code)
+        for d in decisions
+    ]
+    by_id = {p.channel.id: p.channel for p in permissions}
     scoped = tuple(
         ScopedOptOut(scope.value, _scope_label(scope, key, by_id), record)
         for (scope, key), record in sorted(state.opt_outs.items())

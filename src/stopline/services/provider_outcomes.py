@@ -25,7 +25,7 @@ from stopline.domain.consent import Action, ConsentChange, Method, Scope
 from stopline.domain.gate import RefusalCode
 from stopline.domain.policy import OptOutScope
 from stopline.providers.base import ProviderError
-from stopline.services.consent import change_consent, now_utc
+from stopline.services.consent import ChangeResult, change_consent, now_utc
 from stopline.services.messages import QueuedMessage, message_from_row
 from stopline.services.workspaces import get_workspace
 from stopline.store import channels as channel_store
@@ -149,27 +149,41 @@ def record_carrier_opt_out(
     channel_type: str | None,
     provider: str,
     provider_code: str | None,
-) -> None:
-    """The provider says the recipient opted out: record it (method carrier) in policy scope."""
+    reason: str | None = None,
+    occurred_at: datetime | None = None,
+    if_new: bool = False,
+) -> ChangeResult:
+    """The provider says the recipient opted out: record it (method carrier) in policy scope.
+
+    No confirmation is sent: the provider already answered the recipient. An opt-out already
+    held in that scope adds nothing (`changed` is False)."""
     policy = get_workspace(conn, workspace_id).policy
     scope, key = Scope.WORKSPACE, ""
     if policy.opt_out_scope is OptOutScope.CHANNEL and channel_id is not None:
         scope, key = Scope.CHANNEL, str(channel_id)
     elif policy.opt_out_scope is OptOutScope.CHANNEL_TYPE and channel_type:
         scope, key = Scope.CHANNEL_TYPE, channel_type
+    if if_new:  # a provider list read again: an opt-out already held adds nothing
+        from stopline.store.ledger import load_state
+
+        state = load_state(conn, workspace_id, number)
+        if (scope, key) in state.opt_outs or state.block is not None:
+            return ChangeResult(False, None, state, state)
     change = ConsentChange(
         number=number,
         action=Action.OPT_OUT,
         method=Method.CARRIER,
         scope=scope,
         scope_key=key,
-        reason=f"{provider} refused the message: recipient opted out"
+        reason=reason
+        or f"{provider} refused the message: recipient opted out"
         + (f" (error {provider_code})" if provider_code else ""),
         actor=f"provider:{provider}",
         channel_id=channel_id,
         source=provider,
+        occurred_at=occurred_at,
     )
-    change_consent(conn, workspace_id, change, policy)
+    return change_consent(conn, workspace_id, change, policy)
 
 
 def apply_status_update(
@@ -192,6 +206,13 @@ def apply_status_update(
     row = message_store.message_by_provider_id(conn, workspace_id, provider_message_id)
     if row is None:
         return None
+    channel = (
+        channel_store.channel_row(conn, workspace_id, row.channel_id) if row.channel_id else None
+    )
+    if channel is None or channel.provider != provider:
+        # Sent through another provider: a report signed by this one cannot be about it (ids of
+        # a gateway shared by several workspaces may repeat).
+        return None
     if status in ("delivered", "failed") and row.status in ("sent", "delivered"):
         if not (row.status == "delivered" and status == "failed"):
             message_store.set_message_status(
@@ -203,17 +224,12 @@ def apply_status_update(
                 now=now,
             )
     if recipient_opted_out:
-        channel = (
-            channel_store.channel_row(conn, workspace_id, row.channel_id)
-            if row.channel_id
-            else None
-        )
         record_carrier_opt_out(
             conn,
             workspace_id,
             row.to_number,
             channel_id=row.channel_id,
-            channel_type=channel.type if channel is not None else None,
+            channel_type=channel.type,
             provider=provider,
             provider_code=error_code,
         )

@@ -26,7 +26,7 @@ from stopline.domain.policy import Policy
 from stopline.domain.send_rules import Category
 from stopline.domain.send_time import SendTimeDecision, Verdict
 from stopline.services import send_time
-from stopline.services.checks import check_outbound
+from stopline.services.checks import check_outbound, check_outbound_at
 from stopline.services.consent import now_utc
 from stopline.services.messages import QueuedMessage, message_from_row
 from stopline.services.workspaces import get_workspace
@@ -158,6 +158,9 @@ def enqueue(
     if list_id is not None and not list_store.list_exists(conn, workspace_id, list_id):
         raise InvalidInput(f"No list {list_id} in this workspace.", code="list_not_found")
 
+    when = _as_utc(scheduled_at)
+    go_at = max(when or now, now)
+    held: SendTimeDecision | None = None
     refusal: Refuse | None = None
     try:
         number = normalize(to, policy.default_region)
@@ -165,37 +168,20 @@ def enqueue(
         number = None
         refusal = Refuse(RefusalCode.INVALID_NUMBER, exc.message)
     if number is not None:
-        decision = check_outbound(
-            conn,
-            workspace_id,
-            Outbound(
-                to=number,
-                channel_id=channel.id,
-                channel_type=channel.type,
-                list_id=list_id,
-                kind=message_kind,
-            ),
+        message = Outbound(
+            to=number,
+            channel_id=channel.id,
+            channel_type=channel.type,
+            list_id=list_id,
+            kind=message_kind,
         )
+        decision, timing = check_outbound_at(conn, workspace_id, message, policy, cat, go_at)
         refusal = decision if isinstance(decision, Refuse) else None
-
-    when = _as_utc(scheduled_at)
-    go_at = max(when or now, now)
-    held: SendTimeDecision | None = None
-    if refusal is None and number is not None:
-        timing = send_time.decide_one(
-            conn,
-            workspace_id,
-            policy,
-            number,
-            cat,
-            go_at,
-            confirmation=message_kind is MessageKind.CONFIRMATION,
-        )
-        if timing.verdict is Verdict.REFUSE:
+        if timing is not None and timing.verdict is Verdict.REFUSE:
             assert timing.reason is not None
             refusal = Refuse(RefusalCode(timing.reason.value), timing.explain())
             held = timing
-        elif timing.verdict is Verdict.DEFER:
+        elif timing is not None and timing.verdict is Verdict.DEFER:
             assert timing.until is not None
             held, go_at = timing, timing.until
     if refusal is not None:

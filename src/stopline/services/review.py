@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from stopline.domain import limits
 from stopline.domain.consent import Action, ConsentChange, Method, Scope, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
 from stopline.domain.revocation import rule_named
@@ -181,9 +182,12 @@ def resolve_review_item(
             scope_key = channel.type if channel is not None else ""
         if not scope_key and scope is not Scope.WORKSPACE:
             scope = Scope.WORKSPACE  # the channel is gone: the safest scope remains
-        reason = f"Review of: {row.body}"
-        if note and note.strip():
-            reason += f" ({note.strip()})"
+        note = limits.text(note, "reason", label="note")
+        # The message itself is kept whole as the event's inbound text; the reason quotes it
+        # only as far as the reason's limit leaves room beside the reviewer's note.
+        room = limits.limit_of("reason") - len("Review of:  ()") - len(note or "")
+        body = row.body if len(row.body) <= room else row.body[: room - 1] + "…"
+        reason = f"Review of: {body}" + (f" ({note})" if note else "")
         result = change_consent(
             conn,
             workspace_id,

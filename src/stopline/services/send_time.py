@@ -4,9 +4,10 @@ decision for a batch of messages (the hand-off), one message (queueing) or a que
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -22,10 +23,10 @@ from stopline.domain.send_time import (
     CAP_PERIOD,
     HoldReason,
     SendTimeDecision,
+    SendTimeRules,
     Verdict,
     decide_send_time,
 )
-from stopline.services.consent import now_utc
 from stopline.store import send_time as store
 
 # Categories some rule may cap, per workspace policy: the only ones whose history is read.
@@ -33,9 +34,12 @@ _BUILT_IN_CAPPED = frozenset(c for r in RULES if r.cap is not None for c in r.ca
 
 
 def capped_categories(policy: Policy) -> frozenset[Category]:
-    rules = policy.send_time_rules
-    own = {c for c, _ in rules.caps if c not in rules.exempt}
-    return _BUILT_IN_CAPPED | own
+    return _capped(policy.send_time_rules)
+
+
+@functools.lru_cache(maxsize=256)
+def _capped(rules: SendTimeRules) -> frozenset[Category]:
+    return _BUILT_IN_CAPPED | {c for c, _ in rules.caps if c not in rules.exempt}
 
 
 def locate(conn: Connection, workspace_id: int, numbers: Iterable[str]) -> dict[str, Location]:
@@ -78,6 +82,7 @@ def decide_batch(
     locked first (the hand-off), so two workers cannot both send the cap's last message."""
     if not pending:
         return {}
+    at = at.astimezone(UTC)
     rules = policy.send_time_rules
     capped = capped_categories(policy)
     places = locate(conn, workspace_id, {p.number for p in pending})
@@ -99,19 +104,6 @@ def decide_batch(
         if decision.allowed and item.category in capped:
             history.setdefault((item.number, item.category.value), []).append(at)
     return out
-
-
-def decide_one(
-    conn: Connection,
-    workspace_id: int,
-    policy: Policy,
-    number: str,
-    cat: Category,
-    at: datetime,
-    *,
-    confirmation: bool = False,
-) -> SendTimeDecision:
-    return decide_batch(conn, workspace_id, policy, [Pending(0, number, cat, confirmation)], at)[0]
 
 
 def reply_category(conn: Connection, conversation_id: int, now: datetime) -> Category:
@@ -144,6 +136,31 @@ def plan_by_area_code(policy: Policy, cat: Category, at: datetime) -> dict[str, 
     }
 
 
+def place_range(
+    first: str, after: str | None, plan: Mapping[str, SendTimeDecision]
+) -> tuple[str | None, str | None, str | None]:
+    """The (lo, hi] number range counted together with `first` (the next number after
+    `after`) and its place: a run of consecutive NANP area codes whose messages would all go
+    at the same time (keyed by its first, "+1NPA"), or None for the numbers sorting before or
+    after every area code (other countries), counted as one range each."""
+    if first < "+1200":
+        return after, "+1200", None
+    if first > "+1999~":
+        return after, None, None
+    place = first[:5]
+    when = _goes(plan.get(place))
+    npa = int(place[2:])
+    while npa < 999 and _goes(plan.get(f"+1{npa + 1}")) == when:
+        npa += 1
+    return place, f"+1{npa}~", place
+
+
+def _goes(decision: SendTimeDecision | None) -> datetime | None:
+    if decision is None or decision.verdict is not Verdict.DEFER:
+        return None
+    return decision.until
+
+
 def openings(plan: Mapping[str, SendTimeDecision]) -> list[tuple[str, datetime]]:
     """The area codes whose members must wait, and until when."""
     return sorted(
@@ -159,6 +176,8 @@ def own_place_changes(
     at: datetime,
     lo: str | None,
     hi: str | None,
+    *,
+    scheduled: bool,
 ) -> list[dict[str, object]]:
     """For members in `lo < number <= hi` whose contact gives a zone or ZIP code: their own
     status and time (a campaign chunk planned by area code is corrected for them)."""
@@ -171,7 +190,7 @@ def own_place_changes(
         changes.append(
             {
                 "number": number,
-                "status": "scheduled" if waits or at > now_utc() else "queued",
+                "status": "scheduled" if waits or scheduled else "queued",
                 "available_at": decision.until if waits else at,
                 "hold_reason": decision.reason.value if waits and decision.reason else None,
             }

@@ -15,8 +15,10 @@ from sqlalchemy import Connection, Engine
 from stopline import security
 from stopline.domain.consent import utc
 from stopline.domain.errors import Forbidden, NotFound
+from stopline.services import invitations
 from stopline.services.consent import now_utc
 from stopline.services.workspaces import Principal, check_password
+from stopline.store import invitations as invitation_store
 from stopline.store import sessions as store
 from stopline.store import workspaces as ws_store
 from stopline.store.db import read, write
@@ -121,6 +123,7 @@ def sign_in(
             # The password was reset while this one was being checked: it is no longer valid.
             raise Forbidden("That email and password do not match.", code="sign_in_failed")
         store.clear_attempts(conn, key)
+        invitations.accept_for_new_account(conn, int(user.id), user.email, now)
         member_of = memberships(conn, int(user.id))
         if not member_of:
             failure = Forbidden(
@@ -128,7 +131,13 @@ def sign_in(
             )
         else:
             failure = None
-            workspace_id = member_of[0].workspace_id
+            # The workspace they last used, else the first by name.
+            last = store.user_by_id(conn, int(user.id))
+            last_id = last.last_workspace_id if last is not None else None
+            workspace_id = next(
+                (m.workspace_id for m in member_of if m.workspace_id == last_id),
+                member_of[0].workspace_id,
+            )
             store.prune_attempts(conn, now - ATTEMPT_WINDOW)
             store.delete_expired_sessions(conn, now)
             if previous_token:
@@ -222,8 +231,17 @@ def switch_workspace(conn: Connection, session: WebSession, workspace_id: int) -
     if target is None:
         raise NotFound("You are not a member of that workspace.", code="workspace_not_found")
     store.set_session_workspace(conn, session.token_hash, workspace_id)
+    invitation_store.set_last_workspace(conn, session.user_id, workspace_id)
     return target
 
 
 def csrf_matches(session: WebSession, given: str | None) -> bool:
     return bool(given) and secrets.compare_digest(session.csrf_token, given or "")
+
+
+def join_by_invitation(conn: Connection, session: WebSession, token: str) -> str:
+    """Accept an invitation as the signed-in person and move the session into its workspace;
+    returns the workspace's name."""
+    joined = invitations.accept(conn, token, session.user_id, session.email)
+    store.set_session_workspace(conn, session.token_hash, joined.workspace_id)
+    return joined.workspace_name

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from stopline import security
 from stopline.domain import consent as consent_rules
-from stopline.domain import numbers
+from stopline.domain import limits, numbers
 from stopline.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stopline.domain.policy import Policy
 from stopline.security import Keyring
@@ -21,7 +21,7 @@ from stopline.services.consent import now_utc
 from stopline.store import ledger
 from stopline.store import workspaces as store
 
-PROVIDERS = ("twilio", "telnyx", "vonage", "generic", "console")
+PROVIDERS = ("twilio", "telnyx", "vonage", "generic", "console", "aws")
 CHANNEL_TYPES = consent_rules.CHANNEL_TYPES
 ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
 
@@ -86,7 +86,7 @@ def create_workspace(
 ) -> CreatedWorkspace:
     """A new tenant with its owner, a first API key and its Twilio-compatible credentials."""
     now = now or now_utc()
-    name = name.strip()
+    name = limits.text(name, "name", label="workspace name") or ""
     if not name:
         raise InvalidInput("A workspace needs a name.", code="name_required")
     policy = Policy.from_dict(
@@ -123,12 +123,19 @@ def check_password(password: str) -> None:
         raise InvalidInput("A password needs at least 8 characters.", code="password_too_short")
 
 
+def account_email(email: str) -> str:
+    """An email address as accounts are keyed: trimmed, lowercased, plausibly an address."""
+    email = email.strip().lower()
+    if len(email) > 320 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise InvalidInput(f"{email[:80]!r} is not an email address.", code="email_invalid")
+    return email
+
+
 def ensure_user(
     conn: Connection, email: str, password: str, *, name: str = "", now: datetime | None = None
 ) -> int:
-    email = email.strip().lower()
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        raise InvalidInput(f"{email!r} is not an email address.", code="email_invalid")
+    email = account_email(email)
+    name = limits.text(name, "name") or ""
     existing = store.user_by_email(conn, email)
     if existing is not None:
         return int(existing.id)
@@ -165,6 +172,7 @@ def issue_api_key(
     created_by: int | None = None,
 ) -> str:
     """Create an API key; the clear key is returned once and only its hash is stored."""
+    name = limits.text(name, "name", label="key name") or ""
     prefix = secrets.token_hex(6)
     secret = security.new_token(24)
     store.insert_api_key(
@@ -293,6 +301,8 @@ def add_channel(
     name: str = "",
     credentials: dict[str, str] | None = None,
     base_url: str | None = None,
+    consent_sync: bool = False,
+    accounts_base_url: str | None = None,
 ) -> Channel:
     if provider not in PROVIDERS:
         raise InvalidInput(
@@ -304,6 +314,8 @@ def add_channel(
             f"Unknown channel type {type!r}; use one of {', '.join(CHANNEL_TYPES)}.",
             code="channel_type_unknown",
         )
+    name = limits.text(name, "name", label="channel name") or ""
+    location = limits.text(location, "name", label="location")
     region = get_workspace(conn, workspace_id).policy.default_region
     canonical = numbers.channel_address(address, region)
     try:
@@ -318,6 +330,8 @@ def add_channel(
                 name=name or canonical,
                 credentials=keyring.encrypt(credentials) if credentials else None,
                 base_url=base_url,
+                consent_sync=consent_sync,
+                accounts_base_url=accounts_base_url,
                 created_at=now_utc(),
             )
     except IntegrityError:

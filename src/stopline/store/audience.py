@@ -204,36 +204,19 @@ def audience_counts(
     return {code: int(count) for code, count in rows}
 
 
-# Where send-time rules differ: NANP numbers by "+1" and area code (5 characters), others by
-# their first 3 (the hand-off decides those one by one anyway).
 def place_key(column: Any) -> Any:
+    """Where send-time rules differ: a NANP number's "+1" and area code (5 characters)."""
     return func.substr(column, 1, 5)
 
 
-def audience_place_counts(
-    conn: Connection,
-    *,
-    workspace_id: int,
-    list_ids: Sequence[int],
-    channel_id: int,
-    channel_type: str,
-    lo: str | None,
-    hi: str | None,
-) -> list[tuple[str | None, str, int]]:
-    """`audience_counts` split by area code as well: (refusal, "+1NPA", count) rows, in the
-    same single pass (campaign planning: who goes now and who waits for their window)."""
-    plan_for_bulk(conn)
-    audience = audience_select(
-        conn,
-        workspace_id=workspace_id,
-        list_ids=list_ids,
-        channel_id=channel_id,
-        channel_type=channel_type,
-        lo=lo,
-        hi=hi,
-    ).subquery("a")
-    key = place_key(audience.c.number).label("place")
-    rows = conn.execute(
-        select(audience.c.refusal_code, key, func.count()).group_by(audience.c.refusal_code, key)
+def next_member(
+    conn: Connection, workspace_id: int, list_ids: Sequence[int], after: str | None
+) -> str | None:
+    """The lists' first member number after `after` (an index seek)."""
+    query = select(func.min(list_members.c.number)).where(
+        list_members.c.workspace_id == workspace_id, list_members.c.list_id.in_(list(list_ids))
     )
-    return [(code, str(place), int(count)) for code, place, count in rows]
+    if after is not None:
+        query = query.where(list_members.c.number > after)
+    found = conn.execute(query).scalar_one_or_none()
+    return str(found) if found is not None else None

@@ -184,6 +184,9 @@ SELECT 'l', NULL, NULL, list_id, method, reason, actor, created_at, event_seq,
 """
 
 
+# Also read by `store.send_time.gate_state`, which appends its own rows in the same layout.
+STATE_SQL = _STATE_SQL
+
 _KIND, _SCOPE, _KEY, _LIST, _METHOD, _REASON, _ACTOR, _CREATED, _SEQ, _CHANNEL = range(10)
 
 

@@ -93,6 +93,26 @@ def _numbers_in(
     return found
 
 
+def member_numbers(conn: Connection, workspace_id: int, list_id: int) -> list[str]:
+    return list(
+        conn.execute(
+            select(list_members.c.number)
+            .where(list_members.c.workspace_id == workspace_id, list_members.c.list_id == list_id)
+            .order_by(list_members.c.number)
+        ).scalars()
+    )
+
+
+def all_memberships(conn: Connection, workspace_id: int) -> set[tuple[str, int]]:
+    """(number, list id) of every list member of the workspace (for `ledger verify`)."""
+    rows = conn.execute(
+        select(list_members.c.number, list_members.c.list_id).where(
+            list_members.c.workspace_id == workspace_id
+        )
+    )
+    return {(r.number, int(r.list_id)) for r in rows}
+
+
 def present_members(
     conn: Connection, workspace_id: int, list_id: int, numbers: Sequence[str]
 ) -> set[str]:
@@ -231,37 +251,6 @@ def existing_list_ids(conn: Connection, workspace_id: int, list_ids: Sequence[in
         )
     )
     return {int(i) for i in rows.scalars()}
-
-
-def add_list_members(
-    conn: Connection,
-    workspace_id: int,
-    list_id: int,
-    numbers: Sequence[str],
-    now: datetime,
-    chunk: int = 5000,
-) -> int:
-    """Subscribe E.164 numbers to a list; members already there keep their subscription."""
-    added = 0
-    unique = sorted(set(numbers))
-    for start in range(0, len(unique), chunk):
-        part = unique[start : start + chunk]
-        present = set(
-            conn.execute(
-                select(list_members.c.number).where(
-                    list_members.c.list_id == list_id, list_members.c.number.in_(part)
-                )
-            ).scalars()
-        )
-        rows = [
-            {"list_id": list_id, "number": n, "workspace_id": workspace_id, "subscribed_at": now}
-            for n in part
-            if n not in present
-        ]
-        if rows:
-            conn.execute(insert(list_members), rows)
-            added += len(rows)
-    return added
 
 
 def list_lists(conn: Connection, workspace_id: int) -> list[Row[Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,7 +59,7 @@ EXPORT_COLUMNS = (
 )
 
 _SELECT = """
-SELECT o.number, {rest}
+SELECT o.number, {rest}, o.scope, o.scope_key
   FROM opt_outs o
  WHERE o.workspace_id = {p}ws{s}
    AND (o.number, o.scope, o.scope_key) > ({p}n{s}, {p}sc{s}, {p}k{s})
@@ -161,16 +160,17 @@ def export_csv_pages(
             text = "".join(
                 [
                     f"{n},{names.get(n, '')},{rest},{'yes' if n in blocked else 'no'}\r\n"
-                    for n, rest in rows
+                    for n, rest, _sc, _k in rows
                 ]
             )
         else:
-            text = "".join([f"{n},,{rest},no\r\n" for n, rest in rows])
+            text = "".join([f"{n},,{rest},no\r\n" for n, rest, _sc, _k in rows])
         yield text, len(rows)
         if len(rows) < page:
             return
-        number, rest = rows[-1]
-        *_, last_scope, last_key = next(csv.reader([rest]))
+        # The page's last key, read as columns: never parsed back out of the CSV text, whose
+        # reason cell may be longer than Python's csv field limit.
+        number, _rest, last_scope, last_key = rows[-1]
         params.update(n=number, sc=last_scope, k=last_key)
 
 

@@ -8,11 +8,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy import Connection, bindparam, func, literal, select, text
 
-from stopline.domain.consent import utc
-from stopline.store.db import among, is_sqlite
-from stopline.store.tables import contact_numbers, contacts, list_members, messages
+from stopline.domain.consent import NumberState, utc
+from stopline.store.db import among, driver_connection, is_sqlite
+from stopline.store.ledger import STATE_SQL, state_from_rows
+from stopline.store.tables import (
+    contact_numbers,
+    contacts,
+    list_members,
+    messages,
+)
 
 
 def contact_places(
@@ -84,27 +90,88 @@ def recent_hand_offs(
     return found
 
 
+# The gate's hot path (every queued message and every `check`): a number's consent state
+# (`ledger.STATE_SQL`), its contact's place and its recent hand-offs of one category, in one
+# round trip straight to the DB-API cursor, like `ledger.load_state`. Extra rows use the
+# state rows' layout: 'p' carries (time zone, postal code) as (scope, key), 's' a hand-off
+# time as created_at.
+_GATE_SQL = (
+    STATE_SQL
+    + """
+UNION ALL
+SELECT 'p', c.time_zone, c.postal_code, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM contact_numbers cn JOIN contacts c ON c.id = cn.contact_id
+ WHERE cn.workspace_id = :ws AND cn.number = :n
+   AND (c.time_zone IS NOT NULL OR c.postal_code IS NOT NULL)
+UNION ALL
+SELECT 's', NULL, NULL, NULL, NULL, NULL, NULL, handed_at, NULL, NULL FROM messages
+ WHERE workspace_id = :ws AND to_number = :n AND category = :cat AND handed_at > :since
+   AND direction = 'out'
+"""
+)
+_GATE_SQL_PG = (
+    _GATE_SQL.replace(":ws", "%(ws)s")
+    .replace(":n", "%(n)s")
+    .replace(":cat", "%(cat)s")
+    .replace(":since", "%(since)s")
+)
+
+
+def gate_state(
+    conn: Connection, workspace_id: int, number: str, category: str | None, since: datetime
+) -> tuple[NumberState, tuple[str | None, str | None] | None, list[datetime]]:
+    """A number's consent state, its contact's place (or None) and when its `category`
+    messages were handed over after `since` (no history read when `category` is None)."""
+    sqlite = is_sqlite(conn)
+    params: dict[str, Any] = {"ws": workspace_id, "n": number, "cat": category or ""}
+    # SQLite keeps timestamps as UTC text in SQLAlchemy's format, which sorts as time does.
+    params["since"] = (
+        utc(since).replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else since
+    )
+    cursor = driver_connection(conn).cursor()
+    try:
+        cursor.execute(_GATE_SQL if sqlite else _GATE_SQL_PG, params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    consent: list[Any] = []
+    place: tuple[str | None, str | None] | None = None
+    sent: list[datetime] = []
+    for row in rows:
+        kind = row[0]
+        if kind == "p":
+            place = (row[1], row[2])
+        elif kind == "s":
+            at = row[7]
+            sent.append(utc(datetime.fromisoformat(at)) if isinstance(at, str) else utc(at))
+        else:
+            consent.append(row)
+    return state_from_rows(consent), place, sorted(sent)
+
+
 def recent_counts_in_lists(
     conn: Connection, workspace_id: int, list_ids: Sequence[int], category: str, since: datetime
 ) -> list[Any]:
-    """(number, count) of the lists' members who were sent `category` messages since `since`."""
-    members = (
-        select(list_members.c.number)
+    """(number, count) of the lists' members who were sent `category` messages since `since`:
+    read from the recent messages (few), each probed in the list members' index."""
+    member = (
+        select(literal(1))
         .where(
-            list_members.c.workspace_id == workspace_id, list_members.c.list_id.in_(list(list_ids))
+            list_members.c.workspace_id == workspace_id,
+            list_members.c.list_id.in_(list(list_ids)),
+            list_members.c.number == messages.c.to_number,
         )
-        .distinct()
-        .subquery()
+        .exists()
     )
     return list(
         conn.execute(
             select(messages.c.to_number, func.count())
-            .join(members, members.c.number == messages.c.to_number)
             .where(
                 messages.c.workspace_id == workspace_id,
                 messages.c.category == category,
                 messages.c.handed_at > since,
                 messages.c.direction == "out",
+                member,
             )
             .group_by(messages.c.to_number)
         )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 # Stable constraint names so Alembic migrations are identical on both databases.
@@ -53,6 +54,8 @@ ACTIONS = (
     "list_opt_in",
     "amend",
     "retract",
+    "list_subscribe",
+    "list_unsubscribe",
 )
 MESSAGE_STATUSES = (
     "received",
@@ -65,6 +68,8 @@ MESSAGE_STATUSES = (
     "canceled",
 )
 JOB_STATUSES = ("queued", "running", "done", "failed", "canceled")
+PROVIDERS = ("twilio", "telnyx", "vonage", "generic", "console", "aws")
+SYNC_STATES = ("pending", "delivered", "failed")
 
 workspaces = Table(
     "workspaces",
@@ -91,6 +96,9 @@ users = Table(
     Column("created_at", Timestamp, nullable=False),
     # The person's own time zone for the web UI; NULL: the workspace's.
     Column("time_zone", String(64), nullable=True),
+    # Where a sign-in lands: the workspace the person last switched to or joined. No foreign
+    # key: adding one would make SQLite rebuild `users`, and a membership is checked anyway.
+    Column("last_workspace_id", Integer, nullable=True),
 )
 
 members = Table(
@@ -102,6 +110,25 @@ members = Table(
     Column("role", String(16), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     UniqueConstraint("workspace_id", "user_id", name="uq_members_workspace_user"),
+    _enum_check("role", ROLES, "role"),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    # An admin's offer to join a workspace. An existing account joins only by accepting it while
+    # signed in (issue 11); an account the invitation itself created joins at its first sign-in.
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # the link's token, hashed
+    Column("created_account", Boolean, nullable=False, default=False),
+    Column("invited_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("accepted_at", Timestamp, nullable=True),
+    Index("ix_invitations_email", "email"),
     _enum_check("role", ROLES, "role"),
 )
 
@@ -158,9 +185,15 @@ channels = Table(
     Column("created_at", Timestamp, nullable=False),
     # A disabled channel sends nothing new; its webhooks still land, so no STOP is ever lost.
     Column("disabled_at", Timestamp, nullable=True),
+    # Provider consent sync (push to Twilio/AWS, pull from Telnyx/AWS), off unless switched on.
+    Column("consent_sync", Boolean, nullable=False, default=False, server_default=false()),
+    # Twilio's Consent API lives on accounts.twilio.com, not the Messages API's host.
+    Column("accounts_base_url", String(500), nullable=True),
+    # The newest provider opt-out already read by the pull (Telnyx `created_at[gte]`).
+    Column("sync_pulled_until", Timestamp, nullable=True),
     # A receiving number identifies exactly one workspace for inbound routing.
     UniqueConstraint("provider", "address", name="uq_channels_provider_address"),
-    _enum_check("provider", ("twilio", "telnyx", "vonage", "generic", "console"), "provider"),
+    _enum_check("provider", PROVIDERS, "provider"),
     _enum_check("type", ("sms", "mms", "whatsapp", "rcs"), "type"),
 )
 Index("ix_channels_workspace", channels.c.workspace_id)
@@ -585,3 +618,32 @@ jobs = Table(
 )
 Index("ix_jobs_claim", jobs.c.status, jobs.c.available_at)
 Index("ix_jobs_workspace", jobs.c.workspace_id, jobs.c.id)
+
+sync_items = Table(
+    "sync_items",
+    metadata,
+    # The provider-sync outbox: one row per (consent event, channel that must hear of it),
+    # written in the event's own transaction, delivered later by the sync worker.
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("channel_id", ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("number", String(16), nullable=False),
+    Column("report", String(8), nullable=False),  # opt_out | opt_in
+    Column("method", String(16), nullable=False),
+    Column("occurred_at", Timestamp, nullable=False),
+    Column("state", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("available_at", Timestamp, nullable=False),
+    Column("lease_until", Timestamp, nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("delivered_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    # One report per event and channel: a re-run enqueue can never report twice.
+    UniqueConstraint("workspace_id", "channel_id", "event_seq", name="uq_sync_items_event"),
+    _enum_check("state", SYNC_STATES, "state"),
+    _enum_check("report", ("opt_out", "opt_in"), "report"),
+)
+Index("ix_sync_items_due", sync_items.c.state, sync_items.c.available_at)
+Index("ix_sync_items_ws_number", sync_items.c.workspace_id, sync_items.c.number)

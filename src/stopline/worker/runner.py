@@ -146,9 +146,12 @@ class Worker:
         if time.monotonic() - self._checkpoint_checked < 60:
             return
         self._checkpoint_checked = time.monotonic()
-        joins.expire_due(self.engine, self.clock())
-        if self.checkpoint is not None:
-            checkpoints.write_if_due(self.engine, self.keyring, self.checkpoint, self.clock())
+        try:
+            joins.expire_due(self.engine, self.clock())
+            if self.checkpoint is not None:
+                checkpoints.write_if_due(self.engine, self.keyring, self.checkpoint, self.clock())
+        except Exception:  # noqa: BLE001 - housekeeping must not hold up jobs; retried next minute
+            log.exception("worker %s: minute housekeeping failed", self.owner)
 
     def loop(self, stop: threading.Event, step: Callable[[], Any]) -> None:
         """Repeat `step` until `stop` is set; idle for `poll_interval` when it found nothing."""
@@ -282,5 +285,8 @@ class InProcessWorker:
 def checkpoint_schedule(config: Any) -> checkpoints.Schedule:
     """The daily ledger checkpoint of a process's configuration (files under its data dir)."""
     return checkpoints.Schedule(
-        data_dir=config.data_dir, url=config.checkpoint_url, token=config.checkpoint_token
+        data_dir=config.data_dir,
+        url=config.checkpoint_url,
+        token=config.checkpoint_token,
+        email=config.checkpoint_email,
     )

@@ -13,7 +13,6 @@ from litestar.params import Parameter
 from stopline.domain.errors import InvalidInput, StoplineError
 from stopline.domain.segments import count_segments
 from stopline.services import campaign_report, campaigns, channels, compose
-from stopline.services.compose import Check
 from stopline.services.consent import now_utc
 from stopline.services.queueing import MAX_BODY
 from stopline.web.ui.compose import parse_when
@@ -66,9 +65,11 @@ def campaigns_page(
     request: Request, viewer: Viewer, page: int = Parameter(default=1, query="page", ge=1)
 ) -> Response[Any]:
     with viewer.reading() as conn:
-        found = campaigns.list_campaigns(
+        listed = campaigns.list_campaigns(
             conn, viewer.workspace_id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
         )
+        # Each with its live status (a campaign whose last message went is "done").
+        found = [campaigns.get_campaign(conn, viewer.workspace_id, c.id) for c in listed]
         rates = {
             c.id: campaign_report.opt_out_rate(conn, viewer.workspace_id, c.id)
             for c in found[:PAGE_SIZE]
@@ -105,8 +106,7 @@ def _form(
         title="New campaign",
         nav="campaigns",
         values=values,
-        answer=Check(None, None, count_segments(values["body"])),
-        answer_text="",
+        segments=count_segments(values["body"]),
         error=error,
         MAX_BODY=MAX_BODY,
         **_choices(viewer),

@@ -77,6 +77,7 @@ def _new_page(
         title="Add a channel",
         nav="channels",
         channel=None,
+        used=0,
         provider=provider,
         values=values or {},
         error=error,
@@ -131,12 +132,14 @@ def _channel_page(
 ) -> Response[Any]:
     with viewer.reading() as conn:
         channel = channels.get_channel(conn, viewer.workspace_id, viewer.rt.keyring, channel_id)
+        used = channels.usage(conn, viewer.workspace_id, channel_id)
     return render(
         request,
         viewer,
         "channel_form.html",
         status=status,
         title=channel.name,
+        used=used,
         nav="channels",
         channel=channel,
         provider=channel.provider,

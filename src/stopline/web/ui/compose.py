@@ -14,7 +14,9 @@ from litestar.datastructures import FormMultiDict
 from litestar.params import Parameter
 
 from stopline.domain.errors import InvalidInput, StoplineError
+from stopline.domain.segments import count_segments
 from stopline.services import compose, directory, workspaces
+from stopline.services.queueing import MAX_BODY
 from stopline.web.ui.inbox import refusal_text
 from stopline.web.ui.kit import (
     Viewer,
@@ -46,6 +48,16 @@ def parse_when(value: str, zone: str = "UTC") -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def _when_or_none(values: dict[str, Any]) -> datetime | None:
+    """The chosen send time, if one is chosen and readable (the live check ignores a bad one)."""
+    if not values.get("schedule"):
+        return None
+    try:
+        return parse_when(values.get("when") or "")
+    except InvalidInput:
+        return None
+
+
 def _fields(form: FormMultiDict) -> dict[str, Any]:
     return {
         "to": form_str(form, "to"),
@@ -54,6 +66,7 @@ def _fields(form: FormMultiDict) -> dict[str, Any]:
         "when": form_str(form, "when"),
         "schedule": form_str(form, "schedule") == "later",
         "contact_id": int_or_none(form_str(form, "contact_id")),
+        "category": form_str(form, "category") or "informational",
     }
 
 
@@ -84,6 +97,8 @@ def _page(
             to=values.get("to") or "",
             channel_id=values.get("channel_id"),
             body=values.get("body") or "",
+            category=values.get("category"),
+            at=_when_or_none(values),
         )
         policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
     return render(
@@ -101,6 +116,7 @@ def _page(
         answer_text=_answer_text(answer, policy),
         error=error,
         refusal=refusal,
+        CATEGORIES=compose.CATEGORIES,
     )
 
 
@@ -110,9 +126,19 @@ def _answer_text(answer: compose.Check, policy: Any) -> str:
             answer.refusal.code.value, answer.number or "", policy, answer.refusal.detail
         )
         return text.replace("Not sent", "Would not be sent", 1)  # nothing was sent yet
-    if answer.number is not None:
-        return f"Can be sent: {answer.number} has not opted out and is not blocked."
-    return ""
+    if answer.number is None:
+        return ""
+    consent = f"{answer.number} has not opted out and is not blocked"
+    timing = answer.timing
+    if answer.time_refused and timing is not None:
+        return f"Would not be sent: {timing.rule or timing.reason} ({consent})."
+    until = answer.held_until
+    if until is not None and timing is not None:
+        return (
+            f"Can be sent, but it waits until {until:%b %-d, %H:%M} {until:%Z} in the "
+            f"recipient's time zone: {timing.rule or timing.reason}. ({consent}.)"
+        )
+    return f"Can be sent: {consent}."
 
 
 @get("/compose", sync_to_thread=True)
@@ -130,6 +156,7 @@ def compose_page(
         "body": "",
         "when": "",
         "schedule": False,
+        "category": "informational",
     }
     return _page(request, viewer, values)
 
@@ -146,6 +173,8 @@ def compose_check(request: Request, viewer: Viewer, form: FormMultiDict) -> Resp
                 to=values["to"],
                 channel_id=values["channel_id"],
                 body=values["body"],
+                category=values["category"],
+                at=_when_or_none(values),
             )
             policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
     except StoplineError as exc:
@@ -157,6 +186,13 @@ def compose_check(request: Request, viewer: Viewer, form: FormMultiDict) -> Resp
         answer=answer,
         answer_text=_answer_text(answer, policy),
     )
+
+
+@post("/compose/count", sync_to_thread=True)
+def compose_count(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
+    """The segment counter of the body typed so far, as a fragment for htmx."""
+    body = str(form.get("body") or "")[: MAX_BODY * 2]
+    return render(request, viewer, "_segments.html", s=count_segments(body))
 
 
 @post("/compose", sync_to_thread=True)
@@ -174,6 +210,7 @@ def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Respo
                 channel_id=values["channel_id"],
                 body=values["body"],
                 scheduled_at=when,
+                category=values["category"],
             )
             policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
     except StoplineError as exc:
@@ -194,9 +231,12 @@ def compose_send(request: Request, viewer: Viewer, form: FormMultiDict) -> Respo
             "It is checked against "
             "opt-outs and blocks again when it goes."
         )
+    elif message.status == "scheduled":
+        why = (message.hold_reason or "send-time rules").replace("_", " ")
+        flash = f"Queued: it waits for the recipient's sending hours ({why})."
     else:
         flash = "Message queued."
     return redirect(request, target, flash=flash)
 
 
-ROUTES = [ui_router(compose_page, compose_check, compose_send)]
+ROUTES = [ui_router(compose_page, compose_check, compose_count, compose_send)]

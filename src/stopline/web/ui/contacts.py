@@ -12,6 +12,10 @@ from stopline.domain.errors import NotFound, StoplineError
 from stopline.services import bulk, directory, evidence, preferences, workspaces
 from stopline.services import contacts as contacts_service
 from stopline.services import lists as lists_service
+from stopline.services.checks import check_send
+from stopline.services.consent import now_utc
+from stopline.services.contacts import get_contact as contact_record
+from stopline.services.contacts import update_contact
 from stopline.services.directory import ContactFilter
 from stopline.web.ui.kit import (
     Viewer,
@@ -23,6 +27,7 @@ from stopline.web.ui.kit import (
     safe_next,
     ui_router,
 )
+from stopline.web.ui.send_times import in_words
 
 PAGE_SIZE = 50
 
@@ -137,6 +142,18 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         ]
         notes = directory.list_notes(conn, viewer.workspace_id, contact_id)
         lists = lists_service.all_lists(conn, viewer.workspace_id)
+        record = contact_record(conn, viewer.workspace_id, contact_id)
+        now = now_utc()
+        send_times = {
+            n: in_words(
+                "Marketing texts",
+                check_send(
+                    conn, viewer.workspace_id, n, policy=policy, category="marketing", at=now
+                ),
+                now,
+            )
+            for n in contact.numbers
+        }
         opt_ins = {n: evidence.opt_ins(conn, viewer.workspace_id, n) for n in contact.numbers}
         member_of = lists_service.memberships(conn, viewer.workspace_id, list(contact.numbers))
     names = {lst.id: lst.name for lst in lists}
@@ -159,6 +176,8 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         nav="contacts",
         contact=contact,
         policy=policy,
+        record=record,
+        send_times=send_times,
         prefs_list=prefs,
         notes=notes,
         notes_available=True,
@@ -166,6 +185,27 @@ def contact_page(request: Request, viewer: Viewer, contact_id: int) -> Response[
         list_rows=list_rows,
         opt_ins=opt_ins,
     )
+
+
+@post("/contacts/{contact_id:int}/place", sync_to_thread=True)
+def save_place(
+    request: Request, viewer: Viewer, form: FormMultiDict, contact_id: int
+) -> Response[Any]:
+    """The contact's own time zone and ZIP code: they win over the number's area code."""
+    try:
+        with viewer.writing() as conn:
+            update_contact(
+                conn,
+                viewer.principal,
+                contact_id,
+                time_zone=form_str(form, "time_zone"),
+                postal_code=form_str(form, "postal_code"),
+            )
+    except StoplineError as exc:
+        if exc.code == "contact_not_found":
+            raise
+        return redirect(request, f"/contacts/{contact_id}", flash=exc.message, kind="error")
+    return redirect(request, f"/contacts/{contact_id}", flash="Location saved.")
 
 
 @post("/contacts/{contact_id:int}/notes", sync_to_thread=True)
@@ -191,6 +231,7 @@ def add_to_list(
     list_id = int_or_none(form_str(form, "list_id"))
     back = f"/contacts/{contact_id}"
     with viewer.writing() as conn:
+        # The contact first: another workspace's id is a 404 whatever else the form says.
         contact = directory.get_contact(conn, viewer.workspace_id, contact_id)
         if list_id is None:
             return redirect(request, back, flash="Choose a list.", kind="error")
@@ -334,8 +375,8 @@ def merge(request: Request, viewer: Viewer, form: FormMultiDict, contact_id: int
                 conn, viewer.principal, contact_id, source or 0
             )
     except StoplineError as exc:
-        if exc.code == "contact_not_found":  # this one, or one not in this workspace
-            raise
+        if exc.code == "contact_not_found":
+            raise  # either id unknown here (another workspace's, or deleted): 404, nothing merged
         return redirect(request, f"/contacts/{contact_id}/merge", flash=exc.message, kind="error")
     name = merged.name or "this contact"
     return redirect(request, f"/contacts/{contact_id}", flash=f"Merged into {name}.")
@@ -457,6 +498,7 @@ ROUTES = [
         bulk_review,
         bulk_confirm,
         contact_page,
+        save_place,
         add_note,
         add_to_list,
         list_action,

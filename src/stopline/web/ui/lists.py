@@ -11,8 +11,8 @@ from litestar.params import Parameter
 from litestar.response import Redirect
 
 from stopline.domain.errors import InvalidInput, StoplineError
+from stopline.services import joins, workspaces
 from stopline.services import lists as service
-from stopline.services import workspaces
 from stopline.web.ui.kit import Viewer, form_str, redirect, render, ui_router
 
 INTENTS = {"opt_out": "Opt-out words", "opt_in": "Opt-in words", "help": "Help words"}
@@ -83,6 +83,7 @@ def _list_page(
             offset=(page - 1) * PAGE_SIZE,
         )
         policy = workspaces.get_workspace(conn, viewer.workspace_id).policy
+        join = joins.get_settings(conn, viewer.workspace_id, list_id)
     values = {
         **{intent: ", ".join(lst.keywords.get(intent, [])) for intent in INTENTS},
         "help_text": lst.help_text or "",
@@ -115,6 +116,7 @@ def _list_page(
         report=report,
         can_admin=viewer.can("admin"),
         policy=policy,
+        join=join,
     )
 
 
@@ -189,6 +191,32 @@ def save_keywords(
         )
     return redirect(
         request, f"/lists/{list_id}#keywords", flash=f"Saved the keywords of {saved.name}."
+    )
+
+
+@post("/lists/{list_id:int}/join", sync_to_thread=True)
+def save_join(request: Request, viewer: Viewer, form: FormMultiDict, list_id: int) -> Response[Any]:
+    """A list's join keywords, double opt-in request and hosted form (domain/join.py)."""
+    viewer.principal.require("admin")
+    try:
+        with viewer.writing() as conn:
+            saved = joins.save_settings(
+                conn,
+                viewer.principal,
+                list_id,
+                keywords=[
+                    w.strip() for w in form_str(form, "join_keywords").split(",") if w.strip()
+                ],
+                request_text=form_str(form, "request_text") or None,
+                form_enabled=form_str(form, "form_enabled") == "on",
+                consent_text=form_str(form, "consent_text") or None,
+            )
+    except StoplineError as exc:
+        if exc.code in ("list_not_found", "forbidden"):
+            raise
+        return _list_page(request, viewer, list_id, error=exc.message, error_at="join", status=422)
+    return redirect(
+        request, f"/lists/{list_id}#join", flash=f"Saved how people join {saved.list_name}."
     )
 
 
@@ -297,6 +325,7 @@ ROUTES = [
         list_page,
         rename,
         save_keywords,
+        save_join,
         add_members,
         remove_member,
         delete_form,

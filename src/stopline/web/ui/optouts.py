@@ -161,7 +161,15 @@ def edit_form(request: Request, viewer: Viewer, number: str) -> Response[Any]:
         error=None,
         editing=row,
         can_edit=has(optouts, "edit_opt_out"),
+        resubscribe_policy=_resubscribe_policy(viewer),
+        consent_note="",
+        keep_old=False,
     )
+
+
+def _resubscribe_policy(viewer: Viewer) -> str:
+    with viewer.reading() as conn:
+        return workspaces.get_workspace(conn, viewer.workspace_id).policy.resubscribe_policy.value
 
 
 @post("/opt-outs/{number:str}/edit", sync_to_thread=True)
@@ -169,12 +177,22 @@ def edit(request: Request, viewer: Viewer, form: FormMultiDict, number: str) -> 
     row = _current(viewer, number)
     new_number = form_str(form, "number") or row.number
     reason = form_str(form, "reason")
+    consent_note = form_str(form, "consent_note")
+    keep_old = form_str(form, "keep_old") == "1"
     try:
         if not has(optouts, "edit_opt_out"):
             raise InvalidInput("Editing opt-outs is not available yet.", code="not_available")
         with viewer.writing() as conn:
             optouts.edit_opt_out(  # type: ignore[attr-defined]
-                conn, viewer.principal, row.number, number=new_number, reason=reason or None
+                conn,
+                viewer.principal,
+                row.number,
+                number=new_number,
+                reason=reason or None,
+                scope=row.scope,
+                scope_key=row.scope_key,
+                consent_note=consent_note or None,
+                keep_old=keep_old,
             )
     except StoplineError as exc:
         return render(
@@ -189,6 +207,9 @@ def edit(request: Request, viewer: Viewer, form: FormMultiDict, number: str) -> 
             error=exc.message,
             editing=row,
             can_edit=True,
+            resubscribe_policy=_resubscribe_policy(viewer),
+            consent_note=consent_note,
+            keep_old=keep_old,
         )
     return redirect(request, "/opt-outs", flash=f"Saved the opt-out for {new_number}.")
 

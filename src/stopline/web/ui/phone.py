@@ -8,6 +8,8 @@ from a phone. Admins only: a simulated START is recorded as the number's own rep
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 from typing import Any
 
 import anyio.to_thread
@@ -71,6 +73,23 @@ def _page(
         conversation_id=conversation_id,
         error=error,
     )
+
+
+@get("/phone", sync_to_thread=True)
+def first_phone(request: Request, viewer: Viewer) -> Response[Any]:
+    """The phone of the workspace's first console channel (the inbox links here)."""
+    viewer.principal.require("admin")
+    with viewer.reading() as conn:
+        found = channels.list_channels(conn, viewer.workspace_id, viewer.rt.keyring)
+    console = [c for c in found if c.provider == "console"]
+    if not console:
+        return redirect(
+            request,
+            "/channels",
+            flash="Texting as a customer needs a console channel: add one (provider: Console).",
+            kind="warn",
+        )
+    return redirect(request, f"/channels/{console[0].id}/phone")
 
 
 @get("/channels/{channel_id:int}/phone", sync_to_thread=True)
@@ -144,15 +163,13 @@ async def phone_send(
     what = ACTIONS.get(action, f"handled as {action}")
     return redirect(
         request,
-        f"/channels/{channel_id}/phone?from={sender.replace('+', '%2B')}",
+        f"/channels/{channel_id}/phone?from={urllib.parse.quote(sender)}",
         flash=f"Texted “{text[:60]}” from {sender}, signed and verified: {what}.",
     )
 
 
 def _sender(body: bytes) -> str:
-    import json
-
     return str(json.loads(body)["from"])
 
 
-ROUTES = [ui_router(phone_page, phone_send)]
+ROUTES = [ui_router(first_phone, phone_page, phone_send)]

@@ -50,6 +50,8 @@ ACTION_LABELS = {
     "list_opt_in": "List opt-in",
     "amend": "Reason changed",
     "retract": "Retracted",
+    "list_subscribe": "Added to list",
+    "list_unsubscribe": "Removed from list",
 }
 
 

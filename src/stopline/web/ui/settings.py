@@ -15,7 +15,7 @@ from litestar.response import Redirect
 
 from stopline.domain.errors import Forbidden, InvalidInput, StoplineError
 from stopline.domain.policy import DEFAULT_CONFIRMATIONS, Policy
-from stopline.services import members, workspaces
+from stopline.services import invitations, mail, members, workspaces
 from stopline.services.consent import now_utc
 from stopline.web.ui.kit import (
     Viewer,
@@ -425,6 +425,11 @@ def _explain(result: Any, policy: Policy, opted_out: bool, list_name: str | None
                 f"queue with a deadline of {policy.review_deadline_business_days} business days."
             )
         return "Not a keyword, but it reads like a request to stop: it would be opted out."
+    if intent == "reaction":
+        return (
+            "A reaction to one of your messages (it quotes your text): kept and shown in the "
+            "inbox as a reaction. Consent would not change."
+        )
     if policy.any_inbound_opts_in and opted_out:
         return "No keyword. Because 'any inbound message opts in' is on, the number would opt in."
     return "No keyword: the message would simply appear in the inbox. Consent would not change."
@@ -449,54 +454,89 @@ def _explain_list(intent: str, list_name: str, policy: Policy) -> str:
 # --- members and API keys ---------------------------------------------------------------------
 
 
-@get("/settings/members", sync_to_thread=True)
-def members_page(request: Request, viewer: Viewer) -> Response[Any]:
+def _members_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    error: str | None = None,
+    email: str = "",
+    role: str = "member",
+    invited: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response[Any]:
     with viewer.reading() as conn:
         people = members.list_members(conn, viewer.principal)
+        open_invitations = (
+            invitations.pending(conn, viewer.principal) if viewer.can("admin") else []
+        )
     return render(
         request,
         viewer,
         "settings_members.html",
+        status=status,
         title="Settings · Members",
         nav="settings",
         tab="members",
         people=people,
+        invitations=open_invitations,
         editable=viewer.can("admin"),
-        error=None,
-        email="",
-        role="member",
+        mail_configured=mail_configured(),
+        error=error,
+        email=email,
+        role=role,
+        invited=invited,
     )
+
+
+def mail_configured() -> bool:
+    try:
+        return mail.SmtpSettings.from_env() is not None
+    except StoplineError:
+        return False
+
+
+@get("/settings/members", sync_to_thread=True)
+def members_page(request: Request, viewer: Viewer) -> Response[Any]:
+    return _members_page(request, viewer)
 
 
 @post("/settings/members", sync_to_thread=True)
 def add_member(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
+    """Invite a person. The answer is the same whether or not the email has an account."""
     viewer.principal.require("admin")
     email = form_str(form, "email")
     role = form_str(form, "role") or "member"
     password = form.get("password") or ""
     try:
+        digest = invitations.initial_password_hash(str(password))
         with viewer.writing() as conn:
-            members.add_member(conn, viewer.principal, email, str(password), role)
+            issued = invitations.invite(conn, viewer.principal, email, digest, role)
     except Forbidden:
         raise
     except StoplineError as exc:
-        with viewer.reading() as conn:
-            people = members.list_members(conn, viewer.principal)
-        return render(
-            request,
-            viewer,
-            "settings_members.html",
-            status=422,
-            title="Settings · Members",
-            nav="settings",
-            tab="members",
-            people=people,
-            editable=True,
-            error=exc.message,
-            email=email,
-            role=role,
-        )
-    return redirect(request, "/settings/members", flash=f"Added {email} as {role}.")
+        return _members_page(request, viewer, error=exc.message, email=email, role=role, status=422)
+    base = viewer.rt.config.public_url or str(request.base_url)
+    link = issued.url(base)
+    note = ""
+    if form_str(form, "send_email"):
+        try:
+            invitations.email_invitation(issued, viewer.session.workspace_name, link)
+            note = f"The link was emailed to {issued.email}."
+        except StoplineError as exc:
+            note = f"The link could not be emailed ({exc.message}); share it yourself."
+    # The link is shown in this response only (its token is stored hashed), never redirected.
+    return _members_page(
+        request,
+        viewer,
+        invited={"email": issued.email, "role": issued.role, "link": link, "note": note},
+    )
+
+
+@post("/settings/invitations/{invitation_id:int}/revoke", sync_to_thread=True)
+def revoke_invitation(request: Request, viewer: Viewer, invitation_id: int) -> Response[Any]:
+    with viewer.writing() as conn:
+        invitations.revoke(conn, viewer.principal, invitation_id)
+    return redirect(request, "/settings/members", flash="Invitation withdrawn.")
 
 
 @post("/settings/members/{member_id:int}/role", sync_to_thread=True)
@@ -585,6 +625,7 @@ ROUTES = [
         keyword_test,
         members_page,
         add_member,
+        revoke_invitation,
         change_role,
         remove_member,
         keys_page,

@@ -183,11 +183,16 @@ async def process_webhook(
             404, "channel_not_found", f"Channel {channel_id} is not a {provider_name} channel."
         )
     provider: Provider = get_provider(provider_name)
+    verify = (
+        provider.verify_and_parse_status
+        if endpoint == "status"
+        else provider.verify_and_parse_inbound
+    )
     try:
-        if endpoint == "status":
-            events = provider.verify_and_parse_status(url, headers, body, credentials)
+        if getattr(provider, "verifies_with_io", False):  # AWS SNS: may fetch a certificate
+            events = await anyio.to_thread.run_sync(verify, url, headers, body, credentials)
         else:
-            events = provider.verify_and_parse_inbound(url, headers, body, credentials)
+            events = verify(url, headers, body, credentials)
     except WebhookRejected as exc:
         return rejection(exc)
     inline = endpoint == "inbound" and provider.reply_body(()) is not None
