@@ -64,30 +64,44 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         baseline = checks / (time.perf_counter() - started)
         raw.close()
 
-        refused = 0
-        with read(engine) as conn:
-            started = time.perf_counter()
-            for n in probe:
-                if not check_outbound(conn, ws.id, Outbound(to=n, channel_id=1)).allowed:
-                    refused += 1
-            rate = checks / (time.perf_counter() - started)
-        # Send-time rules on: a workspace cap on marketing makes every check look up the
-        # number's history (the worst case: without it only capped states' numbers do).
-        policy = Policy.from_dict({"send_caps": {"marketing": 5}})
-        at = datetime(2026, 12, 4, 17, 30, tzinfo=UTC)  # midday across the US
-        for n in probe[:1000]:  # area codes computed once, as a running server has them
+        # Send-time rules on, marketing texts at midday: with the built-in rules only (the
+        # history is read for capped states' numbers), and with a workspace cap on marketing,
+        # which makes every check read the number's history (the worst case).
+        policies = {
+            "built-in": Policy(),
+            "capped": Policy.from_dict({"send_caps": {"marketing": 5}}),
+        }
+        at = datetime(2026, 12, 4, 17, 30, tzinfo=UTC)
+        for n in _numbers(5000, 4):  # area codes computed once, as a running server has them
             number_location(n)
-        timed_refused = 0
-        with read(engine) as conn:
-            started = time.perf_counter()
-            for n in probe:
-                message = Outbound(to=n, channel_id=1)
-                decision, timing = check_outbound_at(
-                    conn, ws.id, message, policy, Category.MARKETING, at
-                )
-                if not decision.allowed or timing is None or not timing.allowed:
-                    timed_refused += 1
-            timed_rate = checks / (time.perf_counter() - started)
+
+        def plain(conn: Any, n: str, policy: Policy) -> bool:
+            return check_outbound(conn, ws.id, Outbound(to=n, channel_id=1)).allowed
+
+        def timed(conn: Any, n: str, policy: Policy) -> bool:
+            message = Outbound(to=n, channel_id=1)
+            decision, timing = check_outbound_at(
+                conn, ws.id, message, policy, Category.MARKETING, at
+            )
+            return decision.allowed and timing is not None and timing.allowed
+
+        # Alternated, best of two each: every variant sees the same cache state.
+        rates: dict[str, float] = {"plain": 0.0, "built-in": 0.0, "capped": 0.0}
+        refused = 0
+        for _ in range(2):
+            for name, check, policy in (
+                ("plain", plain, Policy()),
+                ("built-in", timed, policies["built-in"]),
+                ("capped", timed, policies["capped"]),
+            ):
+                refused = 0
+                with read(engine) as conn:
+                    started = time.perf_counter()
+                    for n in probe:
+                        if not check(conn, n, policy):
+                            refused += 1
+                    rates[name] = max(rates[name], checks / (time.perf_counter() - started))
+        rate = rates["plain"]
         engine.dispose()
     assert refused >= checks * 0.45, "the probe should hit opted-out numbers about half the time"
     return [
@@ -100,8 +114,16 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "target": ">= 50,000/s and >= 25% of baseline",
         },
         {
-            "name": "gate check + send-time rules (windows, cap lookup), SQLite",
-            "value": timed_rate,
+            "name": "gate check + send-time rules (built-in rules), SQLite",
+            "value": rates["built-in"],
+            "unit": "checks/s",
+            "baseline": rate,
+            "baseline_name": "the gate check above, same run",
+            "target": ">= 80% of baseline",
+        },
+        {
+            "name": "gate check + send-time rules (+ workspace cap: every check reads history)",
+            "value": rates["capped"],
             "unit": "checks/s",
             "baseline": rate,
             "baseline_name": "the gate check above, same run",

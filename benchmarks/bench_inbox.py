@@ -5,7 +5,7 @@
   nothing changed); baseline: a raw sqlite3 primary-key lookup of the ledger head, the
   cheapest query a poll could make.
 - the navigation's unread count for one member (`services.inbox.unread_count`, on every page;
-  it looks at the 500 most recently active conversations); baseline: the same lookup.
+  it looks at the 200 most recently active conversations); baseline: the same lookup.
 - the floor under both: the app's own read transaction around `SELECT 1`.
 
 quick=True makes every size 10x smaller.
@@ -143,7 +143,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "target": ">= 1,000/s: 1 s polls by a whole team cost little",
         },
         {
-            "name": f"unread count for a member, {conversations:,} conversations",
+            "name": f"unread count (200 most recent of {conversations:,} conversations)",
             "value": counts,
             "unit": "counts/s",
             "baseline": baseline,

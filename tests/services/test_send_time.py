@@ -214,3 +214,20 @@ def test_on_a_simulated_clock_nothing_goes_outside_its_window_over_a_cap_or_afte
             )
         ).scalar_one()
     assert waiting == 0  # deferred, never dropped: everything went or was refused for a reason
+
+
+def test_a_contacts_florida_zip_code_brings_floridas_cap_to_a_new_york_number(  # type: ignore[no-untyped-def]
+    engine, ws, keyring
+) -> None:
+    channel = add_channel(engine, ws, keyring)
+    to = us_number("212")
+    with write(engine) as conn:
+        person = contacts.create_contact(conn, owner(ws), name="Snowbird", numbers=[to])
+        contacts.update_contact(conn, owner(ws), person.id, postal_code="33101")
+    noon = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)  # 12:00 in Miami and New York
+    for minutes in (0, 10, 20):
+        enqueue(engine, ws, channel, to, noon + timedelta(minutes=minutes))
+        run_worker(engine, keyring, noon + timedelta(minutes=minutes))
+    fourth = enqueue(engine, ws, channel, to, noon + timedelta(minutes=30))
+    assert fourth.hold_reason == "frequency_cap"
+    assert "Florida" in fourth.send_decision["rule"]

@@ -191,3 +191,46 @@ def test_sessions_service_signs_in_where_the_person_was(engine):
     created = new_workspace(engine)
     signed = sessions.sign_in(engine, created.owner_email, PASSWORD, ip="t")
     assert signed.workspace_id == created.workspace.id
+
+
+def test_the_link_can_be_emailed(client, engine, monkeypatch):
+    from tests.smtp import smtp_server
+
+    known = new_workspace(engine, "Known").owner_email
+    csrf = sign_in(client, new_workspace(engine, "Admin").owner_email)
+    with smtp_server() as (port, mailbox):
+        monkeypatch.setenv("STOPLINE_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("STOPLINE_SMTP_PORT", str(port))
+        monkeypatch.setenv("STOPLINE_SMTP_TLS", "none")
+        assert 'name="send_email"' in client.get("/settings/members").text
+        answer = post(
+            client,
+            "/settings/members",
+            csrf,
+            email=known,
+            password="admin chosen pw 1",
+            role="member",
+            send_email="on",
+        )
+    assert f"The link was emailed to {known}." in answer.text
+    [message] = mailbox.messages
+    assert mailbox.recipients == [[known]]
+    assert invitation_link(answer.text) in message.get_payload(decode=True).decode()
+
+
+def test_a_withdrawn_new_account_goes_and_a_later_invitation_starts_afresh(
+    client, other_client, engine
+):
+    first_admin = new_workspace(engine, "First")
+    csrf = sign_in(client, first_admin.owner_email)
+    newcomer = f"new-{uuid.uuid4().hex[:8]}@example.com"
+    page = invite(client, csrf, newcomer, password="first admin pw").text
+    withdraw = re.search(r'action="(/settings/invitations/\d+/revoke)"', page).group(1)  # type: ignore[union-attr]
+    assert post(client, withdraw, csrf).status_code == 303
+
+    second = new_workspace(engine, "Second")
+    client.cookies.clear()
+    csrf = sign_in(client, second.owner_email)
+    invite(client, csrf, newcomer, password="second admin pw")
+    sign_in(other_client, newcomer, "second admin pw")
+    assert workspace_of(other_client) == second.workspace.name

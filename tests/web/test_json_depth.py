@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 
@@ -40,9 +41,12 @@ def test_every_route_answers_deep_json_without_a_500(client, created):
     routes = body_routes(client)
     assert len(routes) > 40  # the route table was read
     auth = {"authorization": f"Bearer {created.api_key}"}
+    basic = base64.b64encode(f"{created.workspace.account_sid}:{created.auth_token}".encode())
+    twilio_auth = {"authorization": f"Basic {basic.decode()}"}
     too_deep_answers = 0
     for method, path in routes:
-        for headers in ({}, auth):
+        path = path.replace("/Accounts/1/", f"/Accounts/{created.workspace.account_sid}/")
+        for headers in ({}, auth, twilio_auth):
             for body in (DEEP_ARRAY, DEEP_OBJECT):
                 response = client.request(
                     method,

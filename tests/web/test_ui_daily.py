@@ -95,6 +95,11 @@ def test_unread_counts_are_per_member(client, other_client, engine):
     assert _nav_count(client.get("/inbox").text, "inbox") == ""
     _text(engine, channel, first, "one more thing")
     assert _nav_count(client.get("/inbox").text, "inbox") == "1"
+    # Other pages refresh their counts by themselves.
+    assert 'hx-get="/nav/counts"' in client.get("/contacts").text
+    _text(engine, channel, second, "and another")
+    live = client.get("/nav/counts", headers={"HX-Request": "true"}).text
+    assert 'id="nav-count-inbox" hx-swap-oob="true">2' in live
 
 
 def test_rows_name_their_channel_and_show_failed_and_scheduled_messages(client, engine):
@@ -453,3 +458,16 @@ def test_a_scheduled_time_is_read_in_the_readers_zone_and_shown_back_in_it(clien
     assert message.scheduled_at == datetime(day.year, day.month, day.day, 0, 0, tzinfo=UTC)
     page = client.get(f"/inbox/{conversation}").text
     assert f"Scheduled for {day:%b %-d, %Y}, 09:00 JST" in page
+
+
+def test_the_live_inbox_never_shows_another_workspaces_conversation(client, engine):
+    created, channel = _shop(engine)
+    other, other_channel = _shop(engine)
+    number = _number()
+    _text(engine, other_channel, number, "private to the other shop")
+    theirs = _conversation(engine, other.workspace.id, number)
+    sign_in(client, created.owner_email)
+    response = client.get(f"/inbox/live?stamp=x&conversation={theirs}")
+    assert response.status_code == 404
+    assert "private to the other shop" not in response.text
+    assert "private to the other shop" not in client.get("/inbox/live?stamp=x").text

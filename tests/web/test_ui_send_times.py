@@ -86,3 +86,16 @@ def test_the_contact_page_says_when_marketing_texts_can_go(client, engine):  # t
     )
     assert bad.status_code == 303
     assert "Unknown time zone" in client.get(f"/contacts/{person.id}").text
+
+
+def test_an_inbox_reply_to_someone_who_just_wrote_is_conversational(client, engine):  # type: ignore[no-untyped-def]
+    from tests.web.test_ui_pages import _conversation, _number, _shop, _text
+
+    created, channel = _shop(engine)
+    number = _number()
+    _text(engine, channel, number, "Is my order ready?")
+    csrf = sign_in(client, created.owner_email)
+    conv = _conversation(engine, created.workspace.id, number)
+    post(client, f"/inbox/{conv}/reply", csrf, body="Yes, pick it up any time")
+    thread = client.get(f"/inbox/{conv}").text
+    assert "conversational" in thread

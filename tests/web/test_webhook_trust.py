@@ -220,3 +220,28 @@ def test_a_status_for_one_workspaces_message_changes_nothing_in_another(
         assert messages_service.get_message(conn, other_ws_id, queued.id).status == "sent"
     assert opt_out_rows(engine, other_ws_id, to) == []
     assert opt_out_rows(engine, ws.id, to) == []
+
+
+def test_a_group_message_with_the_channel_among_its_recipients_is_accepted(
+    client, engine, ws, keyring
+):
+    import json
+    import time
+
+    kit = add_kit_channel(engine, ws, keyring, "telnyx")
+    sender = number()
+    payload = json.loads(kit.inbound(BASE, sender, "STOP").body)
+    ours = payload["data"]["payload"]["to"][0]
+    stranger = {**ours, "phone_number": number()}
+    payload["data"]["payload"]["to"] = [stranger, ours]
+    assert (
+        post(client, kit.telnyx_signed(kit.path("inbound"), payload, time.time())).status_code
+        == 200
+    )
+    assert opted_out(engine, ws.id, sender)
+
+    payload["data"]["payload"]["to"] = [stranger]
+    payload["data"]["payload"]["id"] = provider_message_id("telnyx")
+    payload["data"]["id"] = provider_message_id("telnyx")
+    refused = post(client, kit.telnyx_signed(kit.path("inbound"), payload, time.time()))
+    assert refused.status_code == 403

@@ -149,15 +149,18 @@ def public_key(as_json: JsonOpt = False) -> None:
 @ledger_app.command("history")
 def history(number: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Every consent event of NUMBER, oldest first."""
+    from stopline.services import provider_sync
+
     with reading() as conn:
         ws = workspaces.resolve_workspace(conn, workspace)
-        events = ledger.history(conn, ws.id, normalize(number, ws.policy.default_region))
-    data = [ledger.event_dict(e) for e in events]
+        e164 = normalize(number, ws.policy.default_region)
+        events = ledger.history(conn, ws.id, e164)
+        data = provider_sync.with_reports(conn, ws.id, e164, [ledger.event_dict(e) for e in events])
     emit(
         data,
         as_json,
         lambda: table(
-            ["#", "when", "action", "method", "scope", "reason", "actor"],
+            ["#", "when", "action", "method", "scope", "reason", "actor", "provider"],
             [
                 [
                     e.seq,
@@ -167,8 +170,9 @@ def history(number: str, workspace: WorkspaceOpt = None, as_json: JsonOpt = Fals
                     e.scope.value + (f":{e.scope_key}" if e.scope_key else ""),
                     e.reason,
                     e.actor,
+                    "\n".join(r["summary"] for r in d["provider_reports"]),
                 ]
-                for e in events
+                for e, d in zip(events, data, strict=True)
             ],
             title=f"{len(events)} event(s)",
         ),

@@ -85,6 +85,7 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
     return float(min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
+MARGIN = 0.001  # seconds added to a full window's wait
 MAX_ATTEMPTS = 12  # about a day of backoff; then the item is `failed` until retried by hand
 
 
@@ -98,16 +99,25 @@ class RateWindow:
 
     limit: int = TWILIO_REQUESTS_PER_MINUTE
     period: float = 60.0
+    # Requests spaced evenly (period/limit apart) rather than in one burst a period: the same
+    # rate, and the worker never spends a whole burst's CPU beside the gate at once.
+    spread: bool = True
 
     def __post_init__(self) -> None:
         self._starts: deque[float] = deque()
+        self._held_until = float("-inf")
 
     def wait(self, now: float) -> float:
         while self._starts and self._starts[0] <= now - self.period:
             self._starts.popleft()
-        if len(self._starts) < self.limit:
-            return 0.0
-        return self._starts[0] + self.period - now
+        pause = 0.0
+        if len(self._starts) >= self.limit:
+            # A millisecond more than exact: floating-point time (unix seconds have ~0.2 us
+            # steps) must not let the oldest start still count when the wait is over.
+            pause = self._starts[0] + self.period - now + MARGIN
+        if self.spread and self._starts:
+            pause = max(pause, self._starts[-1] + self.period / self.limit - now)
+        return max(0.0, pause, self._held_until - now)
 
     def take(self, now: float) -> None:
         if self.wait(now) > 0:
@@ -115,5 +125,5 @@ class RateWindow:
         self._starts.append(now)
 
     def hold_until(self, until: float) -> None:
-        """After a 429: no request before `until` (fills the window with that instant)."""
-        self._starts = deque([until - self.period] * self.limit)
+        """After a 429: no request before `until` (the starts already counted still count)."""
+        self._held_until = max(self._held_until, until)

@@ -12,7 +12,6 @@ opening exists within two weeks, e.g. a window closed every day).
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -182,6 +181,12 @@ def _limits(cat: Category, location: Location, rules: SendTimeRules) -> tuple[_L
     return tuple(limits)
 
 
+def capped_for(cat: Category, location: Location, rules: SendTimeRules) -> bool:
+    """Does some cap (built-in or the workspace's) cover `cat` for this recipient? Only then
+    is their history worth reading."""
+    return any(limit.cap is not None for limit in _limits(cat, location, rules))
+
+
 @functools.cache
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
@@ -288,8 +293,9 @@ def decide_send_time(
     found = _decide_in_minute(cat, location, rules, minute)
     if minute == at:
         return found
-    answer = copy.copy(found)
-    object.__setattr__(answer, "at", at)
+    # The minute's answer, asked at this instant (a shallow copy: cheaper than replace()).
+    answer = object.__new__(SendTimeDecision)
+    answer.__dict__.update(found.__dict__, at=at)
     return answer
 
 

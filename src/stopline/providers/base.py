@@ -60,6 +60,9 @@ class InboundMessage:
     # The provider's messaging service the recipient number belongs to (Twilio's
     # MessagingServiceSid), when it names one: a channel may be the whole service.
     messaging_service: str | None = None
+    # Further recipients of a group message (Telnyx lists every `to` and `cc`): any of them
+    # may be the channel's number.
+    also_to: tuple[str, ...] = ()
     media_urls: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 

@@ -167,12 +167,21 @@ def parse(body: Mapping[str, Any]) -> list[WebhookEvent]:
             if isinstance(item, dict) and isinstance(item.get("url"), str) and item["url"]
         )
         text = payload.get("text")
+        listed = [payload.get("to"), payload.get("cc")]
+        others = tuple(
+            item["phone_number"]
+            for group in listed
+            if isinstance(group, list)
+            for item in group
+            if isinstance(item, dict) and isinstance(item.get("phone_number"), str)
+        )[1:]
         return [
             InboundMessage(
                 provider=NAME,
                 provider_message_id=message_id,
                 from_number=sender_number,
                 to_address=text_field(_recipient(payload), "phone_number", NAME),
+                also_to=others,
                 body=text if isinstance(text, str) else "",
                 received_at=parse_timestamp(payload.get("received_at"))
                 or parse_timestamp(data.get("occurred_at")),

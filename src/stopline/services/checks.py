@@ -15,9 +15,15 @@ from stopline.domain.numbers import normalize
 from stopline.domain.policy import Policy
 from stopline.domain.recipient_location import contact_location, number_location
 from stopline.domain.send_rules import Category
-from stopline.domain.send_time import CAP_PERIOD, SendTimeDecision, Verdict, decide_send_time
+from stopline.domain.send_time import (
+    CAP_PERIOD,
+    SendTimeDecision,
+    Verdict,
+    capped_for,
+    decide_send_time,
+)
 from stopline.services.consent import now_utc
-from stopline.services.send_time import capped_categories, parse_category
+from stopline.services.send_time import parse_category
 from stopline.store import ledger
 from stopline.store import send_time as send_time_store
 from stopline.store import workspaces as workspaces_store
@@ -98,11 +104,16 @@ def check_outbound_at(
     """The gate's consent decision and, if it allows, the send-time decision for `category`
     at `at`: one round trip for the number's state, its contact's place and its cap history.
     The send-time decision is None when consent refuses."""
-    at = at.astimezone(UTC)
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
     rules = policy.send_time_rules
-    capped = category in capped_categories(policy) and message.kind is MessageKind.NORMAL
+    normal = message.kind is MessageKind.NORMAL
+    where = number_location(message.to)
+    # History only where a cap covers the message (most numbers have none by default).
+    history = normal and capped_for(category, where, rules)
+    since = at - CAP_PERIOD
     state, place, sent = send_time_store.gate_state(
-        conn, workspace_id, message.to, category.value if capped else None, at - CAP_PERIOD
+        conn, workspace_id, message.to, category.value if history else None, since
     )
     subscribed = None
     if message.list_id is not None:
@@ -110,9 +121,14 @@ def check_outbound_at(
     decision = decide(message, state, subscribed=subscribed)
     if not decision.allowed:
         return decision, None
-    where = number_location(message.to)
     if place is not None:
         where = contact_location(where, time_zone=place[0], postal_code=place[1])
+        if normal and not history and capped_for(category, where, rules):
+            # The contact's ZIP code puts them in a capped state: read their history now.
+            found = send_time_store.recent_hand_offs(
+                conn, workspace_id, [message.to], [category.value], since
+            )
+            sent = found.get((message.to, category.value), [])
     confirmation = message.kind is MessageKind.CONFIRMATION
     return decision, decide_send_time(category, where, rules, at, sent, confirmation=confirmation)
 

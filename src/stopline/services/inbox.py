@@ -63,6 +63,10 @@ class ThreadMessage:
     sent_by: str | None
     created_at: datetime
     scheduled_at: datetime | None = None
+    category: str = "informational"
+    # A message held by the send-time rules: until when, in the recipient's offset, and why.
+    held_until: str | None = None
+    hold_reason: str | None = None
 
 
 def list_conversations(
@@ -146,6 +150,9 @@ def _message(row: Any) -> ThreadMessage:
         sent_by=row.sent_by,
         created_at=utc(row.created_at),
         scheduled_at=utc(row.scheduled_at) if row.scheduled_at else None,
+        category=row.category,
+        held_until=(row.send_decision or {}).get("until") if row.status == "scheduled" else None,
+        hold_reason=row.hold_reason if row.status == "scheduled" else None,
     )
 
 

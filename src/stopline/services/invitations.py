@@ -142,9 +142,14 @@ def pending(conn: Connection, principal: Principal) -> list[PendingInvitation]:
 
 
 def revoke(conn: Connection, principal: Principal, invitation_id: int) -> None:
+    """Withdraw an open invitation. An account it created, never used, goes with it (so a later
+    invitation from anyone else starts afresh, with that admin's password)."""
     principal.require("admin")
-    if not store.delete_invitation(conn, principal.workspace_id, invitation_id):
+    row = store.delete_invitation(conn, principal.workspace_id, invitation_id)
+    if row is None:
         raise NotFound("No such open invitation in this workspace.", code="invitation_not_found")
+    if row.created_account:
+        store.delete_unused_account(conn, row.email)
 
 
 def view(

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, Engine
 
+from stopline.domain.consent import utc
 from stopline.domain.errors import InvalidInput, NotFound, StoplineError
 from stopline.domain.numbers import normalize
 from stopline.domain.provider_sync import PULL_PROVIDERS
@@ -126,7 +127,9 @@ def pull_channel(
         row = _channel(conn, channel_id, None)
         credentials = keyring.decrypt(row.credentials) if row.credentials else {}
         region = get_workspace(conn, row.workspace_id).policy.default_region
-    since = row.sync_pulled_until if row.provider == "telnyx" else None
+    since = None
+    if row.provider == "telnyx" and row.sync_pulled_until is not None:
+        since = utc(row.sync_pulled_until)
     try:
         entries, result.rejected = provider_opt_outs(
             http, row, credentials, region, since=since, end_user_only=True
@@ -163,10 +166,16 @@ def _record(conn: Connection, row: Any, entry: ProviderOptOut) -> Any:
     )
 
 
-def pull_all(engine: Engine, keyring: Keyring, http: httpx.Client) -> list[PullResult]:
+def pull_all(
+    engine: Engine, keyring: Keyring, http: httpx.Client, *, workspace_id: int | None = None
+) -> list[PullResult]:
     """One pull per channel with sync on at a provider whose list can be read."""
     with engine.connect() as conn:
-        ids = [int(r.id) for r in store.sync_channels(conn, PULL_PROVIDERS)]
+        ids = [
+            int(r.id)
+            for r in store.sync_channels(conn, PULL_PROVIDERS)
+            if workspace_id is None or r.workspace_id == workspace_id
+        ]
     return [pull_channel(engine, keyring, http, channel_id) for channel_id in ids]
 
 

@@ -86,6 +86,7 @@ class Pusher:
     twilio_rate: tuple[int, float] = (TWILIO_REQUESTS_PER_MINUTE, 60.0)
     aws_rate: tuple[int, float] = (10, 1.0)  # PutOptedOutNumber/DeleteOptedOutNumber: modest
     windows: dict[str, RateWindow] = field(default_factory=dict)
+    workspace_id: int | None = None  # None: every workspace's reports
 
     def _window(self, provider: str, credentials: dict[str, Any]) -> RateWindow:
         if provider == "twilio":
@@ -98,15 +99,20 @@ class Pusher:
             window = self.windows[key] = RateWindow(limit, period)
         return window
 
-    def run_pass(self, *, wait: bool = True, max_requests: int | None = None) -> PassResult:
+    def run_pass(
+        self, *, wait: bool = True, max_wait: float | None = None, max_requests: int | None = None
+    ) -> PassResult:
         """Deliver every due report, then return. With `wait`, sleep through full rate windows
-        (the pass still ends when nothing is due); without, leave those for the next pass."""
+        (the pass still ends when nothing is due); without, sleep only through waits up to
+        `max_wait` seconds (the spacing between requests) and leave longer ones for the next
+        pass."""
+        limit = float("inf") if wait else (max_wait or 0.0)
         result = PassResult()
         channels: dict[int, tuple[Any, dict[str, Any]]] = {}
         while max_requests is None or result.requests < max_requests:
             now = self.clock.now()
             with self.engine.connect() as conn:
-                due = store.due_channels(conn, now)
+                due = store.due_channels(conn, now, self.workspace_id)
                 for channel_id in due:
                     if channel_id not in channels:
                         channels[channel_id] = _channel(conn, self.keyring, channel_id)
@@ -122,7 +128,7 @@ class Pusher:
                     progressed = True
             if progressed:
                 continue
-            if soonest == float("inf") or not wait:
+            if soonest == float("inf") or soonest > limit:
                 break
             self.clock.sleep(soonest)
             result.waited += soonest
@@ -177,8 +183,8 @@ class Pusher:
             pause = limited.retry_after if limited.retry_after is not None else 60.0
             now = self.clock.now()
             window.hold_until(now.timestamp() + pause)
-            with self.engine.begin() as conn:
-                store.release(conn, [i.id for i in items], now + timedelta(seconds=pause))
+            with self.engine.begin() as conn:  # due again: the window now holds them back
+                store.release(conn, [i.id for i in items], now)
             log.warning("twilio rate-limited consent sync; waiting %.0f s", pause)
             return
         except ProviderError as exc:
@@ -262,6 +268,7 @@ def _utc(value: datetime) -> datetime:
 @dataclass(frozen=True)
 class SyncItem:
     id: int
+    event_seq: int
     number: str
     report: str  # opt_out | opt_in
     channel_id: int
@@ -297,6 +304,7 @@ class SyncItem:
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "event_seq": self.event_seq,
             "number": self.number,
             "report": self.report,
             "channel_id": self.channel_id,
@@ -317,6 +325,7 @@ class SyncItem:
 def _item(row: Any) -> SyncItem:
     return SyncItem(
         id=int(row.id),
+        event_seq=int(row.event_seq),
         number=row.number,
         report=row.report,
         channel_id=int(row.channel_id),
@@ -359,6 +368,25 @@ def status(
 def number_reports(conn: Connection, workspace_id: int, number: str) -> list[SyncItem]:
     """A number's provider reports, for its history."""
     return [_item(r) for r in store.list_items(conn, workspace_id, number=number, limit=500)]
+
+
+def reports_by_event(conn: Connection, workspace_id: int, number: str) -> dict[int, list[SyncItem]]:
+    """A number's provider reports keyed by the ledger event they carry (its `seq`)."""
+    found: dict[int, list[SyncItem]] = {}
+    for item in number_reports(conn, workspace_id, number):
+        found.setdefault(item.event_seq, []).append(item)
+    return found
+
+
+def with_reports(
+    conn: Connection, workspace_id: int, number: str, events: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Event dicts (`ledger.event_dict`) with each one's provider reports added."""
+    reports = reports_by_event(conn, workspace_id, number)
+    return [
+        {**e, "provider_reports": [r.as_dict() for r in reports.get(int(e["seq"]), [])]}
+        for e in events
+    ]
 
 
 def retry(

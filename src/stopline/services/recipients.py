@@ -60,7 +60,10 @@ def receiving_channel(
     to = recipient_address(raw, provider, region) if raw else None
     if raw == address or to == address:
         return None
-    for candidate in (to, message.messaging_service):
+    others = [recipient_address(other, provider, region) for other in message.also_to[:20]]
+    if address in others:
+        return None  # a group message: the channel is one of its recipients
+    for candidate in (to, *others, message.messaging_service):
         if not candidate:
             continue
         if candidate == address:

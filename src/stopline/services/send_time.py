@@ -1,6 +1,7 @@
-"""Send-time rules as a use case: where recipients are, what they were sent lately, and the
-decision for a batch of messages (the hand-off), one message (queueing) or a question
-(`stopline check --at`, the consent API, the contact page)."""
+"""Send-time rules as a use case: where recipients are, what they were sent lately, the
+decision for a batch of messages (the hand-off) and the plan of a campaign. One message
+(queueing, `stopline check --at`, the consent API, the contact page) is decided with its
+consent in one round trip by `services.checks.check_outbound_at`."""
 
 from __future__ import annotations
 
@@ -116,11 +117,6 @@ def reply_category(conn: Connection, conversation_id: int, now: datetime) -> Cat
 
 def parse_category(value: str | Category | None, default: Category) -> Category:
     return default if value is None or value == "" else category(value)
-
-
-def decision_record(decision: SendTimeDecision) -> Mapping[str, object]:
-    """What is stored with a message about its send-time decision."""
-    return decision.as_dict()
 
 
 # Every NANP area code's place key; planning decides each once per campaign, not per member.

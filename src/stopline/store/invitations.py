@@ -9,7 +9,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import Row
 
 from stopline.store.db import insert_id
-from stopline.store.tables import invitations, users, workspaces
+from stopline.store.tables import invitations, members, users, workspaces
 
 
 def insert_invitation(conn: Connection, **values: Any) -> int:
@@ -81,15 +81,34 @@ def mark_accepted(conn: Connection, invitation_id: int, now: datetime) -> bool:
     return bool(result.rowcount)
 
 
-def delete_invitation(conn: Connection, workspace_id: int, invitation_id: int) -> int:
-    result = conn.execute(
-        delete(invitations).where(
+def delete_invitation(conn: Connection, workspace_id: int, invitation_id: int) -> Row[Any] | None:
+    """Withdraw an open invitation; the row it was, or None if there was none."""
+    row = conn.execute(
+        select(invitations).where(
             invitations.c.workspace_id == workspace_id,
             invitations.c.id == invitation_id,
             invitations.c.accepted_at.is_(None),
         )
+    ).one_or_none()
+    if row is not None:
+        conn.execute(delete(invitations).where(invitations.c.id == row.id))
+    return row
+
+
+def delete_unused_account(conn: Connection, email: str) -> None:
+    """Delete the account of `email` if it belongs to no workspace and no invitation waits for
+    it: an account an invitation created, withdrawn before its first sign-in."""
+    user = conn.execute(select(users.c.id).where(users.c.email == email)).one_or_none()
+    if user is None:
+        return
+    member = conn.execute(select(members.c.id).where(members.c.user_id == user.id).limit(1))
+    waiting = conn.execute(
+        select(invitations.c.id)
+        .where(invitations.c.email == email, invitations.c.accepted_at.is_(None))
+        .limit(1)
     )
-    return int(result.rowcount)
+    if member.first() is None and waiting.first() is None:
+        conn.execute(delete(users).where(users.c.id == user.id))
 
 
 def set_last_workspace(conn: Connection, user_id: int, workspace_id: int) -> None:

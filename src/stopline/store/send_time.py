@@ -5,7 +5,7 @@ PostgreSQL workers hand over at once."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, literal, select, text
@@ -95,7 +95,7 @@ def recent_hand_offs(
 # round trip straight to the DB-API cursor, like `ledger.load_state`. Extra rows use the
 # state rows' layout: 'p' carries (time zone, postal code) as (scope, key), 's' a hand-off
 # time as created_at.
-_GATE_SQL = (
+_PLACE_SQL = (
     STATE_SQL
     + """
 UNION ALL
@@ -103,18 +103,26 @@ SELECT 'p', c.time_zone, c.postal_code, NULL, NULL, NULL, NULL, NULL, NULL, NULL
   FROM contact_numbers cn JOIN contacts c ON c.id = cn.contact_id
  WHERE cn.workspace_id = :ws AND cn.number = :n
    AND (c.time_zone IS NOT NULL OR c.postal_code IS NOT NULL)
-UNION ALL
+"""
+)
+_GATE_SQL = (
+    _PLACE_SQL
+    + """UNION ALL
 SELECT 's', NULL, NULL, NULL, NULL, NULL, NULL, handed_at, NULL, NULL FROM messages
  WHERE workspace_id = :ws AND to_number = :n AND category = :cat AND handed_at > :since
    AND direction = 'out'
 """
 )
-_GATE_SQL_PG = (
-    _GATE_SQL.replace(":ws", "%(ws)s")
-    .replace(":n", "%(n)s")
-    .replace(":cat", "%(cat)s")
-    .replace(":since", "%(since)s")
-)
+
+
+def _pg(sql: str) -> str:
+    for name in ("ws", "n", "cat", "since"):
+        sql = sql.replace(f":{name}", f"%({name})s")
+    return sql
+
+
+# (SQLite, PostgreSQL) text, without and with the cap history.
+_GATE = {False: (_PLACE_SQL, _pg(_PLACE_SQL)), True: (_GATE_SQL, _pg(_GATE_SQL))}
 
 
 def gate_state(
@@ -123,14 +131,16 @@ def gate_state(
     """A number's consent state, its contact's place (or None) and when its `category`
     messages were handed over after `since` (no history read when `category` is None)."""
     sqlite = is_sqlite(conn)
-    params: dict[str, Any] = {"ws": workspace_id, "n": number, "cat": category or ""}
-    # SQLite keeps timestamps as UTC text in SQLAlchemy's format, which sorts as time does.
-    params["since"] = (
-        utc(since).replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else since
-    )
+    params: dict[str, Any] = {"ws": workspace_id, "n": number}
+    if category is not None:
+        params["cat"] = category
+        # SQLite keeps timestamps as UTC text in SQLAlchemy's format, which sorts as time does.
+        params["since"] = (
+            since.astimezone(UTC).isoformat(" ", "microseconds")[:26] if sqlite else since
+        )
     cursor = driver_connection(conn).cursor()
     try:
-        cursor.execute(_GATE_SQL if sqlite else _GATE_SQL_PG, params)
+        cursor.execute(_GATE[category is not None][0 if sqlite else 1], params)
         rows = cursor.fetchall()
     finally:
         cursor.close()

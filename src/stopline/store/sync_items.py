@@ -156,17 +156,24 @@ def enqueue_workspace_range(
 # --- the worker's side ----------------------------------------------------------------------
 
 
-def due_channels(conn: Connection, now: datetime) -> list[int]:
-    """Channels with reports due now (pending, available, not leased by a live worker)."""
-    query = (
-        select(sync_items.c.channel_id)
+def due_channels(conn: Connection, now: datetime, workspace_id: int | None = None) -> list[int]:
+    """Channels with reports due now (pending, available, not leased by a live worker).
+
+    Asked channel by channel (few) with EXISTS, so each answer stops at its first due report
+    instead of reading every pending one."""
+    due = (
+        select(sync_items.c.id)
         .where(
+            sync_items.c.channel_id == channels.c.id,
             sync_items.c.state == "pending",
             sync_items.c.available_at <= now,
             or_(sync_items.c.lease_until.is_(None), sync_items.c.lease_until <= now),
         )
-        .distinct()
+        .exists()
     )
+    query = select(channels.c.id).where(due).order_by(channels.c.id)
+    if workspace_id is not None:
+        query = query.where(channels.c.workspace_id == workspace_id)
     return list(conn.execute(query).scalars())
 
 

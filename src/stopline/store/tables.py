@@ -645,5 +645,6 @@ sync_items = Table(
     _enum_check("state", SYNC_STATES, "state"),
     _enum_check("report", ("opt_out", "opt_in"), "report"),
 )
-Index("ix_sync_items_due", sync_items.c.state, sync_items.c.available_at)
+# The worker walks one channel's pending reports in order; a pass asks each channel for one.
+Index("ix_sync_items_channel_due", sync_items.c.channel_id, sync_items.c.state, sync_items.c.id)
 Index("ix_sync_items_ws_number", sync_items.c.workspace_id, sync_items.c.number)

@@ -221,6 +221,12 @@ class WorkerPool:
             if run_jobs
             else None
         )
+        # Provider consent sync runs in its own loop: a slow provider never holds up sends.
+        self.sync_worker = (
+            Worker(engine, keyring, name=worker_name("y"), poll_interval=max(poll_interval, 1.0))
+            if run_jobs
+            else None
+        )
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -228,6 +234,12 @@ class WorkerPool:
             self._spawn(worker, worker.send_batch)
         if self.job_worker is not None:
             self._spawn(self.job_worker, self.job_worker.run_job)
+        if self.sync_worker is not None:
+            from stopline.worker.sync import SyncRunner
+
+            sync_worker = self.sync_worker
+            runner = SyncRunner(sync_worker.engine, sync_worker.keyring, lambda: sync_worker.http)
+            self._spawn(sync_worker, runner.step)
 
     def _spawn(self, worker: Worker, step: Callable[[], Any]) -> None:
         thread = threading.Thread(

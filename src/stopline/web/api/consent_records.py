@@ -64,9 +64,14 @@ def upsert(request: Request, principal: Principal, data: BulkConsents) -> dict[s
 )
 def history(request: Request, principal: Principal, number: str) -> dict[str, Any]:
     """Every consent event of a number, oldest first."""
+    from stopline.services import provider_sync
+
     with read(runtime_of(request.app.state).engine) as conn:
         e164, events = consent_api.history(conn, principal.workspace_id, number)
-    return {"number": e164, "events": [ledger.event_dict(e) for e in events]}
+        dicts = provider_sync.with_reports(
+            conn, principal.workspace_id, e164, [ledger.event_dict(e) for e in events]
+        )
+    return {"number": e164, "events": dicts}
 
 
 @get(

@@ -36,6 +36,7 @@ def _context(request: Request, viewer: Viewer) -> dict[str, Any]:
         "REQUIRED": channels.REQUIRED_CREDENTIALS,
         "PROVIDER_LABELS": channels.PROVIDER_LABELS,
         "INSTRUCTIONS": channels.INSTRUCTIONS,
+        "SYNC_SUPPORT": channels.SYNC_SUPPORT,
         "PROVIDERS": PROVIDERS,
         "CHANNEL_TYPES": CHANNEL_TYPES,
         "public_url_set": bool(viewer.rt.config.public_url),
@@ -95,7 +96,16 @@ def new_channel(
 @post("/channels", sync_to_thread=True)
 def create_channel(request: Request, viewer: Viewer, form: FormMultiDict) -> Response[Any]:
     provider = form_str(form, "provider")
-    values = {k: form_str(form, k) for k in ("address", "name", "type", "location", "base_url")}
+    fields = (
+        "address",
+        "name",
+        "type",
+        "location",
+        "base_url",
+        "consent_sync",
+        "accounts_base_url",
+    )
+    values = {k: form_str(form, k) for k in fields}
     try:
         with viewer.writing() as conn:
             channel = channels.create_channel(
@@ -109,6 +119,8 @@ def create_channel(request: Request, viewer: Viewer, form: FormMultiDict) -> Res
                 location=values["location"],
                 credentials=_credentials_from(form, provider),
                 base_url=values["base_url"],
+                consent_sync=bool(values["consent_sync"]),
+                accounts_base_url=values["accounts_base_url"],
             )
     except StoplineError as exc:
         if exc.code == "forbidden":
@@ -171,6 +183,8 @@ def update_channel(
                 location=form_str(form, "location"),
                 base_url=form_str(form, "base_url"),
                 credentials=_credentials_from(form, current.provider),
+                consent_sync=bool(form_str(form, "consent_sync")),
+                accounts_base_url=form_str(form, "accounts_base_url"),
             )
     except StoplineError as exc:
         if exc.code in ("forbidden", "channel_not_found"):

@@ -204,6 +204,15 @@ def conversation_page(
     )
 
 
+@get("/nav/counts", sync_to_thread=True)
+def nav_counts_live(request: Request, viewer: Viewer) -> Response[Any]:
+    """Every other page refreshes its navigation counts now and then (the inbox does every
+    second, with the rest of its live update)."""
+    with viewer.reading() as conn:
+        counts = nav_counts_in(conn, viewer)
+    return render(request, viewer, "_nav_counts_live.html", nav_counts=counts)
+
+
 @post("/inbox/{conversation_id:int}/reply", sync_to_thread=True)
 def reply(
     request: Request, viewer: Viewer, form: FormMultiDict, conversation_id: int
@@ -268,4 +277,6 @@ def reopen(request: Request, viewer: Viewer, conversation_id: int) -> Response[A
     return redirect(request, f"/inbox/{conversation_id}", flash="Conversation reopened.")
 
 
-ROUTES = [ui_router(inbox_page, inbox_live, conversation_page, reply, close, reopen)]
+ROUTES = [
+    ui_router(inbox_page, inbox_live, nav_counts_live, conversation_page, reply, close, reopen)
+]

@@ -17,6 +17,7 @@ from stopline.services import (
     evidence,
     ledger,
     preferences,
+    provider_sync,
     review,
     workspaces,
 )
@@ -184,6 +185,7 @@ def number_history(request: Request, viewer: Viewer, number: str) -> Response[An
         events = ledger.history(conn, viewer.workspace_id, e164)
         prefs = preferences.for_number(conn, viewer.workspace_id, e164, policy)
         report = ledger.verify(conn, viewer.workspace_id)
+        provider_reports = provider_sync.number_reports(conn, viewer.workspace_id, e164)
     broken = {p.seq for p in report.problems}
     return render(
         request,
@@ -198,6 +200,7 @@ def number_history(request: Request, viewer: Viewer, number: str) -> Response[An
         pending_reviews=[],
         report=report,
         broken=broken,
+        provider_reports=provider_reports,
         action_labels=ACTION_LABELS,
     )
 

@@ -1,7 +1,7 @@
 """provider consent sync: per-channel switch, Twilio accounts URL, pull cursor, outbox, AWS
 
 Revision ID: 0006
-Revises: 0008
+Revises: 0003
 Create Date: 2026-12-03 09:10:00
 """
 
@@ -53,14 +53,14 @@ def upgrade() -> None:
     sa.UniqueConstraint('workspace_id', 'channel_id', 'event_seq', name='uq_sync_items_event')
     )
     with op.batch_alter_table('sync_items', schema=None) as batch_op:
-        batch_op.create_index('ix_sync_items_due', ['state', 'available_at'], unique=False)
+        batch_op.create_index('ix_sync_items_channel_due', ['channel_id', 'state', 'id'], unique=False)
         batch_op.create_index('ix_sync_items_ws_number', ['workspace_id', 'number'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('sync_items', schema=None) as batch_op:
         batch_op.drop_index('ix_sync_items_ws_number')
-        batch_op.drop_index('ix_sync_items_due')
+        batch_op.drop_index('ix_sync_items_channel_due')
     op.drop_table('sync_items')
     with op.batch_alter_table('channels', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_channels_provider'), type_='check')
