@@ -630,7 +630,9 @@ def test_the_machine_finds_a_two_step_bypass(engine, other_channel, monkeypatch)
         run_state_machine_as_test(
             GateInvariant,
             settings=settings(
-                max_examples=EXAMPLES,
+                # It stops at the first find (usually within a few dozen examples); the margin
+                # keeps it found when the session's database makes the early examples differ.
+                max_examples=max(EXAMPLES, 400),
                 stateful_step_count=STEPS,
                 deadline=None,
                 suppress_health_check=list(HealthCheck),
