@@ -42,8 +42,10 @@ def set_policy(engine: sa.Engine, ws: workspaces.Workspace, **changes: Any) -> N
         workspaces.update_settings(conn, admin(ws), changes)
 
 
-def stop_reply(engine: sa.Engine, ws: workspaces.Workspace, number: str) -> ChangeResult:
-    """What inbound processing records for a STOP reply."""
+def stop_reply(
+    engine: sa.Engine, ws: workspaces.Workspace, number: str, text: str = "STOP"
+) -> ChangeResult:
+    """What inbound processing records for a STOP reply (`text`: what the recipient wrote)."""
     with write(engine) as conn:
         policy = workspaces.get_workspace(conn, ws.id).policy
         return change_consent(
@@ -53,8 +55,8 @@ def stop_reply(engine: sa.Engine, ws: workspaces.Workspace, number: str) -> Chan
                 number=number,
                 action=Action.OPT_OUT,
                 method=Method.REPLY,
-                reason="STOP",
-                inbound_text="STOP",
+                reason=text,
+                inbound_text=text,
                 actor="recipient",
             ),
             policy,

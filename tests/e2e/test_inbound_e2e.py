@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from stopline.domain.deadlines import revocation_deadline
-from stopline.services import inbox, optouts, queueing
+from stopline.services import inbox, optouts, queueing, workspaces
 from stopline.services import messages as messages_service
 from stopline.store.db import read, write
 from stopline.web.webhooks.base import CHANNELS
@@ -127,11 +127,14 @@ def test_arret_confirms_in_french(engine, ws, live, http, kit):
 
 
 def test_help_while_opted_out_is_answered(engine, ws, live, http, kit):
+    with write(engine) as conn:
+        workspaces.update_settings(conn, owner(ws), {"help_contact": "help@acme.example"})
     sender = number()
     text(http, live, kit, sender, "STOP")
     response = text(http, live, kit, sender, "HELP")
     help_reply = confirmations_to(engine, ws, sender)[-1]
-    assert "For help, contact" in help_reply.body and "Msg&Data rates may apply" in help_reply.body
+    assert "For help, contact help@acme.example" in help_reply.body
+    assert "Msg&Data rates may apply" in help_reply.body
     if kit.inline_replies:
         assert twiml_messages(response) == [help_reply.body]
     assert len(opt_out_rows(engine, ws.id, sender)) == 1

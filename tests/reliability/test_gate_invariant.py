@@ -456,6 +456,21 @@ class GateInvariant(RuleBasedStateMachine):
                 self.sent += message.status == "sent"
         self.pending = []
 
+    def teardown(self) -> None:
+        """Leave no message due: other tests' workers claim whatever is due in the database."""
+        self.deliver()
+        from stopline.store.tables import messages as messages_table
+
+        with write(self.engine) as conn:
+            conn.execute(
+                sa.update(messages_table)
+                .where(
+                    messages_table.c.workspace_id == self.ws.id,
+                    messages_table.c.status.in_(("queued", "scheduled", "sending")),
+                )
+                .values(status="canceled")
+            )
+
     # --- the invariant -----------------------------------------------------------------------
 
     def _touch(self, raw: str) -> None:
@@ -587,22 +602,28 @@ def test_shown_consent_is_the_gates_decision_and_a_sends_fate(engine, other_chan
 
 def test_the_machine_finds_a_two_step_bypass(engine, other_channel, monkeypatch) -> None:
     """Hole 3 planted back (a number correction that ignores the re-subscribe policy): the
-    machine, with the settings CI runs, finds a sequence that lifts an opt-out."""
+    machine finds a sequence that lifts an opt-out (derandomized, so it is the same sequence
+    every run; typically within the first few dozen examples)."""
+    from dataclasses import replace
+
     from hypothesis import Phase
 
     from stopline.domain import consent as rules
     from stopline.domain.consent import Action
+    from stopline.domain.policy import ResubscribePolicy
 
     if engine.dialect.name != "sqlite":
         pytest.skip("the machine's power is shown on SQLite; the same rules run on PostgreSQL")
 
-    original = rules._check_resubscribe
+    original = rules.check_change
 
-    def planted(policy: Any, change: Any) -> None:
-        if change.action is not Action.RETRACT:
-            original(policy, change)
+    def planted(state: Any, change: Any, policy: Any, **kwargs: Any) -> bool:
+        if change.action is Action.RETRACT:  # the old code: a correction ignored the policy
+            policy = replace(policy, resubscribe_policy=ResubscribePolicy.WITH_CONSENT_NOTE)
+            change = replace(change, consent_note=change.consent_note or "(none asked)")
+        return original(state, change, policy, **kwargs)
 
-    monkeypatch.setattr(rules, "_check_resubscribe", planted)
+    monkeypatch.setattr(rules, "check_change", planted)
     GateInvariant.engine = engine
     GateInvariant.other_channel = other_channel
     with pytest.raises(AssertionError, match="lifted without"):

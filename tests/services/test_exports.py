@@ -432,30 +432,11 @@ def test_one_stop_longer_than_the_csv_field_limit_never_breaks_an_export(
     """Hole 6: a 140,000-character reason (a recipient's whole STOP text is kept; before the
     limits, a member's reason too) made every later export fail on csv's field limit. Small
     pages, so the long row is a page's last (the page key was parsed out of the CSV text)."""
-    from stopline.domain.consent import Action, ConsentChange
-    from stopline.services import workspaces
-    from stopline.services.consent import change_consent
-
     monkeypatch.setattr(csv, "field_size_limit", csv.field_size_limit)  # unchanged, for sure
     long_text = ("=HYPERLINK(1)" if formula else "") + "STOP " + "please " * 20_000
     a, b, c = numbers(3, seed=61)
-    with write(engine) as conn:
-        policy = workspaces.get_workspace(conn, ws.id).policy
-        for number in (a, b, c):
-            change_consent(
-                conn,
-                ws.id,
-                ConsentChange(
-                    number=number,
-                    action=Action.OPT_OUT,
-                    method=Method.REPLY,
-                    reason=long_text if number == b else "STOP",
-                    inbound_text=long_text if number == b else "STOP",
-                    actor="inbound:console",
-                ),
-                policy,
-                from_inbound=True,
-            )
+    for number in (a, b, c):
+        stop_reply(engine, ws, number, long_text if number == b else "STOP")
     from stopline.store import optouts as optout_store
 
     original = optout_store.export_csv_pages

@@ -199,3 +199,21 @@ def test_an_opt_out_word_opts_out_even_where_a_stored_list_keyword_claims_it(
     assert outcome.action == "opt_out"
     with read(engine) as conn:
         assert not check_number(conn, ws.id, sender, region="US")[1].allowed
+
+
+def test_a_blocked_number_cannot_opt_back_in_to_a_list(engine, ws) -> None:
+    """Found by the state machine: a list opt-in (with a consent note) while blocked was
+    recorded, which rule 5 forbids and `ledger verify` reports."""
+    from stopline.services import optouts
+
+    number = numbers(1, seed=45)[0]
+    set_policy(engine, ws, resubscribe_policy="with_consent_note")
+    with write(engine) as conn:
+        offers = lists.create_list(conn, member(ws), name="Offers")
+        lists.opt_out(conn, member(ws), offers.id, number)
+        optouts.block(conn, member(ws), number, reason="abuse")
+    with pytest.raises(Forbidden) as refused, write(engine) as conn:
+        lists.opt_in(conn, admin(ws), offers.id, number, consent_note="asked at the desk")
+    assert refused.value.code == "blocked"
+    with read(engine) as conn:
+        assert ledger_service.verify(conn, ws.id).ok

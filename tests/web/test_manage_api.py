@@ -198,6 +198,10 @@ def test_lists_keywords_members_and_list_opt_outs(api) -> None:
     list_id = made.json()["id"]
     reserved = api.post("/api/v1/lists", json={"name": "Bad", "keywords": {"opt_out": ["STOP"]}})
     assert reserved.status_code == 422 and reserved.json()["error"]["code"] == "keyword_reserved"
+    # Hole 1: an opt-in word that Spanish uses to opt out, refused naming the set.
+    baja = api.post("/api/v1/lists", json={"name": "Ofertas", "keywords": {"opt_in": ["baja"]}})
+    assert baja.status_code == 422 and baja.json()["error"]["keyword_set"] == "es"
+    assert "Spanish" in baja.json()["error"]["message"]
     assert api.post(f"/api/v1/lists/{list_id}/members", json={"numbers": [a, national(b)]}).json()[
         "added"
     ] == [a, b]

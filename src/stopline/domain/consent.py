@@ -285,6 +285,11 @@ def check_change(
         return True
     if action is Action.LIST_OPT_IN:
         _require_list(change)
+        if state.block is not None:  # rule 5, for a list's opt-in as for the workspace's
+            raise Forbidden(
+                "This number is blocked; it cannot opt back in until it is unblocked.",
+                code="blocked",
+            )
         lifts = change.list_id in state.list_opt_outs
         if change.method not in RECIPIENT_METHODS and (lifts or not records_consent(change)):
             _check_resubscribe(policy, change)
@@ -532,7 +537,14 @@ def _violation(state: NumberState, event: ConsentEvent) -> str | None:
     if action in (Action.OPT_IN, Action.LIST_OPT_IN) and blocked:
         return "an opt-in while the number was blocked"
     if action in (Action.OPT_IN, Action.LIST_OPT_IN) and event.method not in RECIPIENT_METHODS:
-        if not (event.consent_note or "").strip():
+        change = _as_change(event)
+        lifts = (
+            event.list_id in state.list_opt_outs
+            if action is Action.LIST_OPT_IN
+            else bool(lifted_scopes(state, change) or lifted_lists(state, change))
+        )
+        # An opt-in that lifts nothing only records consent given (with its evidence).
+        if lifts and not (event.consent_note or "").strip():
             return "a re-subscribe by a member with no consent note"
     if action is Action.RETRACT:
         record = state.opt_outs.get(_target(_as_change(event)))

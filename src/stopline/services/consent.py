@@ -183,17 +183,17 @@ def change_memberships(
     if not changed:
         return []
     action = Action.LIST_SUBSCRIBE if subscribe else Action.LIST_UNSUBSCRIBE
-    events: list[ConsentEvent] = []
+    template = ConsentChange(
+        number="", action=action, method=method, list_id=list_id, actor=actor, source=source
+    )
+    digest_of = bulk_hasher(workspace_id, template, now)
+    items: list[tuple[int, str, str, str]] = []
     for number in changed:
-        change = ConsentChange(
-            number=number, action=action, method=method, list_id=list_id, actor=actor, source=source
-        )
         seq += 1
-        event = consent.make_event(workspace_id, seq, digest, change, now)
-        digest = event.hash
-        events.append(event)
-    for start in range(0, len(events), 5000):
-        ledger.append_events(conn, events[start : start + 5000])
+        prev, digest = digest, digest_of(seq, number, digest)
+        items.append((seq, number, prev, digest))
+    sample = consent.make_event(workspace_id, 0, "", replace(template, number=changed[0]), now)
+    ledger.append_uniform_events(conn, workspace_id, items, sample)
     if subscribe:
         lists_store.insert_members(conn, workspace_id, list_id, changed, now)
     else:

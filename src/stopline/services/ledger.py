@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from itertools import groupby
 from typing import Any
@@ -13,6 +14,7 @@ from stopline.domain.consent import (
     ChainProblem,
     ChainReport,
     ConsentEvent,
+    NumberState,
     project,
     project_memberships,
     rule_violations,
@@ -32,8 +34,6 @@ def verify(conn: Connection, workspace_id: int) -> ChainReport:
         head[1] if head else None,
     )
     problems = state_mismatches(conn, workspace_id)
-    problems += rule_violations(ledger.iter_events_by_number(conn, workspace_id))
-    problems += membership_mismatches(conn, workspace_id)
     if not problems:
         return report
     problems.sort(key=lambda p: p.seq)
@@ -47,8 +47,18 @@ def state_mismatches(conn: Connection, workspace_id: int) -> list[ChainProblem]:
     reads the method, so such an edit would let messages through). Streams both sides in
     number order."""
     problems: list[ChainProblem] = []
+    members: set[tuple[str, int]] = set()
     events = groupby(ledger.iter_events_by_number(conn, workspace_id), key=lambda e: e.number)
-    folded = ((number, project(group).get(number, EMPTY)) for number, group in events)
+
+    def fold() -> Iterator[tuple[str, NumberState]]:
+        # One pass over each number's events: its state, the rules replayed, its memberships.
+        for number, group in events:
+            history = list(group)
+            problems.extend(rule_violations(history))
+            members.update(project_memberships(history))
+            yield number, project(history).get(number, EMPTY)
+
+    folded = fold()
     stored = ledger.iter_states(conn, workspace_id)
     left, right = next(folded, None), next(stored, None)
     while left is not None or right is not None:
@@ -71,13 +81,14 @@ def state_mismatches(conn: Connection, workspace_id: int) -> list[ChainProblem]:
                     seq, "state_mismatch", f"{number}: the state tables do not match its events"
                 )
             )
-    return problems
+    return problems + membership_mismatches(conn, workspace_id, members)
 
 
-def membership_mismatches(conn: Connection, workspace_id: int) -> list[ChainProblem]:
-    """List members the events do not add up to: a row inserted into `list_members` behind
-    the ledger (a campaign would reach that number) or one deleted."""
-    expected = project_memberships(ledger.iter_events(conn, workspace_id))
+def membership_mismatches(
+    conn: Connection, workspace_id: int, expected: set[tuple[str, int]]
+) -> list[ChainProblem]:
+    """List members the events (`expected`, their projection) do not add up to: a row inserted
+    into `list_members` behind the ledger (a campaign would reach that number) or deleted."""
     actual = lists_store.all_memberships(conn, workspace_id)
     problems = [
         ChainProblem(0, "state_mismatch", f"{n}: a member of list {i} with no event behind it")

@@ -33,6 +33,7 @@ from stopline.services.consent import (
 )
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import lists as store
+from stopline.store import views
 
 INTENTS = ("opt_out", "opt_in", "help")
 MAX_KEYWORDS = 20  # per intent: more is a sign of a mistake, and slows every inbound text
@@ -433,6 +434,8 @@ def add_members(
     consented: list[str] = []
     if record_consent and added:
         left = store.list_opted_out(conn, principal.workspace_id, list_id, added)
+        # A blocked number cannot opt in (rule 5): it joins the list, with no consent recorded.
+        left |= views.blocked_numbers(conn, principal.workspace_id, added)
         consented = [n for n in added if n not in left]
         record_consents(
             conn,

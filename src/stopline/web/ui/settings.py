@@ -327,8 +327,11 @@ def save_messaging(request: Request, viewer: Viewer, form: FormMultiDict) -> Res
     except Forbidden:
         raise
     except StoplineError as exc:
+        owner = exc.detail.get("keyword_set")
         setting = exc.detail.get("setting") or (
-            "custom_keywords"
+            "keyword_sets"  # a set switched on would be shadowed by a list keyword
+            if exc.code == "keyword_reserved" and owner in ("fr", "es", "pt")
+            else "custom_keywords"
             if exc.code.startswith("keyword_") and exc.code != "keyword_set_unknown"
             else "keyword_sets"
             if exc.code == "keyword_set_unknown"
