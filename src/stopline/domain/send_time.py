@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -79,6 +79,11 @@ class SendTimeRules:
     exempt: frozenset[Category] = frozenset({Category.CONVERSATIONAL})
     confirmations_exempt: bool = True
     over_cap: OverCap = OverCap.DEFER
+    # `number_place`'s answers for this rule set, (category, area code) -> (location, capped):
+    # derived data, left out of equality, hashing and repr.
+    _places: dict[tuple[Category, str], tuple[Location, bool]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     def __hash__(self) -> int:  # a cache key on the hot path: hashed once, not per lookup
         cached = self.__dict__.get("_hash")
@@ -197,14 +202,10 @@ def number_place(cat: Category, number: str, rules: SendTimeRules) -> tuple[Loca
     area code (all it depends on), in a table on `rules` (at most 3 x 800 entries)."""
     if len(number) == 12 and number.startswith("+1"):
         key = (cat, number[2:5])
-        memo = rules.__dict__.get("_places")
-        if memo is None:
-            memo = {}
-            object.__setattr__(rules, "_places", memo)
-        found = memo.get(key)
+        found = rules._places.get(key)
         if found is None:
             where = number_location(number)
-            found = memo[key] = (where, capped_for(cat, where, rules))
+            found = rules._places[key] = (where, capped_for(cat, where, rules))
         return found
     where = number_location(number)
     return where, capped_for(cat, where, rules)

@@ -94,6 +94,9 @@ def channel_decisions(
     return [d.as_dict() for d in decisions_by_channel(conn, workspace_id, number, state)]
 
 
+_TEXT = {c: c.value for c in Category}  # a plain dict lookup on the hot path, not `.value`
+
+
 def check_outbound_at(
     conn: Connection,
     workspace_id: int,
@@ -114,7 +117,7 @@ def check_outbound_at(
     history = normal and capped
     since = at - CAP_PERIOD
     state, place, sent = send_time_store.gate_state(
-        conn, workspace_id, message.to, category.value if history else None, since
+        conn, workspace_id, message.to, _TEXT[category] if history else None, since
     )
     subscribed = None
     if message.list_id is not None:
