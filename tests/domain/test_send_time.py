@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from stopline.domain.errors import InvalidInput
@@ -21,6 +21,7 @@ from stopline.domain.send_time import (
     HoldReason,
     SendTimeRules,
     Verdict,
+    _decide,
     decide_send_time,
 )
 from tests.send_time_oracle import open_by_table
@@ -261,3 +262,44 @@ def test_every_rule_names_its_source_and_a_window_or_cap() -> None:
         assert rule.window is None or rule.window.days[0] is not None
     assert next(r for r in RULES if r.state == "MD").effective == date(2024, 1, 1)
     assert next(r for r in RULES if r.state == "TX").window.days[6] == (time(12), time(21))  # type: ignore[union-attr]
+
+
+# A workspace window closing at 24:00 (read as 23:59:59.999999) and one opening mid-evening.
+LATE = Policy.from_dict(
+    {
+        "send_windows": {
+            "informational": {"all": ["10:00", "24:00"], "sun": ["0:00", "19:30"]},
+            "marketing": {"all": ["9:30", "20:00"]},
+        },
+        "send_holidays": {"country": "US"},
+    }
+).send_time_rules
+exact_instants = st.one_of(
+    instants,
+    near_dst,
+    # The last microsecond of a minute, and whole minutes.
+    instants.map(lambda t: t.replace(second=59, microsecond=999_999)),
+    instants.map(lambda t: t.replace(second=0, microsecond=0)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=exact_instants,
+    where=locations,
+    rules=st.sampled_from([DEFAULTS, LATE]),
+    cat=st.sampled_from([Category.MARKETING, Category.INFORMATIONAL]),
+)
+@example(  # 23:59:59.999999 on a Friday in New York: the window closing at 24:00 is shut
+    moment=datetime(2026, 12, 5, 4, 59, 59, 999_999, tzinfo=UTC),
+    where=number_location("+12125550100"),
+    rules=LATE,
+    cat=Category.INFORMATIONAL,
+)
+def test_the_decision_kept_per_minute_is_the_one_computed_at_that_instant(
+    moment: datetime, where: Location, rules: SendTimeRules, cat: Category
+) -> None:
+    """Decisions without history are kept per minute and place: asked at any instant, the
+    answer (verdict, next opening, rule) is the one worked out for that very instant."""
+    kept = decide_send_time(cat, where, rules, moment)
+    assert kept == _decide(cat, where, rules, moment, ())

@@ -12,6 +12,7 @@ from stopline.domain.consent import Action, ConsentChange, Method
 from stopline.security import Keyring
 from stopline.services import campaigns, hand_off, jobs, workspaces
 from stopline.services.consent import change_consent, now_utc
+from stopline.store import audience
 from stopline.store.db import read, write
 from tests.outbound import (
     add_channel,
@@ -325,3 +326,27 @@ def test_expansion_refuses_exactly_what_the_gate_refuses(  # type: ignore[no-unt
         if status == "queued":
             assert got[n][2] == list_id
     assert set(got) == set(expected)
+
+
+def test_preview_never_counts_another_workspaces_list(engine, ws, channel) -> None:  # type: ignore[no-untyped-def]
+    with write(engine) as conn:
+        other = workspaces.create_workspace(
+            conn, name="Other", owner_email="other@example.com", owner_password="password123"
+        ).workspace
+    theirs = make_list(engine, other, [number(), number()])
+    with read(engine) as conn:
+        preview = campaigns.preview_audience(conn, ws.id, list_ids=[theirs])
+        # The suppression query itself, over every number: nothing of theirs either.
+        counts = audience.audience_counts(
+            conn,
+            workspace_id=ws.id,
+            list_ids=[theirs],
+            channel_id=channel.id,
+            channel_type="sms",
+            lo=None,
+            hi=None,
+        )
+    timing = preview.pop("send_time")
+    assert preview == {"allowed": 0}
+    assert timing["now"] == timing["later"] == 0
+    assert counts == {}

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from stopline.domain.recipient_location import Location
+from stopline.domain.recipient_location import Location, number_location
 from stopline.domain.send_rules import Category, SendRule, Window, rules_for
 
 CAP_PERIOD = timedelta(hours=24)
 SEARCH_DAYS = 15  # a window that never opens within two weeks refuses instead of deferring
+# From this year on, every IANA zone's UTC offset is a whole number of minutes (the last
+# exception, Africa/Monrovia's -0:44:30, ended on 1972-01-07).
+MINUTE_OFFSETS_SINCE = 1973
 
 
 class Verdict(StrEnum):
@@ -76,6 +79,11 @@ class SendTimeRules:
     exempt: frozenset[Category] = frozenset({Category.CONVERSATIONAL})
     confirmations_exempt: bool = True
     over_cap: OverCap = OverCap.DEFER
+    # `number_place`'s answers for this rule set, (category, area code) -> (location, capped):
+    # derived data, left out of equality, hashing and repr.
+    _places: dict[tuple[Category, str], tuple[Location, bool]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     def __hash__(self) -> int:  # a cache key on the hot path: hashed once, not per lookup
         cached = self.__dict__.get("_hash")
@@ -181,10 +189,26 @@ def _limits(cat: Category, location: Location, rules: SendTimeRules) -> tuple[_L
     return tuple(limits)
 
 
+@functools.lru_cache(maxsize=4096)
 def capped_for(cat: Category, location: Location, rules: SendTimeRules) -> bool:
     """Does some cap (built-in or the workspace's) cover `cat` for this recipient? Only then
     is their history worth reading."""
     return any(limit.cap is not None for limit in _limits(cat, location, rules))
+
+
+def number_place(cat: Category, number: str, rules: SendTimeRules) -> tuple[Location, bool]:
+    """`number_location(number)` and whether a cap covers `cat` there (`capped_for`): the gate
+    asks this for every check, so a NANP number's answer is kept per rule set, category and
+    area code (all it depends on), in a table on `rules` (at most 3 x 800 entries)."""
+    if len(number) == 12 and number.startswith("+1"):
+        key = (cat, number[2:5])
+        found = rules._places.get(key)
+        if found is None:
+            where = number_location(number)
+            found = rules._places[key] = (where, capped_for(cat, where, rules))
+        return found
+    where = number_location(number)
+    return where, capped_for(cat, where, rules)
 
 
 @functools.cache
@@ -288,11 +312,15 @@ def decide_send_time(
         if recent:
             return _decide(cat, location, rules, at, recent)
     # No history to count: the answer is the same for the whole minute (windows open and close
-    # on whole minutes), so it is computed once per minute and place.
+    # on whole minutes, and every zone's offset is whole minutes since 1972), so it is computed
+    # once per minute and place. Except at hh:mm:59.999999, the one instant a window closing
+    # at 24:00 (`time.max`) excludes, and before 1972 (offsets such as -0:44:30).
+    if at.microsecond == 999_999 or at.year < MINUTE_OFFSETS_SINCE:
+        return _decide(cat, location, rules, at, ())
+    if not (at.second or at.microsecond):
+        return _decide_in_minute(cat, location, rules, at)
     minute = at.replace(second=0, microsecond=0)
     found = _decide_in_minute(cat, location, rules, minute)
-    if minute == at:
-        return found
     # The minute's answer, asked at this instant (a shallow copy: cheaper than replace()).
     answer = object.__new__(SendTimeDecision)
     answer.__dict__.update(found.__dict__, at=at)

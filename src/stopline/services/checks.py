@@ -13,7 +13,7 @@ from stopline.domain.errors import InvalidInput
 from stopline.domain.gate import Decision, MessageKind, Outbound, RefusalCode, Refuse, decide
 from stopline.domain.numbers import normalize
 from stopline.domain.policy import Policy
-from stopline.domain.recipient_location import contact_location, number_location
+from stopline.domain.recipient_location import contact_location
 from stopline.domain.send_rules import Category
 from stopline.domain.send_time import (
     CAP_PERIOD,
@@ -21,6 +21,7 @@ from stopline.domain.send_time import (
     Verdict,
     capped_for,
     decide_send_time,
+    number_place,
 )
 from stopline.services.consent import now_utc
 from stopline.services.send_time import parse_category
@@ -93,6 +94,9 @@ def channel_decisions(
     return [d.as_dict() for d in decisions_by_channel(conn, workspace_id, number, state)]
 
 
+_TEXT = {c: c.value for c in Category}  # a plain dict lookup on the hot path, not `.value`
+
+
 def check_outbound_at(
     conn: Connection,
     workspace_id: int,
@@ -108,12 +112,12 @@ def check_outbound_at(
         at = at.astimezone(UTC)
     rules = policy.send_time_rules
     normal = message.kind is MessageKind.NORMAL
-    where = number_location(message.to)
+    where, capped = number_place(category, message.to, rules)
     # History only where a cap covers the message (most numbers have none by default).
-    history = normal and capped_for(category, where, rules)
+    history = normal and capped
     since = at - CAP_PERIOD
     state, place, sent = send_time_store.gate_state(
-        conn, workspace_id, message.to, category.value if history else None, since
+        conn, workspace_id, message.to, _TEXT[category] if history else None, since
     )
     subscribed = None
     if message.list_id is not None:

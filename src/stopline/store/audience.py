@@ -22,6 +22,7 @@ from stopline.store.tables import (
     blocks,
     list_members,
     list_opt_outs,
+    lists,
     opt_outs,
 )
 
@@ -133,12 +134,22 @@ def audience_select(
         joined = lm.outerjoin(b, b.c.number == lm.c.number).outerjoin(o, o.c.number == lm.c.number)
         opted_now = o.c.number.is_not(None)
     joined = joined.outerjoin(x, and_(x.c.list_id == lm.c.list_id, x.c.number == lm.c.number))
-    member_filter = [lm.c.workspace_id == workspace_id, lm.c.list_id.in_(list(list_ids))]
+    single = len(set(list_ids)) == 1
+    if single and is_sqlite(conn):
+        # The list is the workspace's own, checked in `lists` (a member row always carries its
+        # list's workspace): SQLite then reads the members from their (list_id, number) key
+        # alone, without fetching each member's table row for its workspace_id.
+        owned = select(lists.c.id).where(
+            lists.c.workspace_id == workspace_id, lists.c.id.in_(list(list_ids))
+        )
+        member_filter: list[Any] = [lm.c.list_id.in_(owned)]
+    else:
+        member_filter = [lm.c.workspace_id == workspace_id, lm.c.list_id.in_(list(list_ids))]
     if hi is not None:
         member_filter.append(lm.c.number <= hi)
     if lo is not None:
         member_filter.append(lm.c.number > lo)
-    if len(set(list_ids)) == 1:
+    if single:
         refusal = case(
             (b.c.number.is_not(None), literal("blocked")),
             (opted_now, literal("opted_out")),

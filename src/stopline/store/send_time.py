@@ -4,6 +4,7 @@ PostgreSQL workers hand over at once."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -125,6 +126,9 @@ def _pg(sql: str) -> str:
 _GATE = {False: (_PLACE_SQL, _pg(_PLACE_SQL)), True: (_GATE_SQL, _pg(_GATE_SQL))}
 
 
+_EXTRA = frozenset({"p", "s"})  # the kinds of rows `_GATE` adds to the consent state's
+
+
 def gate_state(
     conn: Connection, workspace_id: int, number: str, category: str | None, since: datetime
 ) -> tuple[NumberState, tuple[str | None, str | None] | None, list[datetime]]:
@@ -134,16 +138,18 @@ def gate_state(
     params: dict[str, Any] = {"ws": workspace_id, "n": number}
     if category is not None:
         params["cat"] = category
-        # SQLite keeps timestamps as UTC text in SQLAlchemy's format, which sorts as time does.
-        params["since"] = (
-            since.astimezone(UTC).isoformat(" ", "microseconds")[:26] if sqlite else since
-        )
+        params["since"] = _sqlite_time(since) if sqlite else since
     cursor = driver_connection(conn).cursor()
     try:
         cursor.execute(_GATE[category is not None][0 if sqlite else 1], params)
         rows = cursor.fetchall()
     finally:
         cursor.close()
+    for row in rows:
+        if row[0] in _EXTRA:
+            break
+    else:  # consent rows only (the usual case): no sorting out
+        return state_from_rows(rows), None, []
     consent: list[Any] = []
     place: tuple[str | None, str | None] | None = None
     sent: list[datetime] = []
@@ -156,7 +162,16 @@ def gate_state(
             sent.append(utc(datetime.fromisoformat(at)) if isinstance(at, str) else utc(at))
         else:
             consent.append(row)
-    return state_from_rows(consent), place, sorted(sent)
+    if len(sent) > 1:
+        sent.sort()
+    return state_from_rows(consent), place, sent
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_time(at: datetime) -> str:
+    """SQLite keeps timestamps as UTC text in SQLAlchemy's format, which sorts as time does
+    (the gate asks with one `since` for a whole batch: formatted once)."""
+    return at.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
 def recent_counts_in_lists(
