@@ -24,6 +24,8 @@ PHONE = {"width": 390, "height": 844}
 # Every main page, as a member reaches it from the navigation and the pages it links to.
 MAIN_PAGES = [
     ("inbox", "/inbox"),
+    ("campaigns", "/campaigns"),
+    ("channels", "/channels"),
     ("inbox-conversation", "/inbox/1"),
     ("contacts", "/contacts"),
     ("contact", "/contacts/2"),
@@ -260,6 +262,14 @@ def test_every_main_page_at_phone_and_desktop_size(browser: Browser, server: Ser
                         "as => as.map(a => a.getBoundingClientRect().right)"
                     )
                     assert boxes and max(boxes) <= viewport["width"], path
+                    # The navigation is only as tall as its entries (a short page used to
+                    # stretch it, leaving an empty band above the page).
+                    nav, entries = tab.evaluate(
+                        "() => { const s = document.querySelector('nav[aria-label=Main]');"
+                        " return [s.getBoundingClientRect().height,"
+                        " s.querySelector('ul').getBoundingClientRect().height]; }"
+                    )
+                    assert nav <= entries + 24, f"{path}: navigation {nav}px for {entries}px"
                 shot(tab, name)
         finally:
             context.close()
