@@ -70,6 +70,7 @@ def receive(
     message_id: str | None = None,
     opt_out_type: str | None = None,
     received_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> InboundOutcome:
     message = InboundMessage(
         provider=channel.provider,
@@ -81,7 +82,7 @@ def receive(
         opt_out_type=opt_out_type,
     )
     return inbound.process_inbound(
-        engine, channel, message, reply_inline=channel.provider == "twilio"
+        engine, channel, message, reply_inline=channel.provider == "twilio", now=now
     )
 
 

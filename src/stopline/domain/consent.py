@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from stopline.domain.errors import Forbidden, InvalidInput
+from stopline.domain.keep_offer import answer_problem, offer_of
 from stopline.domain.policy import OptOutScope, Policy, ResubscribePolicy
 
 Scope = OptOutScope
@@ -90,6 +91,12 @@ class Record:
     created_at: datetime
     event_seq: int
     channel_id: int | None = None
+    # Lists the recipient kept past this opt-out by answering its confirmation's offer
+    # (domain/keep_offer.py): (list id, the keeping event's seq). Only on opt-outs.
+    keeps: tuple[tuple[int, int], ...] = ()
+
+    def keeps_list(self, list_id: int | None) -> bool:
+        return list_id is not None and any(kept == list_id for kept, _seq in self.keeps)
 
 
 ScopeKey = tuple[Scope, str]
@@ -107,9 +114,14 @@ class NumberState:
     def is_clear(self) -> bool:
         return not self.opt_outs and self.block is None and not self.list_opt_outs
 
-    def opted_out_for(self, channel_id: int | None, channel_type: str | None) -> Record | None:
-        """The opt-out that covers a message on this channel, if any (outbound rule 3)."""
+    def opted_out_for(
+        self, channel_id: int | None, channel_type: str | None, list_id: int | None = None
+    ) -> Record | None:
+        """The opt-out that covers a message on this channel, if any (outbound rule 3). A
+        message sent through a list the recipient kept past an opt-out passes that one."""
         for (scope, key), record in self.opt_outs.items():
+            if record.keeps and record.keeps_list(list_id):
+                continue
             if scope is Scope.WORKSPACE:
                 return record
             if scope is Scope.CHANNEL_TYPE and channel_type is not None:
@@ -290,6 +302,11 @@ def check_change(
                 "This number is blocked; it cannot opt back in until it is unblocked.",
                 code="blocked",
             )
+        if "keeps" in (change.detail or {}):
+            kept = kept_scope(change)
+            if kept is None:
+                raise InvalidInput("A kept list names the opt-out it passes.", code="keep_invalid")
+            return _check_keep(state, change, kept)
         lifts = change.list_id in state.list_opt_outs
         if change.method not in RECIPIENT_METHODS and (lifts or not records_consent(change)):
             _check_resubscribe(policy, change)
@@ -323,6 +340,34 @@ def check_change(
             _check_resubscribe(policy, change)
         return True
     raise InvalidInput(f"Unknown action {action!r}.", code="action_unknown")  # pragma: no cover
+
+
+def kept_scope(change: ConsentChange | ConsentEvent) -> ScopeKey | None:
+    """The opt-out a list opt-in keeps its list past (`detail["keeps"]`: the recipient answered
+    the opt-out confirmation's offer), or None for an ordinary list opt-in."""
+    raw = (change.detail or {}).get("keeps")
+    try:
+        scope, key = raw  # type: ignore[misc]
+        return (Scope(scope), str(key))
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_keep(state: NumberState, change: ConsentChange, kept: ScopeKey) -> bool:
+    """Only the recipient's own answer keeps a list past their opt-out (FCC 2024 order: the
+    opt-out covers everything until they say otherwise); the offer itself is checked by the
+    inbound handler and replayed by `ledger verify` (domain/keep_offer.py)."""
+    if change.method is not Method.REPLY:
+        raise Forbidden(
+            "Only the recipient's own answer to the opt-out confirmation keeps a list.",
+            code="keep_reply_only",
+        )
+    record = state.opt_outs.get(kept)
+    if record is None:
+        raise InvalidInput(
+            "This number has no such opt-out to keep a list past.", code="not_opted_out"
+        )
+    return not record.keeps_list(change.list_id)
 
 
 def records_consent(change: ConsentChange) -> bool:
@@ -428,13 +473,18 @@ def apply(state: NumberState, event: ConsentEvent) -> NumberState:
     if action is Action.OPT_OUT:
         key = (event.scope, event.scope_key)
         if key in state.opt_outs:
-            return state  # the first request keeps its method and reason
+            # The first request keeps its method and reason; asking again ends every list
+            # kept past it (a new STOP means all messages, until answered again).
+            record = state.opt_outs[key]
+            if not record.keeps:
+                return state
+            return replace(state, opt_outs={**state.opt_outs, key: replace(record, keeps=())})
         return replace(state, opt_outs={**state.opt_outs, key: _record(event)})
     if action is Action.BLOCK:
         if state.block is not None:
             return state
-        opt_outs = dict(state.opt_outs)
-        # A block implies an opt-out everywhere (PRODUCT "block").
+        # A block implies an opt-out everywhere (PRODUCT "block"), with no list kept past it.
+        opt_outs = {k: replace(r, keeps=()) if r.keeps else r for k, r in state.opt_outs.items()}
         opt_outs.setdefault((Scope.WORKSPACE, ""), _record(event))
         return replace(state, block=_record(event), opt_outs=opt_outs)
     if action is Action.UNBLOCK:
@@ -450,13 +500,33 @@ def apply(state: NumberState, event: ConsentEvent) -> NumberState:
         )
     if action is Action.LIST_OPT_OUT:
         assert event.list_id is not None
+        # Leaving a list also ends keeping it past an opt-out.
+        opt_outs = {
+            k: replace(r, keeps=tuple(p for p in r.keeps if p[0] != event.list_id))
+            if r.keeps_list(event.list_id)
+            else r
+            for k, r in state.opt_outs.items()
+        }
         if event.list_id in state.list_opt_outs:
-            return state
-        return replace(state, list_opt_outs={**state.list_opt_outs, event.list_id: _record(event)})
-    if action is Action.LIST_OPT_IN:
+            return replace(state, opt_outs=opt_outs)
         return replace(
             state,
-            list_opt_outs={k: v for k, v in state.list_opt_outs.items() if k != event.list_id},
+            opt_outs=opt_outs,
+            list_opt_outs={**state.list_opt_outs, event.list_id: _record(event)},
+        )
+    if action is Action.LIST_OPT_IN:
+        list_outs = {k: v for k, v in state.list_opt_outs.items() if k != event.list_id}
+        kept = kept_scope(event)
+        passed = state.opt_outs.get(kept) if kept is not None else None
+        if kept is None or passed is None or event.list_id is None:
+            return replace(state, list_opt_outs=list_outs)
+        if passed.keeps_list(event.list_id):
+            return replace(state, list_opt_outs=list_outs)
+        keeps = tuple(sorted((*passed.keeps, (event.list_id, event.seq))))
+        return replace(
+            state,
+            opt_outs={**state.opt_outs, kept: replace(passed, keeps=keeps)},
+            list_opt_outs=list_outs,
         )
     if action is Action.AMEND:
         target = _target(_as_change(event))
@@ -510,7 +580,10 @@ def stored_view(state: NumberState) -> tuple[Any, ...]:
     compares with the projection of the events (the gate reads the scopes, the block and the
     list opt-outs; the Opt-Outs page and the number correction read method and reason)."""
     return (
-        {(s.value, k): _columns(r, channel=True) for (s, k), r in state.opt_outs.items()},
+        {
+            (s.value, k): (*_columns(r, channel=True), r.keeps)
+            for (s, k), r in state.opt_outs.items()
+        },
         _columns(state.block, channel=False) if state.block is not None else None,
         {i: _columns(r, channel=False) for i, r in state.list_opt_outs.items()},
     )
@@ -522,13 +595,37 @@ def rule_violations(events: Iterable[ConsentEvent]) -> list[ChainProblem]:
     tell from a real one, if it was written with its hash recomputed behind stopline's back."""
     problems: list[ChainProblem] = []
     states: dict[str, NumberState] = {}
+    last_opt_out: dict[str, ConsentEvent] = {}
     for event in events:
         state = states.get(event.number, EMPTY)
-        why = _violation(state, event)
+        why = _violation(state, event) or _keep_violation(event, last_opt_out.get(event.number))
         if why is not None:
             problems.append(ChainProblem(event.seq, "rule_violation", f"{event.number}: {why}"))
         states[event.number] = apply(state, event)
+        if event.action is Action.OPT_OUT:
+            last_opt_out[event.number] = event
     return problems
+
+
+def _keep_violation(event: ConsentEvent, offer_event: ConsentEvent | None) -> str | None:
+    """A list kept past an opt-out needs the recipient's answer to that opt-out's offer, in
+    time (domain/keep_offer.py), and passes only the opt-out that made the offer."""
+    if event.action is not Action.LIST_OPT_IN or "keeps" not in (event.detail or {}):
+        return None
+    if event.method is not Method.REPLY or event.inbound_text is None:
+        return "a list kept past an opt-out without the recipient's answer"
+    offer_seq = (event.detail or {}).get("offer_seq")
+    problem = answer_problem(
+        offer_of(offer_event.detail) if offer_event is not None else None,
+        offer_seq=offer_seq if isinstance(offer_seq, int) else -1,
+        latest_opt_out_seq=offer_event.seq if offer_event is not None else None,
+        list_id=event.list_id,
+        answered_at=utc(event.recorded_at),
+    )
+    if problem is None and offer_event is not None:
+        if kept_scope(event) != (offer_event.scope, offer_event.scope_key):
+            problem = "keeps a list past another opt-out than the one that offered it"
+    return f"a list kept past an opt-out: {problem}" if problem else None
 
 
 def _violation(state: NumberState, event: ConsentEvent) -> str | None:

@@ -59,7 +59,8 @@ def decide(message: Outbound, state: NumberState, *, subscribed: bool | None = N
     """Decide one send. `subscribed` is the list membership for campaign sends (None otherwise).
 
     Order matters: a block refuses even confirmations (no messages either way); an opt-out in
-    scope refuses everything but confirmations; list rules apply to campaign sends only.
+    scope refuses everything but confirmations (a message sent through a list the recipient
+    kept past it excepted); list rules apply to list sends only.
     """
     if not is_e164(message.to):
         return Refuse(RefusalCode.INVALID_NUMBER, f"{message.to!r} is not a valid E.164 number")
@@ -67,7 +68,7 @@ def decide(message: Outbound, state: NumberState, *, subscribed: bool | None = N
         return Refuse(RefusalCode.BLOCKED, f"{message.to} is blocked")
     if message.kind is MessageKind.CONFIRMATION:
         return ALLOW
-    record = state.opted_out_for(message.channel_id, message.channel_type)
+    record = state.opted_out_for(message.channel_id, message.channel_type, message.list_id)
     if record is not None:
         how = f" by {record.method.value}" if record.method else ""
         return Refuse(RefusalCode.OPTED_OUT, f"{message.to} opted out{how}")

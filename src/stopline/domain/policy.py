@@ -120,6 +120,10 @@ class Policy:
     confirmations_exempt: bool = True  # STOP/HELP answers go at once (CTIA: immediately)
     over_cap: OverCap = OverCap.DEFER  # issue 14: defer, don't drop
     double_opt_in_hours: int = 24  # proof of consent: how long a join waits for its YES
+    # FCC 24-24, 47 CFR 64.1200(a)(12) (domain/keep_offer.py): the opt-out confirmation may ask
+    # which of these lists to keep; none by default (the confirmation asks nothing).
+    keep_offer_lists: tuple[int, ...] = ()
+    keep_offer_hours: int = 24  # how long an answer keeps a list (the rule sets no limit)
 
     @functools.cached_property
     def send_time_rules(self) -> SendTimeRules:
@@ -279,6 +283,16 @@ def _coerce(key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 720:
             raise _bad(key, value, "must be a whole number of hours from 1 to 720")
         return value
+    if key == "keep_offer_hours":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 168:
+            raise _bad(key, value, "must be a whole number of hours from 1 to 168")
+        return value
+    if key == "keep_offer_lists":
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+        ):
+            raise _bad(key, value, "must be a list of list ids")
+        return tuple(dict.fromkeys(value))
     if key == "opt_out_rate_warning":
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
             raise _bad(key, value, "must be a fraction between 0 and 1")

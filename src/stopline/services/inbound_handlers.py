@@ -99,6 +99,8 @@ def list_keyword(ctx: InboundContext) -> bool:
             )
         return True
     if intent == "opt_in":
+        if keep_list(ctx, row):
+            return True
         ctx.action = "list_opt_in"
         try:
             result = ctx.change(
@@ -143,9 +145,83 @@ def opt_out(ctx: InboundContext) -> bool:
     if ctx.classification is None or intent_of(ctx.classification) != "opt_out":
         return False
     ctx.action = "opt_out"
-    result = ctx.change(ctx.consent_change(Action.OPT_OUT, Method.REPLY, **_scope(ctx)))
-    if result.changed:
+    _opt_out_offering(ctx)
+    return True
+
+
+def _opt_out_offering(ctx: InboundContext) -> None:
+    """Record the opt-out (for everything) and confirm it; where the workspace offers it, the
+    confirmation also asks which of the number's lists to keep, and the offer is part of the
+    opt-out event (domain/keep_offer.py)."""
+    from stopline.domain.keep_offer import offer_text
+    from stopline.services.keep_offers import offer_for
+
+    assert ctx.number is not None
+    offer = offer_for(
+        ctx.conn,
+        ctx.workspace_id,
+        ctx.policy,
+        ctx.number,
+        ctx.state,
+        list(ctx.lists.values()),
+        ctx.now,
+    )
+    detail = offer.as_detail() if offer is not None else None
+    result = ctx.change(
+        ctx.consent_change(Action.OPT_OUT, Method.REPLY, detail=detail, **_scope(ctx))
+    )
+    if not result.changed:
+        return
+    if offer is None:
         ctx.confirm("opt_out")
+        return
+    plain = ctx.policy.confirmation_text("opt_out", ctx.language)
+    ctx.confirm("opt_out", f"{plain} {offer_text(offer, ctx.language)}")
+
+
+def keep_list(ctx: InboundContext, row: Any) -> bool:
+    """The answer to an opt-out confirmation's offer (the list's opt-in word, in time): keep
+    that list past the opt-out, recorded as a list opt-in with the exchange as its evidence.
+    Anything else (no offer, too late, another list) is an ordinary list keyword."""
+    from stopline.domain.keep_offer import kept_text
+    from stopline.services.keep_offers import answer_keeps
+
+    if ctx.number is None or not ctx.state.opt_outs:
+        return False
+    found = answer_keeps(ctx.conn, ctx.workspace_id, ctx.number, ctx.state, int(row.id), ctx.now)
+    if found is None:
+        return False
+    offer_event, offer = found
+    offered = offer.offered(int(row.id))
+    assert offered is not None
+    evidence = {
+        "source": "answer to the opt-out confirmation's offer to keep a list",
+        "offer": f"Reply {offered.word} to keep getting {offered.name}",
+        "opt_out_text": offer_event.inbound_text,
+        "opt_out_at": offer_event.recorded_at.isoformat(),
+        "answer_by": offer.answer_by.isoformat(),
+        "answer_text": ctx.text,
+        "answered_at": ctx.now.isoformat(),
+    }
+    change = ctx.consent_change(
+        Action.LIST_OPT_IN,
+        Method.REPLY,
+        list_id=int(row.id),
+        detail={
+            "keeps": [offer_event.scope.value, offer_event.scope_key],
+            "offer_seq": offer_event.seq,
+            "evidence": evidence,
+        },
+    )
+    try:
+        result = ctx.change(change)
+    except StoplineError as exc:
+        ctx.refused = exc.code
+        ctx.action = "list_kept_refused"
+        return True
+    ctx.action = "list_kept"
+    if result.changed:
+        ctx.confirm("opt_in", kept_text(ctx.policy.brand_name, row.name, ctx.language))
     return True
 
 
@@ -235,9 +311,7 @@ def possible_revocation(ctx: InboundContext) -> bool:
         return True
     if ctx.policy.revocation_mode is RevocationMode.AUTO_OPT_OUT:
         ctx.action = "revocation_opt_out"
-        result = ctx.change(ctx.consent_change(Action.OPT_OUT, Method.REPLY, **_scope(ctx)))
-        if result.changed:
-            ctx.confirm("opt_out")
+        _opt_out_offering(ctx)
         return True
     ctx.action = "revocation_review"
     assert ctx.number is not None

@@ -260,6 +260,10 @@ def update_settings(conn: Connection, principal: Principal, changes: dict[str, A
     from stopline.services.lists import check_lists_against
 
     check_lists_against(conn, principal.workspace_id, config)
+    if "keep_offer_lists" in changes:
+        from stopline.services.keep_offers import check_offer_lists
+
+        check_offer_lists(conn, principal.workspace_id, policy.keep_offer_lists)
     store.set_settings(conn, principal.workspace_id, policy.to_dict())
     return policy
 

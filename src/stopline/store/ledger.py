@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -169,8 +170,10 @@ def iter_events(
 
 # --- state ----------------------------------------------------------------------------------
 
+# The fourth column is text: an opt-out's kept lists (JSON), a list opt-out's list id. One
+# column serves both so the hottest query keeps its shape (and `gate_state`'s extra rows fit).
 _STATE_SQL = """
-SELECT 'o' AS kind, scope, scope_key, CAST(NULL AS INTEGER) AS list_id, method, reason, actor,
+SELECT 'o' AS kind, scope, scope_key, kept_lists AS list_ref, method, reason, actor,
        created_at, event_seq, channel_id
   FROM opt_outs WHERE workspace_id = :ws AND number = :n
 UNION ALL
@@ -178,7 +181,7 @@ SELECT 'b', NULL, NULL, NULL, method, reason, actor, created_at, event_seq,
        CAST(NULL AS INTEGER)
   FROM blocks WHERE workspace_id = :ws AND number = :n
 UNION ALL
-SELECT 'l', NULL, NULL, list_id, method, reason, actor, created_at, event_seq,
+SELECT 'l', NULL, NULL, CAST(list_id AS TEXT), method, reason, actor, created_at, event_seq,
        CAST(NULL AS INTEGER)
   FROM list_opt_outs WHERE workspace_id = :ws AND number = :n
 """
@@ -190,7 +193,7 @@ STATE_SQL = _STATE_SQL
 _KIND, _SCOPE, _KEY, _LIST, _METHOD, _REASON, _ACTOR, _CREATED, _SEQ, _CHANNEL = range(10)
 
 
-def _record(row: Any) -> Record:
+def _record(row: Any, keeps: tuple[tuple[int, int], ...] = ()) -> Record:
     created = row[_CREATED]
     if isinstance(created, str):  # the SQLite driver hands timestamps back as text
         created = datetime.fromisoformat(created)
@@ -201,7 +204,25 @@ def _record(row: Any) -> Record:
         created_at=utc(created),
         event_seq=int(row[_SEQ]),
         channel_id=row[_CHANNEL],
+        keeps=keeps,
     )
+
+
+def kept_lists_text(keeps: tuple[tuple[int, int], ...]) -> str | None:
+    """An opt-out's kept lists as stored: canonical JSON text, NULL when it keeps none."""
+    return json.dumps([list(p) for p in keeps], separators=(",", ":")) if keeps else None
+
+
+def kept_lists_of(raw: Any) -> tuple[tuple[int, int], ...]:
+    if raw is None:
+        return ()
+    try:
+        pairs = json.loads(raw) if isinstance(raw, str) else raw
+        return tuple(sorted((int(i), int(seq)) for i, seq in pairs))
+    except (TypeError, ValueError):
+        # An unreadable value keeps nothing: the gate refuses, and `ledger verify` reports the
+        # row as not matching its events.
+        return ((-1, -1),)
 
 
 _EMPTY = NumberState()
@@ -217,7 +238,8 @@ def state_from_rows(rows: Sequence[Any]) -> NumberState:
     for row in rows:
         kind = row[_KIND]
         if kind == "o":
-            outs[(Scope(row[_SCOPE]), row[_KEY])] = _record(row)
+            keeps = kept_lists_of(row[_LIST]) if row[_LIST] is not None else ()
+            outs[(Scope(row[_SCOPE]), row[_KEY])] = _record(row, keeps)
         elif kind == "b":
             block = _record(row)
         else:
@@ -253,15 +275,18 @@ _RECORD: dict[str, Any] = {
     name: bindparam(f"r_{name}")
     for name in ("method", "reason", "actor", "created_at", "event_seq", "channel_id")
 }
+_OPT_OUT_RECORD = {**_RECORD, "kept_lists": bindparam("r_kept_lists")}
 _DELETE_OPT_OUT = delete(opt_outs).where(_where_number(opt_outs, *_OPT_OUT_KEY))
 _INSERT_OPT_OUT = insert(opt_outs).values(
     workspace_id=bindparam("ws"),
     number=bindparam("n"),
     scope=bindparam("s"),
     scope_key=bindparam("k"),
-    **_RECORD,
+    **_OPT_OUT_RECORD,
 )
-_UPDATE_OPT_OUT = update(opt_outs).where(_where_number(opt_outs, *_OPT_OUT_KEY)).values(**_RECORD)
+_UPDATE_OPT_OUT = (
+    update(opt_outs).where(_where_number(opt_outs, *_OPT_OUT_KEY)).values(**_OPT_OUT_RECORD)
+)
 _DELETE_BLOCK = delete(blocks).where(_where_number(blocks))
 _BLOCK_RECORD = {k: v for k, v in _RECORD.items() if k != "channel_id"}
 _INSERT_BLOCK = insert(blocks).values(
@@ -301,8 +326,9 @@ def write_state_diff(
 
 def _record_params(record: Record, *, channel: bool = False) -> dict[str, Any]:
     params = {f"r_{name}": value for name, value in _record_values(record).items()}
-    if channel:
+    if channel:  # an opt-out's: its channel and kept lists too
         params["r_channel_id"] = record.channel_id
+        params["r_kept_lists"] = kept_lists_text(record.keeps)
     return params
 
 

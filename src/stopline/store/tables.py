@@ -393,10 +393,20 @@ opt_outs = Table(
     Column("channel_id", Integer, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("event_seq", BigInteger, nullable=False),
+    # Lists the recipient kept past this opt-out (domain/keep_offer.py): JSON text of
+    # [list id, event seq] pairs; NULL for almost every row.
+    Column("kept_lists", Text, nullable=True),
     _enum_check("method", METHODS, "method"),
     _enum_check("scope", SCOPES, "scope"),
 )
 Index("ix_opt_outs_workspace_created", opt_outs.c.workspace_id, opt_outs.c.created_at)
+Index(
+    "ix_opt_outs_kept",
+    opt_outs.c.workspace_id,
+    opt_outs.c.number,
+    sqlite_where=opt_outs.c.kept_lists.is_not(None),
+    postgresql_where=opt_outs.c.kept_lists.is_not(None),
+)
 
 blocks = Table(
     "blocks",
