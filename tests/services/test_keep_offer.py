@@ -228,3 +228,59 @@ def test_settings_refuse_a_list_with_no_word_to_answer_with(engine, ws):
         assert refused.value.code == code
     with read(engine) as conn:
         assert get_workspace(conn, ws.id).policy.keep_offer_lists == ()
+
+
+# --- campaigns: a kept list's campaign reaches the number, no other does -----------------------
+
+
+def test_a_campaign_to_the_kept_list_reaches_the_number_and_no_other_campaign_does(
+    engine, ws, channel, two_lists, keyring
+):
+    from stopline.services import campaigns, hand_off, jobs
+    from tests.outbound import add_channel as console_channel
+    from tests.outbound import message_rows
+    from tests.outbound import number as toronto  # no send-time rule holds these at night
+
+    console = console_channel(engine, ws, keyring)
+
+    alerts, deals = two_lists
+    kept, stopped, fine = toronto(), toronto(), toronto()
+    member_of(engine, ws, [alerts, deals], kept)
+    member_of(engine, ws, [alerts], stopped)
+    member_of(engine, ws, [alerts], fine)
+    receive(engine, channel, kept, "STOP")
+    receive(engine, channel, kept, "ALERTS")
+    receive(engine, channel, stopped, "STOP")
+    with read(engine) as conn:
+        preview = campaigns.preview_audience(conn, ws.id, list_ids=[alerts], channel_id=console.id)
+    assert (preview["allowed"], preview["opted_out"]) == (2, 1)
+
+    def run(list_ids: list[int]) -> dict[str, tuple[str, str | None, int | None]]:
+        with write(engine) as conn:
+            made = campaigns.create_campaign(
+                conn,
+                owner(ws),
+                name="Reminder",
+                body="See you at 3",
+                list_ids=list_ids,
+                channel_id=console.id,
+            )
+        while jobs.run_next(engine, "test-jobs", ["campaign"]) is not None:
+            pass
+        return {
+            r.to_number: (r.status, r.refusal_code, r.list_id)
+            for r in message_rows(engine, ws.id)
+            if r.campaign_id == made.id
+        }
+
+    assert run([alerts]) == {
+        kept: ("queued", None, alerts),
+        stopped: ("failed", "opted_out", alerts),
+        fine: ("queued", None, alerts),
+    }
+    assert run([deals])[kept][:2] == ("failed", "opted_out")
+    assert run([deals, alerts])[kept] == ("queued", None, alerts)
+    while ids := hand_off.claim(engine, "w-keep"):
+        hand_off.hand_off(engine, ids, owner="w-keep", keyring=keyring)
+    sent = [r for r in message_rows(engine, ws.id) if r.to_number == kept and r.campaign_id]
+    assert sorted(r.status for r in sent) == ["failed", "sent", "sent"]

@@ -28,14 +28,16 @@ from sqlalchemy import Connection, Engine
 
 from stopline.domain.consent import utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
+from stopline.domain.gate import Outbound, RefusalCode
 from stopline.domain.numbers import normalize
 from stopline.domain.send_rules import Category
 from stopline.domain.send_time import Verdict
 from stopline.services import jobs, send_time
+from stopline.services.checks import check_outbound
 from stopline.services.consent import change_memberships, now_utc
 from stopline.services.queueing import MAX_BODY, default_channel_id
 from stopline.services.workspaces import Principal, get_workspace
-from stopline.store import audience
+from stopline.store import audience, ledger
 from stopline.store import campaigns as campaign_store
 from stopline.store import channels as channel_store
 from stopline.store import lists as list_store
@@ -242,6 +244,17 @@ def expand(
                 scheduled=scheduled,
             )
             campaign_store.reschedule_campaign_messages(conn, campaign_id, own, now)
+            _release_kept_members(
+                conn,
+                workspace_id,
+                campaign_id,
+                list_ids,
+                channel,
+                (after, hi),
+                send_at=send_at,
+                scheduled=scheduled,
+                now=now,
+            )
         after = hi
         if progress is not None:
             progress(stored)
@@ -256,6 +269,57 @@ def expand(
             conn, campaign_id, status=final, counts={"job_id": job_id, "recipients": total}
         )
     return {"campaign_id": campaign_id, **summary}
+
+
+def _release_kept_members(
+    conn: Connection,
+    workspace_id: int,
+    campaign_id: int,
+    list_ids: Sequence[int],
+    channel: Any,
+    bounds: tuple[str | None, str | None],
+    *,
+    send_at: datetime,
+    scheduled: bool,
+    now: datetime,
+) -> None:
+    """The set-based suppression refuses every opted-out member; the few who kept one of the
+    campaign's lists past their opt-out (domain/keep_offer.py) go after all, through that
+    list. The hand-off checks them again, send-time rules included, like every message."""
+    kept = campaign_store.kept_numbers_between(conn, workspace_id, *bounds)
+    for number in campaign_store.refused_as_opted_out(conn, campaign_id, kept):
+        list_id = kept_list_reaching(conn, workspace_id, number, list_ids, channel)
+        if list_id is not None:
+            campaign_store.release_kept(
+                conn,
+                campaign_id,
+                number,
+                list_id,
+                status="scheduled" if scheduled else "queued",
+                available_at=send_at,
+                scheduled_at=send_at if scheduled else None,
+                now=now,
+            )
+
+
+def kept_list_reaching(
+    conn: Connection, workspace_id: int, number: str, list_ids: Sequence[int], channel: Any
+) -> int | None:
+    """The first of `list_ids` the number kept past its opt-out and the gate itself lets a
+    message through now (member, not blocked, not left), or None."""
+    state = ledger.load_state(conn, workspace_id, number)
+    for list_id in sorted(list_ids):
+        if not any(r.keeps_list(list_id) for r in state.opt_outs.values()):
+            continue
+        message = Outbound(
+            to=number, channel_id=int(channel.id), channel_type=channel.type, list_id=list_id
+        )
+        if check_outbound(conn, workspace_id, message).allowed:
+            return list_id
+    return None
+
+
+OPTED_OUT = RefusalCode.OPTED_OUT
 
 
 @jobs.handler("campaign")
@@ -323,6 +387,16 @@ def preview_audience(
         if hi is None:
             break
         after = hi
+    # Opted-out members who kept one of these lists go after all (the expansion's own check).
+    for number in campaign_store.kept_numbers_between(conn, workspace_id, None, None):
+        plain = Outbound(to=number, channel_id=int(channel.id), channel_type=channel.type)
+        refused = check_outbound(conn, workspace_id, plain)
+        if not totals.get("opted_out") or getattr(refused, "code", None) is not OPTED_OUT:
+            continue
+        if kept_list_reaching(conn, workspace_id, number, wanted, channel) is not None:
+            totals["opted_out"] -= 1
+            totals["allowed"] += 1
+            now_count += 1
     capped = send_time.capped_members(conn, workspace_id, policy, wanted, when)
     totals["send_time"] = {
         "at": when.isoformat(),

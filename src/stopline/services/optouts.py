@@ -531,7 +531,14 @@ def state_dict(
         "opted_out": bool(state.opt_outs),
         "blocked": state.block is not None,
         "opt_outs": [
-            {"scope": scope.value, "scope_key": key, "channel_id": r.channel_id, **record(r)}
+            {
+                "scope": scope.value,
+                "scope_key": key,
+                "channel_id": r.channel_id,
+                **record(r),
+                # Lists the recipient kept past this opt-out (messages sent through them go).
+                "kept_lists": [{"list_id": i, "event_seq": seq} for i, seq in r.keeps],
+            }
             for (scope, key), r in sorted(state.opt_outs.items())
         ],
         "block": record(state.block) if state.block else None,

@@ -29,6 +29,7 @@ from stopline.store.tables import (
     Timestamp,
     campaigns,
     messages,
+    opt_outs,
 )
 
 
@@ -238,6 +239,69 @@ def reschedule_campaign_messages(
             updated_at=now,
         ),
         [{f"c_{k}": v for k, v in c.items()} for c in changes],
+    )
+
+
+def kept_numbers_between(
+    conn: Connection, workspace_id: int, lo: str | None, hi: str | None
+) -> list[str]:
+    """Numbers with `lo < number <= hi` that kept a list past an opt-out: the few the set-based
+    suppression refuses as opted out that a send through that list may still reach (read from
+    the partial index on kept opt-outs)."""
+    query = select(opt_outs.c.number).where(
+        opt_outs.c.workspace_id == workspace_id, opt_outs.c.kept_lists.is_not(None)
+    )
+    if lo is not None:
+        query = query.where(opt_outs.c.number > lo)
+    if hi is not None:
+        query = query.where(opt_outs.c.number <= hi)
+    return sorted(set(conn.execute(query).scalars()))
+
+
+def refused_as_opted_out(conn: Connection, campaign_id: int, numbers: Sequence[str]) -> list[str]:
+    """Which of `numbers` this campaign stored as refused for an opt-out."""
+    if not numbers:
+        return []
+    return list(
+        conn.execute(
+            select(messages.c.to_number).where(
+                messages.c.campaign_id == campaign_id,
+                messages.c.to_number.in_(list(numbers)),
+                messages.c.status == "failed",
+                messages.c.refusal_code == "opted_out",
+            )
+        ).scalars()
+    )
+
+
+def release_kept(
+    conn: Connection,
+    campaign_id: int,
+    number: str,
+    list_id: int,
+    *,
+    status: str,
+    available_at: datetime,
+    scheduled_at: datetime | None,
+    now: datetime,
+) -> None:
+    """A member refused as opted out goes after all, through the list it kept past it."""
+    conn.execute(
+        update(messages)
+        .where(
+            messages.c.campaign_id == campaign_id,
+            messages.c.to_number == number,
+            messages.c.status == "failed",
+        )
+        .values(
+            status=status,
+            list_id=list_id,
+            refusal_code=None,
+            error_message=None,
+            available_at=available_at,
+            scheduled_at=scheduled_at,
+            updated_at=now,
+        )
     )
 
 

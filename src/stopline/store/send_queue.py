@@ -28,7 +28,7 @@ from sqlalchemy.engine import Row
 
 from stopline.domain.consent import NumberState
 from stopline.store.db import among, is_sqlite
-from stopline.store.ledger import state_from_rows
+from stopline.store.ledger import STATE_SQL, state_from_rows
 from stopline.store.tables import (
     channels,
     list_members,
@@ -297,19 +297,9 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Mapping[str, Any]]) -> 
 
 # Rows in `ledger.state_from_rows`'s layout (kind, scope, key, list, method, reason, actor,
 # created, seq, channel), with the number appended.
-_STATES_SQL = """
-SELECT 'o' AS kind, scope, scope_key, CAST(NULL AS INTEGER) AS list_id, method, reason, actor,
-       created_at, event_seq, channel_id, number
-  FROM opt_outs WHERE workspace_id = :ws AND number IN :numbers
-UNION ALL
-SELECT 'b', NULL, NULL, NULL, method, reason, actor, created_at, event_seq,
-       CAST(NULL AS INTEGER), number
-  FROM blocks WHERE workspace_id = :ws AND number IN :numbers
-UNION ALL
-SELECT 'l', NULL, NULL, list_id, method, reason, actor, created_at, event_seq,
-       CAST(NULL AS INTEGER), number
-  FROM list_opt_outs WHERE workspace_id = :ws AND number IN :numbers
-"""
+_STATES_SQL = STATE_SQL.replace("\n  FROM ", ", number\n  FROM ").replace(
+    "AND number = :n", "AND number IN :numbers"
+)
 
 
 def consent_states(
