@@ -174,3 +174,40 @@ def test_the_openapi_document_describes_sending(api) -> None:  # type: ignore[no
     assert "post" in paths["/api/v1/messages"]
     assert "post" in paths["/api/v1/campaigns"]
     assert "/2010-04-01/Accounts/{account_sid}/Messages.json" in paths
+
+
+def test_a_send_through_the_list_the_recipient_kept_passes_their_opt_out_and_no_other_does(  # type: ignore[no-untyped-def]
+    api, channel, engine, ws
+) -> None:
+    import uuid
+
+    from stopline.providers.base import InboundMessage
+    from stopline.services import inbound
+    from stopline.services import lists as lists_service
+    from stopline.store.db import read, write
+
+    to = number()
+    with write(engine) as conn:
+        alerts = lists_service.create_list(
+            conn, owner(ws), name="Appointment alerts", keywords={"opt_in": ["ALERTS"]}
+        ).id
+        lists_service.add_members(conn, owner(ws), alerts, [to])
+        workspaces.update_settings(conn, owner(ws), {"keep_offer_lists": [alerts]})
+    with read(engine) as conn:
+        receiving = inbound.channel_for(conn, channel.id)[0]
+    for text in ("STOP", "ALERTS"):
+        message = InboundMessage(
+            provider="console",
+            provider_message_id=uuid.uuid4().hex,
+            from_number=to,
+            to_address=channel.address,
+            body=text,
+        )
+        inbound.process_inbound(engine, receiving, message)
+    kept = api.post("/api/v1/messages", json={"to": to, "body": "See you at 3", "list_id": alerts})
+    assert kept.status_code == 201, kept.text
+    assert kept.json()["status"] in ("queued", "scheduled")
+    other = api.post("/api/v1/messages", json={"to": to, "body": "20% off today"})
+    assert (other.status_code, other.json()["error"]["code"]) == (422, "opted_out")
+    view = api.get(f"/api/v1/opt-outs/{to}").json()
+    assert [k["list_id"] for k in view["opt_outs"][0]["kept_lists"]] == [alerts]

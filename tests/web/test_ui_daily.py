@@ -335,7 +335,7 @@ def test_manage_a_list_its_members_and_keywords(client, engine):
         reply_opt_out="{brand}: no more {list}. Other texts keep coming.",
         reply_opt_in="",
     )
-    assert saved.status_code == 303
+    assert saved.status_code == 303, re.findall(r"role=\"alert\">([^<]*)", saved.text)
     page = client.get(list_path).text
     assert "Weekly deals" in page and "DEALSOFF" in page and "no more {list}" in page
     tester = client.get("/settings/keyword-test", params={"text": "dealsoff"}).text
@@ -389,6 +389,54 @@ def test_settings_warn_until_a_real_support_contact_is_set(client, engine):
     assert "No support contact is set" not in client.get("/settings/messaging").text
 
 
+def test_settings_offer_to_keep_only_lists_with_a_word_to_answer_with(client, engine):
+    created, _channel = _shop(engine)
+    with write(engine) as conn:
+        alerts = lists.create_list(
+            conn, _owner(created), name="Appointment alerts", keywords={"opt_in": ["ALERTS"]}
+        ).id
+        plain = lists.create_list(conn, _owner(created), name="Newsletter").id
+    csrf = sign_in(client, created.owner_email)
+    page = client.get("/settings/messaging").text
+    offered = re.search(rf'<input[^>]*id="keep-{alerts}"[^>]*>', page)
+    assert offered and "disabled" not in offered.group(0)
+    assert re.search(rf'id="keep-{plain}"[^>]*disabled', page) and "(reply ALERTS)" in page
+    saved = post(
+        client,
+        "/settings/messaging",
+        csrf,
+        send_confirmations="on",
+        opt_out_rate_warning="2",
+        review_deadline_business_days="10",
+        keep_offer_lists=str(alerts),
+        keep_offer_hours="6",
+    )
+    assert saved.status_code == 303, re.findall(r"role=\"alert\">([^<]*)", saved.text)
+    with read(engine) as conn:
+        policy = ws_service.get_workspace(conn, created.workspace.id).policy
+    assert (policy.keep_offer_lists, policy.keep_offer_hours) == ((alerts,), 6)
+    assert re.search(rf'id="keep-{alerts}"[^>]*checked', client.get("/settings/messaging").text)
+    refused = post(
+        client,
+        "/settings/messaging",
+        csrf,
+        opt_out_rate_warning="2",
+        review_deadline_business_days="10",
+        keep_offer_lists=str(plain),
+        keep_offer_hours="6",
+    )
+    assert refused.status_code == 422 and "no opt-in keyword" in refused.text
+    bad_hours = post(
+        client,
+        "/settings/messaging",
+        csrf,
+        opt_out_rate_warning="2",
+        review_deadline_business_days="10",
+        keep_offer_hours="0",
+    )
+    assert bad_hours.status_code == 422 and "from 1 to 168" in bad_hours.text
+
+
 def test_email_settings_keep_the_password_write_only_and_send_a_test(client, engine, monkeypatch):
     from tests.smtp import smtp_server
 
@@ -408,7 +456,7 @@ def test_email_settings_keep_the_password_write_only_and_send_a_test(client, eng
             password="hunter2-secret",
             sender="desk@shop.example",
         )
-        assert saved.status_code == 303
+        assert saved.status_code == 303, re.findall(r"role=\"alert\">([^<]*)", saved.text)
         page = client.get("/settings/email").text
         assert "hunter2-secret" not in page and "saved — type to replace" in page
         assert post(client, "/settings/email/test", csrf).status_code == 303

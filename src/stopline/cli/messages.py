@@ -78,6 +78,14 @@ def send(
         str | None,
         typer.Option(help="conversational, informational (default) or marketing."),
     ] = None,
+    list_id: Annotated[
+        int | None,
+        typer.Option(
+            "--list",
+            help="Send as part of this list's messages: only to its members, and past an "
+            "opt-out only if the recipient kept this list when they opted out.",
+        ),
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -97,6 +105,7 @@ def send(
             scheduled_at=parse_at(at),
             idempotency_key=idempotency_key,
             category=category,
+            list_id=list_id,
         )
     emit(message.as_dict(), as_json, _message_line(message))
     if message.refused:

@@ -37,12 +37,17 @@ def check_offer_lists(conn: Connection, workspace_id: int, list_ids: Iterable[in
     for list_id in list_ids:
         row = rows.get(int(list_id))
         if row is None:
-            raise InvalidInput(f"No list {list_id} in this workspace.", code="list_not_found")
+            raise InvalidInput(
+                f"No list {list_id} in this workspace.",
+                code="list_not_found",
+                setting="keep_offer_lists",
+            )
         if keep_word(row) is None:
             raise InvalidInput(
                 f"List {row.name!r} has no opt-in keyword, the word people reply to keep it: "
                 "give it one on its list page first.",
                 code="keep_word_missing",
+                setting="keep_offer_lists",
                 list_id=int(list_id),
             )
 

@@ -32,6 +32,9 @@ class SendMessage:
     # informational). Outside the recipient's window the message is `scheduled`, with
     # `hold_reason` and `available_at` saying why and until when.
     category: str | None = None
+    # Send as part of a list's messages: only to its members, and past an opt-out only if
+    # the recipient kept this list when they opted out (the opt-out confirmation's offer).
+    list_id: int | None = None
 
 
 def refusal_response(message: messages_service.QueuedMessage) -> Response[dict[str, Any]]:
@@ -55,8 +58,8 @@ async def send_message(
 ) -> Response[dict[str, Any]]:
     """Queue one message. The gate answers at once: `201` with status `queued` (or `scheduled`:
     asked for later, or held by the send-time rules until `available_at`, see `hold_reason`),
-    or `422` with `error.code` `opted_out`, `blocked`, `invalid_number`, `frequency_cap` or
-    `no_send_window` (the refused message
+    or `422` with `error.code` `opted_out`, `blocked`, `invalid_number`, `list_opted_out`,
+    `not_subscribed` (with `list_id`), `frequency_cap` or `no_send_window` (the refused message
     is kept, status `failed`). The gate is checked again when a worker hands it over; an
     opt-out in between cancels it. Reusing an idempotency key returns the first message."""
     key = data.idempotency_key or request.headers.get("idempotency-key")
@@ -84,6 +87,7 @@ def _send(
             idempotency_key=key,
             status_callback=data.status_callback,
             category=data.category,
+            list_id=data.list_id,
         )
     return message
 

@@ -117,6 +117,11 @@ def _changes_from(form: FormMultiDict) -> dict[str, Any]:
             setting="opt_out_rate_warning",
         ) from None
     changes["keyword_sets"] = form_list(form, "keyword_sets")
+    if "keep_offer_hours" in form:  # the section is on the page: its checkboxes say it all
+        offered = form_list(form, "keep_offer_lists")
+        changes["keep_offer_lists"] = [int(v) for v in offered if v.isdigit()]
+        hours = int_or_none(form_str(form, "keep_offer_hours"))
+        changes["keep_offer_hours"] = hours if hours is not None else -1
     changes["custom_keywords"] = _parse_custom(form_str(form, "custom_keywords"))
     confirmations: dict[str, dict[str, str]] = {}
     for lang in LANGUAGES:
@@ -164,7 +169,19 @@ def _messaging_page(
         tester=keyword_module() is not None,
         editable=viewer.can("admin"),
         zones=time_zones(),
+        keep_lists=keep_list_choices(viewer),
     )
+
+
+def keep_list_choices(viewer: Viewer) -> list[tuple[int, str, str | None]]:
+    """The lists a STOP's confirmation may offer to keep: (id, name, the word to answer with,
+    None when the list has no opt-in keyword yet)."""
+    from stopline.services.keep_offers import keep_word
+    from stopline.store import inbound as inbound_store
+
+    with viewer.reading() as conn:
+        rows = inbound_store.keyword_lists(conn, viewer.workspace_id)
+    return sorted(((int(r.id), str(r.name), keep_word(r)) for r in rows), key=lambda c: c[1])
 
 
 def time_zones() -> list[str]:
