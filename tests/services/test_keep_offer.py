@@ -284,3 +284,25 @@ def test_a_campaign_to_the_kept_list_reaches_the_number_and_no_other_campaign_do
         hand_off.hand_off(engine, ids, owner="w-keep", keyring=keyring)
     sent = [r for r in message_rows(engine, ws.id) if r.to_number == kept and r.campaign_id]
     assert sorted(r.status for r in sent) == ["failed", "sent", "sent"]
+
+
+def test_a_kept_list_written_behind_the_ledger_is_reported(engine, ws, channel, two_lists):
+    import sqlalchemy as sa
+
+    from stopline.store.tables import opt_outs
+
+    alerts, _ = two_lists
+    sender = number()
+    member_of(engine, ws, [alerts], sender)
+    receive(engine, channel, sender, "STOP", now=T0)
+    assert verify(engine, ws).ok
+    with write(engine) as conn:
+        conn.execute(
+            sa.update(opt_outs)
+            .where(opt_outs.c.workspace_id == ws.id, opt_outs.c.number == sender)
+            .values(kept_lists=f"[[{alerts},1]]")
+        )
+    report = verify(engine, ws)
+    assert not report.ok
+    assert [p.kind for p in report.problems] == ["state_mismatch"]
+    assert sender in report.problems[0].detail
