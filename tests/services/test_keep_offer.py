@@ -306,3 +306,20 @@ def test_a_kept_list_written_behind_the_ledger_is_reported(engine, ws, channel, 
     assert not report.ok
     assert [p.kind for p in report.problems] == ["state_mismatch"]
     assert sender in report.problems[0].detail
+
+
+def test_the_contact_card_and_opt_outs_page_show_the_kept_list(engine, ws, channel, two_lists):
+    from stopline.services import optouts, preferences
+
+    alerts, _ = two_lists
+    sender = number()
+    member_of(engine, ws, [alerts], sender)
+    receive(engine, channel, sender, "STOP", now=T0)
+    receive(engine, channel, sender, "ALERTS", now=T0 + timedelta(minutes=1))
+    with read(engine) as conn:
+        policy = get_workspace(conn, ws.id).policy
+        card = preferences.for_number(conn, ws.id, sender, policy)
+        rows, _total = optouts.list_opt_outs(conn, ws.id, search=sender)
+    assert card.status == "opted_out"  # still opted out of everything else
+    assert [o.kept_lists for o in card.opt_outs] == [("Appointment alerts",)]
+    assert [bool(r.kept_lists) for r in rows if r.number == sender] == [True]

@@ -25,6 +25,7 @@ from stopline.services.consent import ChangeResult, change_consent
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import ledger
 from stopline.store import optouts as optout_store
+from stopline.store.ledger import kept_lists_of
 from stopline.store.tables import blocks, contact_numbers, contacts, opt_outs
 
 # The methods a member, an app or an import may state. `reply` is recorded only by an inbound
@@ -193,6 +194,7 @@ class OptOutRow:
     contact_id: int | None
     contact_name: str | None
     blocked: bool
+    kept_lists: tuple[int, ...] = ()  # lists the recipient kept past this opt-out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -206,6 +208,7 @@ class OptOutRow:
             "contact_id": self.contact_id,
             "contact_name": self.contact_name,
             "blocked": self.blocked,
+            "kept_lists": list(self.kept_lists),
         }
 
 
@@ -283,6 +286,7 @@ def list_opt_outs(
             contact_id=r.contact_id,
             contact_name=r.contact_name,
             blocked=bool(r.blocked),
+            kept_lists=tuple(i for i, _seq in kept_lists_of(r.kept_lists)),
         )
         for r in conn.execute(query)
     ]

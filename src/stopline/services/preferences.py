@@ -29,6 +29,7 @@ class ScopedOptOut:
     scope: str
     scope_label: str
     record: Record
+    kept_lists: tuple[str, ...] = ()  # names of the lists the recipient kept past it
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,17 @@ def for_number(conn: Connection, workspace_id: int, number: str, policy: Policy)
         for d in decisions
     ]
     by_id = {p.channel.id: p.channel for p in permissions}
+    kept_ids = [i for record in state.opt_outs.values() for i, _seq in record.keeps]
+    names = views.list_names(conn, workspace_id, [*state.list_opt_outs, *kept_ids])
     scoped = tuple(
-        ScopedOptOut(scope.value, _scope_label(scope, key, by_id), record)
+        ScopedOptOut(
+            scope.value,
+            _scope_label(scope, key, by_id),
+            record,
+            tuple(names.get(i, f"List {i}") for i, _seq in record.keeps),
+        )
         for (scope, key), record in sorted(state.opt_outs.items())
     )
-    names = views.list_names(conn, workspace_id, list(state.list_opt_outs))
     list_outs = tuple(
         ListOptOut(list_id, names.get(list_id, f"List {list_id}"), record)
         for list_id, record in sorted(state.list_opt_outs.items())
