@@ -323,3 +323,27 @@ def test_the_contact_card_and_opt_outs_page_show_the_kept_list(engine, ws, chann
     assert card.status == "opted_out"  # still opted out of everything else
     assert [o.kept_lists for o in card.opt_outs] == [("Appointment alerts",)]
     assert [bool(r.kept_lists) for r in rows if r.number == sender] == [True]
+
+
+def test_the_evidence_packet_holds_the_offer_and_the_answer(
+    engine, ws, channel, two_lists, keyring
+):
+    import io
+
+    import pypdf
+
+    from stopline.files.evidence_pdf import render
+    from stopline.services import evidence
+
+    alerts, _ = two_lists
+    sender = number()
+    member_of(engine, ws, [alerts], sender)
+    receive(engine, channel, sender, "STOP", now=T0)
+    receive(engine, channel, sender, "ALERTS", now=T0 + timedelta(minutes=1))
+    with read(engine) as conn:
+        packet = evidence.packet(conn, ws.id, sender, keyring)
+    text = " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(render(packet))).pages)
+    flat = " ".join(text.split())
+    assert "Reply ALERTS to keep getting Appointment alerts." in flat  # the confirmation sent
+    assert "answer to the opt-out confirmation's offer" in flat  # the keep's evidence
+    assert "You will keep getting Appointment alerts" in flat  # and its confirmation
