@@ -347,3 +347,19 @@ def test_the_evidence_packet_holds_the_offer_and_the_answer(
     assert "Reply ALERTS to keep getting Appointment alerts." in flat  # the confirmation sent
     assert "answer to the opt-out confirmation's offer" in flat  # the keep's evidence
     assert "You will keep getting Appointment alerts" in flat  # and its confirmation
+
+
+def test_the_offer_is_made_in_the_language_of_the_stop(engine, ws, channel, two_lists):
+    alerts, _ = two_lists
+    sender = number()
+    member_of(engine, ws, [alerts], sender)
+    receive(engine, channel, sender, "ARRÊT", now=T0)
+    body = confirmations(engine, ws, sender)[0].body
+    assert body.endswith("Répondez ALERTS pour continuer à recevoir Appointment alerts.")
+    assert receive(engine, channel, sender, "Alerts", now=T0 + timedelta(minutes=1)).action == (
+        "list_kept"
+    )
+    assert (
+        "Vous continuerez à recevoir Appointment alerts"
+        in confirmations(engine, ws, sender)[-1].body
+    )

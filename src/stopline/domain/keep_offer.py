@@ -54,12 +54,14 @@ class KeepOffer:
 
     lists: tuple[OfferedList, ...]
     answer_by: datetime
+    language: str = "en"  # the STOP's: the answer's confirmation speaks it too
 
     def as_detail(self) -> dict[str, Any]:
         return {
             "keep_offer": {
                 "lists": [[o.list_id, o.word, o.name] for o in self.lists],
                 "answer_by": self.answer_by.isoformat(),
+                "language": self.language,
             }
         }
 
@@ -67,13 +69,15 @@ class KeepOffer:
         return next((o for o in self.lists if o.list_id == list_id), None)
 
 
-def make_offer(candidates: Sequence[OfferedList], now: datetime, hours: int) -> KeepOffer | None:
+def make_offer(
+    candidates: Sequence[OfferedList], now: datetime, hours: int, language: str = "en"
+) -> KeepOffer | None:
     """The offer for a number that belongs to `candidates` (the workspace's offered lists it
     is a member of, each with its keep word), or None when there is nothing to ask about."""
     chosen = tuple(c for c in candidates if c.word)[:MAX_LISTS]
     if not chosen:
         return None
-    return KeepOffer(chosen, now + timedelta(hours=hours))
+    return KeepOffer(chosen, now + timedelta(hours=hours), language)
 
 
 def offer_of(detail: Mapping[str, Any] | None) -> KeepOffer | None:
@@ -88,7 +92,7 @@ def offer_of(detail: Mapping[str, Any] | None) -> KeepOffer | None:
         return None
     if answer_by.tzinfo is None:
         answer_by = answer_by.replace(tzinfo=UTC)
-    return KeepOffer(lists, answer_by)
+    return KeepOffer(lists, answer_by, str(raw.get("language") or "en"))
 
 
 def offer_text(offer: KeepOffer, language: str) -> str:

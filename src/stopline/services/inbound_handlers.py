@@ -165,6 +165,7 @@ def _opt_out_offering(ctx: InboundContext) -> None:
         ctx.state,
         list(ctx.lists.values()),
         ctx.now,
+        ctx.language,
     )
     detail = offer.as_detail() if offer is not None else None
     result = ctx.change(
@@ -221,7 +222,7 @@ def keep_list(ctx: InboundContext, row: Any) -> bool:
         return True
     ctx.action = "list_kept"
     if result.changed:
-        ctx.confirm("opt_in", kept_text(ctx.policy.brand_name, row.name, ctx.language))
+        ctx.confirm("opt_in", kept_text(ctx.policy.brand_name, row.name, offer.language))
     return True
 
 

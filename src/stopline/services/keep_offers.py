@@ -60,6 +60,7 @@ def offer_for(
     state: NumberState,
     lists: Sequence[Any],
     now: datetime,
+    language: str = "en",
 ) -> KeepOffer | None:
     """What a STOP from `number` may offer to keep: the workspace's offered lists it belongs
     to and has not left, in the order the settings give (None: the confirmation asks nothing,
@@ -76,7 +77,7 @@ def offer_for(
         word = keep_word(row)
         if word is not None:
             candidates.append(OfferedList(list_id, word, str(row.name)))
-    return make_offer(candidates, now, policy.keep_offer_hours)
+    return make_offer(candidates, now, policy.keep_offer_hours, language)
 
 
 def last_opt_out(conn: Connection, workspace_id: int, number: str) -> ConsentEvent | None:
