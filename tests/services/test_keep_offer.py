@@ -49,6 +49,16 @@ def member_of(engine, ws, list_ids, sender: str) -> None:
             lists_service.add_members(conn, owner(ws), list_id, [sender])
 
 
+def stop_and_answer(engine, ws, channel, lists, answer: str | None = "ALERTS") -> str:
+    """A new member of `lists` texts STOP at T0 and, a minute later, `answer` (None: nothing)."""
+    sender = number()
+    member_of(engine, ws, lists, sender)
+    receive(engine, channel, sender, "STOP", now=T0)
+    if answer is not None:
+        receive(engine, channel, sender, answer, now=T0 + timedelta(minutes=1))
+    return sender
+
+
 def allowed(engine, ws, sender: str, channel_id: int, list_id: int | None) -> bool:
     with read(engine) as conn:
         message = Outbound(to=sender, channel_id=channel_id, list_id=list_id)
@@ -121,10 +131,7 @@ def test_no_answer_leaves_the_opt_out_covering_everything(engine, ws, channel, t
 
 def test_a_later_stop_ends_the_kept_list_and_asks_again(engine, ws, channel, two_lists):
     alerts, _deals = two_lists
-    sender = number()
-    member_of(engine, ws, [alerts], sender)
-    receive(engine, channel, sender, "STOP", now=T0)
-    receive(engine, channel, sender, "ALERTS", now=T0 + timedelta(minutes=1))
+    sender = stop_and_answer(engine, ws, channel, [alerts])
     assert allowed(engine, ws, sender, channel.id, alerts)
     receive(engine, channel, sender, "STOP", now=T0 + timedelta(days=3))
     assert not allowed(engine, ws, sender, channel.id, alerts)
@@ -209,10 +216,7 @@ def test_only_the_recipient_can_keep_a_list(engine, ws, channel, two_lists):
 
 def test_a_list_left_after_keeping_it_is_not_kept(engine, ws, channel, two_lists):
     alerts, _ = two_lists
-    sender = number()
-    member_of(engine, ws, [alerts], sender)
-    receive(engine, channel, sender, "STOP", now=T0)
-    receive(engine, channel, sender, "ALERTS", now=T0 + timedelta(minutes=1))
+    sender = stop_and_answer(engine, ws, channel, [alerts])
     with write(engine) as conn:
         lists_service.opt_out(conn, owner(ws), alerts, sender, reason="asked on the phone")
     assert not allowed(engine, ws, sender, channel.id, alerts)
@@ -312,10 +316,7 @@ def test_the_contact_card_and_opt_outs_page_show_the_kept_list(engine, ws, chann
     from stopline.services import optouts, preferences
 
     alerts, _ = two_lists
-    sender = number()
-    member_of(engine, ws, [alerts], sender)
-    receive(engine, channel, sender, "STOP", now=T0)
-    receive(engine, channel, sender, "ALERTS", now=T0 + timedelta(minutes=1))
+    sender = stop_and_answer(engine, ws, channel, [alerts])
     with read(engine) as conn:
         policy = get_workspace(conn, ws.id).policy
         card = preferences.for_number(conn, ws.id, sender, policy)
@@ -336,10 +337,7 @@ def test_the_evidence_packet_holds_the_offer_and_the_answer(
     from stopline.services import evidence
 
     alerts, _ = two_lists
-    sender = number()
-    member_of(engine, ws, [alerts], sender)
-    receive(engine, channel, sender, "STOP", now=T0)
-    receive(engine, channel, sender, "ALERTS", now=T0 + timedelta(minutes=1))
+    sender = stop_and_answer(engine, ws, channel, [alerts])
     with read(engine) as conn:
         packet = evidence.packet(conn, ws.id, sender, keyring)
     text = " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(render(packet))).pages)
