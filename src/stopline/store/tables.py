@@ -548,12 +548,14 @@ conversation_reads = Table(
 Index(
     "ix_conversation_reads_ws_user", conversation_reads.c.workspace_id, conversation_reads.c.user_id
 )
-# The frequency-cap lookup: a number's messages of a category handed over since a moment.
+# The frequency-cap lookup: a number's outbound messages of a category handed over since a
+# moment, answered from the index alone (no table row read per message in the history).
 Index(
     "ix_messages_cap",
     messages.c.workspace_id,
     messages.c.to_number,
     messages.c.category,
+    messages.c.direction,
     messages.c.handed_at,
 )
 
