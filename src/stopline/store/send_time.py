@@ -122,8 +122,17 @@ def _pg(sql: str) -> str:
     return sql
 
 
-# (SQLite, PostgreSQL) text, without and with the cap history.
-_GATE = {False: (_PLACE_SQL, _pg(_PLACE_SQL)), True: (_GATE_SQL, _pg(_GATE_SQL))}
+def _numbered(sql: str) -> str:
+    """SQLite: numbered parameters, bound from a tuple (no dict to build per check, no names
+    to look up per parameter)."""
+    for number, name in enumerate(("ws", "n", "cat", "since"), 1):
+        sql = sql.replace(f":{name}", f"?{number}")
+    return sql
+
+
+# Without and with the cap history.
+_GATE_SQLITE = {False: _numbered(_PLACE_SQL), True: _numbered(_GATE_SQL)}
+_GATE_PG = {False: _pg(_PLACE_SQL), True: _pg(_GATE_SQL)}
 
 
 _EXTRA = frozenset({"p", "s"})  # the kinds of rows `_GATE` adds to the consent state's
@@ -134,17 +143,25 @@ def gate_state(
 ) -> tuple[NumberState, tuple[str | None, str | None] | None, list[datetime]]:
     """A number's consent state, its contact's place (or None) and when its `category`
     messages were handed over after `since` (no history read when `category` is None)."""
-    sqlite = is_sqlite(conn)
-    params: dict[str, Any] = {"ws": workspace_id, "n": number}
-    if category is not None:
-        params["cat"] = category
-        params["since"] = _sqlite_time(since) if sqlite else since
-    cursor = driver_connection(conn).cursor()
-    try:
-        cursor.execute(_GATE[category is not None][0 if sqlite else 1], params)
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
+    driver = driver_connection(conn)
+    if is_sqlite(conn):
+        # The connection's own `execute`: its cursor goes with its rows, all fetched here.
+        if category is None:
+            rows = driver.execute(_GATE_SQLITE[False], (workspace_id, number)).fetchall()
+        else:
+            params = (workspace_id, number, category, _sqlite_time(since))
+            rows = driver.execute(_GATE_SQLITE[True], params).fetchall()
+    else:
+        named: dict[str, Any] = {"ws": workspace_id, "n": number}
+        if category is not None:
+            named["cat"] = category
+            named["since"] = since
+        cursor = driver.cursor()
+        try:
+            cursor.execute(_GATE_PG[category is not None], named)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
     for row in rows:
         if row[0] in _EXTRA:
             break
