@@ -22,7 +22,9 @@ from stopline.domain.send_time import (
     SendTimeRules,
     Verdict,
     _decide,
+    capped_for,
     decide_send_time,
+    number_place,
 )
 from tests.send_time_oracle import open_by_table
 
@@ -303,3 +305,31 @@ def test_the_decision_kept_per_minute_is_the_one_computed_at_that_instant(
     answer (verdict, next opening, rule) is the one worked out for that very instant."""
     kept = decide_send_time(cat, where, rules, moment)
     assert kept == _decide(cat, where, rules, moment, ())
+
+
+CAPPED_MARKETING = Policy.from_dict({"send_caps": {"marketing": 5}}).send_time_rules
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    moments=st.lists(exact_instants, min_size=1, max_size=6).flatmap(
+        # Asked again at the same instants, in another order: the kept answer must still fit.
+        lambda ms: st.permutations(ms + ms[: len(ms) // 2])
+    ),
+    number=st.sampled_from(NUMBERS),
+    rules=st.sampled_from([DEFAULTS, LATE, CAPPED_MARKETING]),
+    cat=st.sampled_from(list(Category)),
+)
+def test_the_gates_place_of_a_number_answers_as_the_rules_do_at_each_instant(
+    moments: list[datetime], number: str, rules: SendTimeRules, cat: Category
+) -> None:
+    """`number_place` (what the gate asks per check) is kept per area code, rule set and
+    category, with its last answer: whatever the order of the questions, each answer is the
+    one worked out for that instant, and `capped` is `capped_for` there."""
+    spot = number_place(cat, number, rules)
+    assert spot is number_place(cat, number[:5] + "9990199", rules)
+    assert spot.location == number_location(number)
+    assert spot.capped == capped_for(cat, spot.location, rules)
+    for moment in moments:
+        assert spot.decide(moment) == _decide(cat, spot.location, rules, moment, ())
+        assert spot.decide(moment) == decide_send_time(cat, spot.location, rules, moment)

@@ -79,9 +79,9 @@ class SendTimeRules:
     exempt: frozenset[Category] = frozenset({Category.CONVERSATIONAL})
     confirmations_exempt: bool = True
     over_cap: OverCap = OverCap.DEFER
-    # `number_place`'s answers for this rule set, (category, area code) -> (location, capped):
-    # derived data, left out of equality, hashing and repr.
-    _places: dict[tuple[Category, str], tuple[Location, bool]] = field(
+    # `number_place`'s answers for this rule set, per (category, area code): derived data, left
+    # out of equality, hashing and repr.
+    _places: dict[tuple[Category, str], NumberPlace] = field(
         default_factory=dict, init=False, compare=False, hash=False, repr=False
     )
 
@@ -196,19 +196,44 @@ def capped_for(cat: Category, location: Location, rules: SendTimeRules) -> bool:
     return any(limit.cap is not None for limit in _limits(cat, location, rules))
 
 
-def number_place(cat: Category, number: str, rules: SendTimeRules) -> tuple[Location, bool]:
-    """`number_location(number)` and whether a cap covers `cat` there (`capped_for`): the gate
-    asks this for every check, so a NANP number's answer is kept per rule set, category and
-    area code (all it depends on), in a table on `rules` (at most 3 x 800 entries)."""
+class NumberPlace:
+    """A number's place as the gate asks about it for one rule set and category: where it is
+    by its number alone, whether a cap covers it there (`capped_for`), and its last decision
+    without history (`decide`)."""
+
+    __slots__ = ("category", "location", "rules", "capped", "_last")
+
+    def __init__(self, cat: Category, location: Location, rules: SendTimeRules) -> None:
+        self.category = cat
+        self.location = location
+        self.rules = rules
+        self.capped = capped_for(cat, location, rules)
+        self._last: tuple[datetime, SendTimeDecision] | None = None
+
+    def decide(self, at: datetime) -> SendTimeDecision:
+        """`decide_send_time(category, location, rules, at)`: no history to count, not a
+        confirmation. The answer for the last instant asked is kept (a batch or a burst of
+        checks asks about one instant many times); one tuple, so threads read a matching pair."""
+        if at.tzinfo is not UTC:
+            at = at.astimezone(UTC)
+        last = self._last
+        if last is not None and last[0] == at:
+            return last[1]
+        decision = _without_history(self.category, self.location, self.rules, at)
+        self._last = (at, decision)
+        return decision
+
+
+def number_place(cat: Category, number: str, rules: SendTimeRules) -> NumberPlace:
+    """The gate asks this for every check: a NANP number's answer is kept per rule set,
+    category and area code (all it depends on), in a table on `rules` (at most 3 x 800)."""
     if len(number) == 12 and number.startswith("+1"):
         key = (cat, number[2:5])
         found = rules._places.get(key)
         if found is None:
-            where = number_location(number)
-            found = rules._places[key] = (where, capped_for(cat, where, rules))
+            found = rules._places[key] = NumberPlace(cat, number_location(number), rules)
         return found
-    where = number_location(number)
-    return where, capped_for(cat, where, rules)
+    return NumberPlace(cat, number_location(number), rules)
 
 
 @functools.cache
@@ -311,6 +336,12 @@ def decide_send_time(
         recent = [s for s in sent if at - CAP_PERIOD < s <= at]
         if recent:
             return _decide(cat, location, rules, at, recent)
+    return _without_history(cat, location, rules, at)
+
+
+def _without_history(
+    cat: Category, location: Location, rules: SendTimeRules, at: datetime
+) -> SendTimeDecision:
     # No history to count: the answer is the same for the whole minute (windows open and close
     # on whole minutes, and every zone's offset is whole minutes since 1972), so it is computed
     # once per minute and place. Except at hh:mm:59.999999, the one instant a window closing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +98,13 @@ def channel_decisions(
 _TEXT = {c: c.value for c in Category}  # a plain dict lookup on the hot path, not `.value`
 
 
+@functools.lru_cache(maxsize=64)
+def _cap_since(at: datetime) -> datetime:
+    """Where the rolling 24 h before `at` starts: one object per `at` (a batch, a `check`), so
+    the caches keyed on it (its SQLite text) find it without hashing a new datetime each time."""
+    return at - CAP_PERIOD
+
+
 def check_outbound_at(
     conn: Connection,
     workspace_id: int,
@@ -112,10 +120,10 @@ def check_outbound_at(
         at = at.astimezone(UTC)
     rules = policy.send_time_rules
     normal = message.kind is MessageKind.NORMAL
-    where, capped = number_place(category, message.to, rules)
+    spot = number_place(category, message.to, rules)
     # History only where a cap covers the message (most numbers have none by default).
-    history = normal and capped
-    since = at - CAP_PERIOD
+    history = normal and spot.capped
+    since = _cap_since(at)
     state, place, sent = send_time_store.gate_state(
         conn, workspace_id, message.to, _TEXT[category] if history else None, since
     )
@@ -125,6 +133,10 @@ def check_outbound_at(
     decision = decide(message, state, subscribed=subscribed)
     if not decision.allowed:
         return decision, None
+    confirmation = message.kind is MessageKind.CONFIRMATION
+    if place is None and not sent and not confirmation:  # the usual case: by the number alone
+        return decision, spot.decide(at)
+    where = spot.location
     if place is not None:
         where = contact_location(where, time_zone=place[0], postal_code=place[1])
         if normal and not history and capped_for(category, where, rules):
@@ -133,7 +145,6 @@ def check_outbound_at(
                 conn, workspace_id, [message.to], [category.value], since
             )
             sent = found.get((message.to, category.value), [])
-    confirmation = message.kind is MessageKind.CONFIRMATION
     return decision, decide_send_time(category, where, rules, at, sent, confirmation=confirmation)
 
 
