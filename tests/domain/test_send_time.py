@@ -333,3 +333,28 @@ def test_the_gates_place_of_a_number_answers_as_the_rules_do_at_each_instant(
     for moment in moments:
         assert spot.decide(moment) == _decide(cat, spot.location, rules, moment, ())
         assert spot.decide(moment) == decide_send_time(cat, spot.location, rules, moment)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=exact_instants,
+    ago=st.lists(st.integers(-60, 26 * 60), max_size=6),
+    number=st.sampled_from(NUMBERS),
+    rules=st.sampled_from([DEFAULTS, LATE, CAPPED_MARKETING]),
+    cat=st.sampled_from([Category.MARKETING, Category.INFORMATIONAL]),
+)
+def test_a_history_under_every_cap_decides_as_no_history_does(
+    moment: datetime, ago: list[int], number: str, rules: SendTimeRules, cat: Category
+) -> None:
+    """Hand-offs (some outside the 24 h, some after the instant asked about) are counted only
+    when they reach the smallest cap: whatever the history, the answer is the one worked out
+    from the hand-offs in the 24 h before that instant."""
+    where = number_location(number)
+    sent = [moment - timedelta(minutes=m) for m in ago]
+    recent = [s for s in sent if moment - timedelta(hours=24) < s <= moment]
+    assert decide_send_time(cat, where, rules, moment, sent) == _decide(
+        cat, where, rules, moment, recent
+    )
+    spot = number_place(cat, number, rules)
+    if len(sent) < spot.fewest:
+        assert spot.decide(moment) == _decide(cat, where, rules, moment, recent)

@@ -193,7 +193,17 @@ def _limits(cat: Category, location: Location, rules: SendTimeRules) -> tuple[_L
 def capped_for(cat: Category, location: Location, rules: SendTimeRules) -> bool:
     """Does some cap (built-in or the workspace's) cover `cat` for this recipient? Only then
     is their history worth reading."""
-    return any(limit.cap is not None for limit in _limits(cat, location, rules))
+    return _fewest(cat, location, rules) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _fewest(cat: Category, location: Location, rules: SendTimeRules) -> int | None:
+    """The smallest cap covering `cat` for this recipient, in force or not (None: no cap).
+    Fewer recent hand-offs than this hold no message back: the decision is the one without
+    history."""
+    return min(
+        (lim.cap for lim in _limits(cat, location, rules) if lim.cap is not None), default=None
+    )
 
 
 class NumberPlace:
@@ -201,19 +211,23 @@ class NumberPlace:
     by its number alone, whether a cap covers it there (`capped_for`), and its last decision
     without history (`decide`)."""
 
-    __slots__ = ("category", "location", "rules", "capped", "_last")
+    __slots__ = ("category", "location", "rules", "capped", "fewest", "_last")
 
     def __init__(self, cat: Category, location: Location, rules: SendTimeRules) -> None:
         self.category = cat
         self.location = location
         self.rules = rules
-        self.capped = capped_for(cat, location, rules)
+        # The smallest cap there (`capped`: there is one): fewer hand-offs hold nothing back.
+        fewest = _fewest(cat, location, rules)
+        self.fewest = 0 if fewest is None else fewest
+        self.capped = fewest is not None
         self._last: tuple[datetime, SendTimeDecision] | None = None
 
     def decide(self, at: datetime) -> SendTimeDecision:
-        """`decide_send_time(category, location, rules, at)`: no history to count, not a
-        confirmation. The answer for the last instant asked is kept (a batch or a burst of
-        checks asks about one instant many times); one tuple, so threads read a matching pair."""
+        """`decide_send_time(category, location, rules, at)` for a message that is not a
+        confirmation, with no history to count (or fewer hand-offs than `fewest`). The answer
+        for the last instant asked is kept (a batch or a burst of checks asks about one instant
+        many times); one tuple, so threads read a matching pair."""
         if at.tzinfo is not UTC:
             at = at.astimezone(UTC)
         last = self._last
@@ -334,7 +348,8 @@ def decide_send_time(
         return SendTimeDecision(Verdict.ALLOW, cat, at, location)
     if sent:
         recent = [s for s in sent if at - CAP_PERIOD < s <= at]
-        if recent:
+        fewest = _fewest(cat, location, rules)
+        if recent and fewest is not None and len(recent) >= fewest:
             return _decide(cat, location, rules, at, recent)
     return _without_history(cat, location, rules, at)
 

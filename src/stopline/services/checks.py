@@ -134,8 +134,8 @@ def check_outbound_at(
     if not decision.allowed:
         return decision, None
     confirmation = message.kind is MessageKind.CONFIRMATION
-    if place is None and not sent and not confirmation:  # the usual case: by the number alone
-        return decision, spot.decide(at)
+    if place is None and not confirmation and (not sent or len(sent) < spot.fewest):
+        return decision, spot.decide(at)  # the usual case: by the number alone, under any cap
     where = spot.location
     if place is not None:
         where = contact_location(where, time_zone=place[0], postal_code=place[1])
