@@ -19,6 +19,7 @@ Lists: the lists service (issue 5) is not there yet; `create_list`, `add_members
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -346,7 +347,8 @@ def preview_audience(
 
     The same suppression query the expansion runs, one area code at a time, counted instead
     of stored (numbers outside the NANP counted together, as going now: the hand-off decides
-    them one by one).
+    them one by one), then corrected, as the expansion is, for members whose contact gives
+    their own zone or ZIP code.
     """
     channel = channel_store.channel_row(
         conn, workspace_id, default_channel_id(conn, workspace_id, channel_id)
@@ -358,7 +360,7 @@ def preview_audience(
     wanted = sorted({int(i) for i in list_ids})
     totals: dict[str, Any] = {"allowed": 0}
     now_count = later = 0
-    last: datetime | None = None
+    waiting: Counter[datetime] = Counter()  # members who go later, by when they go
     # Counted one area code at a time, skipping to the next one present (numbers sort by
     # area code, so each is one index range): counts per place without grouping by it.
     after: str | None = None
@@ -381,7 +383,7 @@ def preview_audience(
                 continue
             if decision is not None and decision.verdict is Verdict.DEFER and decision.until:
                 later += count
-                last = max(last, decision.until) if last is not None else decision.until
+                waiting[decision.until] += count
             else:
                 now_count += count
         if hi is None:
@@ -396,7 +398,27 @@ def preview_audience(
         if kept_list_reaching(conn, workspace_id, number, wanted, channel) is not None:
             totals["opted_out"] -= 1
             totals["allowed"] += 1
+            goes = send_time.area_goes(plan, number)
+            if goes is None:
+                now_count += 1
+            else:
+                waiting[goes] += 1
+                later += 1
+    # Contacts with their own zone or ZIP code go by it, as the expansion sends them.
+    for area_time, own_time in _own_place_moves(
+        conn, workspace_id, policy, wanted, channel, plan, when
+    ):
+        if area_time is None:
+            now_count -= 1
+        else:
+            waiting[area_time] -= 1
+            later -= 1
+        if own_time is None:
             now_count += 1
+        else:
+            waiting[own_time] += 1
+            later += 1
+    last = max((t for t, n in waiting.items() if n > 0), default=None)
     capped = send_time.capped_members(conn, workspace_id, policy, wanted, when)
     totals["send_time"] = {
         "at": when.isoformat(),
@@ -406,6 +428,43 @@ def preview_audience(
         "capped": capped,
     }
     return totals
+
+
+def _own_place_moves(
+    conn: Connection,
+    workspace_id: int,
+    policy: Any,
+    list_ids: Sequence[int],
+    channel: Any,
+    plan: Any,
+    when: datetime,
+) -> list[tuple[datetime | None, datetime | None]]:
+    """(when its area code would send, when its own place does) for each member the campaign
+    reaches whose contact gives a zone or ZIP code that changes the time."""
+    own = send_time.own_place_decisions(
+        conn, workspace_id, policy, Category.MARKETING, when, None, None
+    )
+    moves = []
+    for number, decision in own.items():
+        before, after = send_time.area_goes(plan, number), send_time.own_goes(decision)
+        if before == after:
+            continue
+        lists = sorted(
+            i for n, i in list_store.lists_of_numbers(conn, workspace_id, [number]) if i in list_ids
+        )
+        reached = any(
+            check_outbound(
+                conn,
+                workspace_id,
+                Outbound(
+                    to=number, channel_id=int(channel.id), channel_type=channel.type, list_id=i
+                ),
+            ).allowed
+            for i in lists
+        )
+        if reached:
+            moves.append((before, after))
+    return moves
 
 
 # --- lists (minimal) ----------------------------------------------------------------------------
