@@ -20,7 +20,7 @@ Lists: the lists service (issue 5) is not there yet; `create_list`, `add_members
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,7 +42,7 @@ from stopline.store import audience, ledger
 from stopline.store import campaigns as campaign_store
 from stopline.store import channels as channel_store
 from stopline.store import lists as list_store
-from stopline.store.db import write
+from stopline.store.db import is_sqlite, write
 
 CHUNK = 20_000
 
@@ -361,20 +361,7 @@ def preview_audience(
     totals: dict[str, Any] = {"allowed": 0}
     now_count = later = 0
     waiting: Counter[datetime] = Counter()  # members who go later, by when they go
-    # Counted one area code at a time, skipping to the next one present (numbers sort by
-    # area code, so each is one index range): counts per place without grouping by it.
-    after: str | None = None
-    while (first := audience.next_member(conn, workspace_id, wanted, after)) is not None:
-        lo, hi, place = send_time.place_range(first, after, plan)
-        counts = audience.audience_counts(
-            conn,
-            workspace_id=workspace_id,
-            list_ids=wanted,
-            channel_id=channel.id,
-            channel_type=channel.type,
-            lo=lo,
-            hi=hi,
-        )
+    for place, counts in _counts_by_place(conn, workspace_id, wanted, channel, plan):
         decision = plan.get(place) if place is not None else None
         for code, count in counts.items():
             key = code or "allowed"
@@ -386,9 +373,6 @@ def preview_audience(
                 waiting[decision.until] += count
             else:
                 now_count += count
-        if hi is None:
-            break
-        after = hi
     # Opted-out members who kept one of these lists go after all (the expansion's own check).
     for number in campaign_store.kept_numbers_between(conn, workspace_id, None, None):
         plain = Outbound(to=number, channel_id=int(channel.id), channel_type=channel.type)
@@ -428,6 +412,45 @@ def preview_audience(
         "capped": capped,
     }
     return totals
+
+
+def _counts_by_place(
+    conn: Connection, workspace_id: int, list_ids: Sequence[int], channel: Any, plan: Any
+) -> Iterator[tuple[str | None, dict[str | None, int]]]:
+    """The suppression query's counts (refusal -> count) per place ("+1NPA"; None or another
+    country's prefix: no send-time plan). SQLite counts one run of area codes at a time,
+    skipping to the next one present (numbers sort by area code, so each is one index range);
+    PostgreSQL counts everything in one statement grouped by place."""
+    if not is_sqlite(conn):
+        grouped: dict[str | None, dict[str | None, int]] = {}
+        for (key, code), count in audience.audience_counts_by_place(
+            conn,
+            workspace_id=workspace_id,
+            list_ids=list_ids,
+            channel_id=channel.id,
+            channel_type=channel.type,
+        ).items():
+            grouped.setdefault(key, {})[code] = count
+        yield from grouped.items()
+        return
+    after: str | None = None
+    while (first := audience.next_member(conn, workspace_id, list_ids, after)) is not None:
+        lo, hi, place = send_time.place_range(first, after, plan)
+        yield (
+            place,
+            audience.audience_counts(
+                conn,
+                workspace_id=workspace_id,
+                list_ids=list_ids,
+                channel_id=channel.id,
+                channel_type=channel.type,
+                lo=lo,
+                hi=hi,
+            ),
+        )
+        if hi is None:
+            return
+        after = hi
 
 
 def _own_place_moves(
