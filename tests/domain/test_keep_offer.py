@@ -133,3 +133,19 @@ def test_an_offer_reads_back_what_was_made():
     assert offer_of(OFFER.as_detail()) == OFFER
     assert offer_of({"keep_offer": {"lists": "nonsense"}}) is None
     assert offer_of(None) is None
+
+
+@given(
+    names=st.lists(st.text(min_size=1, max_size=200), min_size=1, max_size=3),
+    confirmation=st.text(max_size=480),
+    language=st.sampled_from(["en", "fr", "es", "pt"]),
+)
+def test_an_offer_always_fits_one_confirmation_text(names, confirmation, language):
+    from stopline.domain.keep_offer import fitted, offer_text
+
+    candidates = tuple(OfferedList(i, f"WORD{i}", n) for i, n in enumerate(names, 1))
+    offer = fitted(KeepOffer(candidates, T0, language), confirmation, 480)
+    if offer is None:
+        return
+    assert len(f"{confirmation} {offer_text(offer, language)}") <= 480
+    assert [o for o in candidates if o in offer.lists] == list(offer.lists)

@@ -155,3 +155,49 @@ def test_concurrent_stops_and_hand_offs_never_deliver_after_the_stop(  # type: i
             assert (row.status, delivered.get(n, 0)) == ("canceled", 0)
         assert row.status in ("sent", "canceled", "failed")
     assert all(v == 1 for v in delivered.values())
+
+
+def test_two_workers_never_both_send_a_caps_last_message(  # type: ignore[no-untyped-def]
+    engine, ws, keyring, channel
+) -> None:
+    """A cap of 1 marketing text per 24 h and two messages claimed by two workers: the second
+    worker's hand-off waits for the first (the per-recipient cap lock on PostgreSQL, the write
+    lock on SQLite), then sees the first message in the history and defers its own."""
+    to = number()  # Toronto: no built-in rule; the workspace's own cap is the one that counts
+    owner_principal = workspaces.Principal(workspace_id=ws.id, role="owner", actor="t")
+    with engine.begin() as conn:
+        workspaces.update_settings(conn, owner_principal, {"send_caps": {"marketing": 1}})
+        first, second = (
+            queueing.enqueue(
+                conn, ws.id, channel_id=channel.id, to=to, body=body, category="marketing"
+            )
+            for body in ("Sale today", "Sale tomorrow")
+        )
+    assert (first.status, second.status) == ("queued", "queued")  # nothing handed over yet
+    [claimed_a] = hand_off.claim(engine, "wa", limit=1)
+    [claimed_b] = hand_off.claim(engine, "wb", limit=1)
+    assert {claimed_a, claimed_b} == {first.id, second.id}
+    provider = HeldProvider()
+    results: dict[str, list[provider_outcomes.HandOff]] = {}
+
+    def run(owner: str, message_id: int) -> None:
+        results[owner] = hand_off.hand_off(
+            engine, [message_id], owner=owner, keyring=keyring, providers=lambda _: provider
+        )
+
+    a = threading.Thread(target=run, args=("wa", claimed_a))
+    a.start()
+    assert provider.entered.wait(30)  # worker A is inside the provider, holding its locks
+    b = threading.Thread(target=run, args=("wb", claimed_b))
+    b.start()
+    b.join(0.5)
+    assert b.is_alive(), "worker B decided while worker A's hand-off to the number was open"
+    provider.release.set()
+    a.join(30)
+    b.join(30)
+    assert [h.status for h in results["wa"]] == ["sent"]
+    assert [(h.status, h.error_code) for h in results["wb"]] == [("scheduled", "frequency_cap")]
+    assert len(provider.sent) == 1
+    with read(engine) as conn:
+        waiting = messages_service.get_message(conn, ws.id, claimed_b)
+    assert waiting.status == "scheduled" and waiting.hold_reason == "frequency_cap"

@@ -437,6 +437,24 @@ def test_settings_offer_to_keep_only_lists_with_a_word_to_answer_with(client, en
     assert bad_hours.status_code == 422 and "from 1 to 168" in bad_hours.text
 
 
+def test_a_kept_list_shows_on_the_numbers_page_and_in_its_history(client, engine):
+    created, channel = _shop(engine)
+    sender = _number()
+    with write(engine) as conn:
+        alerts = lists.create_list(
+            conn, _owner(created), name="Appointment alerts", keywords={"opt_in": ["ALERTS"]}
+        ).id
+        lists.add_members(conn, _owner(created), alerts, [sender])
+        ws_service.update_settings(conn, _owner(created), {"keep_offer_lists": [alerts]})
+    _text(engine, channel, sender, "STOP")
+    _text(engine, channel, sender, "ALERTS")
+    sign_in(client, created.owner_email)
+    page = client.get(f"/audit/numbers/{sender.replace('+', '%2B')}").text
+    assert "Kept, by their answer to the confirmation: Appointment alerts" in page
+    assert "Kept past the opt-out" in page and "Opt-out, offered to keep 1 list" in page
+    assert "keeps a list" in client.get("/opt-outs").text
+
+
 def test_email_settings_keep_the_password_write_only_and_send_a_test(client, engine, monkeypatch):
     from tests.smtp import smtp_server
 

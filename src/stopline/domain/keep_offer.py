@@ -18,7 +18,7 @@ and until when, and `ledger verify` can tell a forged keep from a real one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -95,9 +95,29 @@ def offer_of(detail: Mapping[str, Any] | None) -> KeepOffer | None:
     return KeepOffer(lists, answer_by, str(raw.get("language") or "en"))
 
 
+def sentence(offered: OfferedList, language: str) -> str:
+    """The offer of one list: "Reply ALERTS to keep getting Appointment alerts." """
+    template = KEEP_SENTENCE.get(language) or KEEP_SENTENCE["en"]
+    return template.format(word=offered.word, list=offered.name)
+
+
 def offer_text(offer: KeepOffer, language: str) -> str:
-    sentence = KEEP_SENTENCE.get(language) or KEEP_SENTENCE["en"]
-    return " ".join(sentence.format(word=o.word, list=o.name) for o in offer.lists)
+    return " ".join(sentence(o, language) for o in offer.lists)
+
+
+def fitted(offer: KeepOffer | None, confirmation: str, limit: int) -> KeepOffer | None:
+    """The offer cut to the lists whose sentences fit after `confirmation` within `limit`
+    characters (one confirmation text; a list with a long name may leave others out)."""
+    if offer is None:
+        return None
+    kept: list[OfferedList] = []
+    length = len(confirmation)
+    for o in offer.lists:
+        extra = 1 + len(sentence(o, offer.language))
+        if length + extra <= limit:
+            kept.append(o)
+            length += extra
+    return replace(offer, lists=tuple(kept)) if kept else None
 
 
 def kept_text(brand: str, list_name: str, language: str) -> str:

@@ -205,8 +205,9 @@ RULES: tuple[SendRule, ...] = (
         source="Fla. Stat. 501.059(8)(a) (as amended by SB 1120 (2021) and HB 761 (2023)): "
         "8 a.m. to 8 p.m. in the called party's time zone; no more than 3 commercial "
         "telephone solicitations from any number within 24 hours on the same subject",
-        unconfirmed="Effective date of the hours/cap subsection (2021-07-01, SB 1120) from "
-        "memory; the cap is 'on the same subject matter', counted here for all marketing.",
+        unconfirmed="Confirmed (secondary sources, 2026-12): the FTSA as amended took effect "
+        "2021-07-01 (SB 1120). Not confirmed against the statute's text: the subsection number. "
+        "The cap is 'on the same subject matter', counted here for all marketing (stricter).",
     ),
     SendRule(
         key="us_ok_otsa",
@@ -219,7 +220,10 @@ RULES: tuple[SendRule, ...] = (
         source="Okla. Stat. tit. 15, 775C.4 (HB 3168, 2022): 8 a.m. to 8 p.m. in the called "
         "party's time zone; no more than 3 commercial telephone solicitations within 24 hours "
         "on the same subject",
-        unconfirmed="Section number and effective date (2022-11-01) from memory.",
+        unconfirmed="Confirmed (secondary sources, 2026-12): HB 3168, the Telephone Solicitation "
+        "Act of 2022 (Okla. Stat. tit. 15, 775C.1 ff.), in force 2022-11-01, 8 a.m.-8 p.m. and "
+        "3 per 24 hours. Not confirmed: that the hours and cap sit in 775C.4; the cap is 'on "
+        "the same subject', counted here for all marketing (stricter).",
     ),
     SendRule(
         key="us_md_stop_spam",
@@ -232,7 +236,10 @@ RULES: tuple[SendRule, ...] = (
         source="Md. Code, Com. Law 14-4501 to 14-4504 (SB 90, 2023): 8 a.m. to 8 p.m. in the "
         "called party's time zone; no more than 3 telephone solicitations within 24 hours on "
         "the same subject",
-        unconfirmed="Section numbers from memory; effective date 2024-01-01 as in the issue.",
+        unconfirmed="Confirmed (the General Assembly's bill page and news reports, 2026-12): "
+        "SB 90 (2023), Chapter 413, in force 2024-01-01; 8 a.m.-8 p.m. in the called party's "
+        "zone; 3 calls or texts per 24 hours on the same subject. Not confirmed: the section "
+        "numbers. The cap is counted here for all marketing (stricter).",
     ),
     SendRule(
         key="us_tx_sb140",
@@ -244,8 +251,12 @@ RULES: tuple[SendRule, ...] = (
         effective=date(2025, 9, 1),
         source="Tex. Bus. & Com. Code 301.051 (hours: 9 a.m.-9 p.m. weekdays and Saturday, "
         "noon-9 p.m. Sunday), extended to text messages by SB 140 (2025), effective 2025-09-01",
-        unconfirmed="That SB 140 carries the 301.051 hours over to texts is read from its "
-        "summary; the statute's text was not available here.",
+        unconfirmed="Confirmed (the Senate Research Center's bill analysis and law-firm "
+        "summaries, 2026-12): SB 140 (2025), in force 2025-09-01, brings text messages into "
+        "the telephone-solicitation chapters; the hours 9 a.m.-9 p.m. Monday-Saturday, noon-9 "
+        "p.m. Sunday. Not confirmed against the statute's text: which chapter's hours reach "
+        "consent-based texts after the November 2025 settlement that exempted them from "
+        "chapter 302's registration; applied here to all marketing (stricter).",
     ),
     SendRule(
         key="us_or_2026",
@@ -255,9 +266,14 @@ RULES: tuple[SendRule, ...] = (
         window=_8_TO_8,
         cap=3,
         effective=date(2026, 1, 1),
-        source="Oregon 2025 legislation amending ORS 646A.370 et seq. (as given in the issue: "
-        "8 a.m. to 8 p.m., 3 per 24 hours, from 2026-01-01)",
-        unconfirmed="Bill number, section and exact text not confirmed; taken from the issue.",
+        source="Oregon HB 3865 (2025, signed 2025-07-24), amending ORS 646.561 ff.: text "
+        "messages are telephone solicitations; none before 8 a.m. or after 8 p.m., nor more "
+        "than 3 within 24 hours, unless there is an established business relationship (a "
+        "transaction in the past 18 months); in force 2026-01-01",
+        unconfirmed="Confirmed (news and law-firm summaries of the enrolled bill, 2026-12): bill, "
+        "hours, cap, effective date. Not confirmed: the section numbers. The established-"
+        "business-relationship exemption is not applied (stopline cannot tell purchases), so "
+        "the rule is stricter than the law for such customers.",
     ),
 )
 

@@ -2,13 +2,15 @@
 
 fpdf2 is pure Python (no system libraries, one small dependency tree: fonttools, Pillow,
 defusedxml), actively maintained, and embeds subsets of TrueType fonts, so any text a person
-may have sent (accents, emoji, other scripts DejaVu covers) prints; a glyph the font lacks is
-left out with a warning rather than failing the packet. The font files ship inside the
-stopline package, so a fresh machine needs nothing installed.
+may have sent (accents, emoji, other scripts DejaVu covers) prints. A character the font lacks
+(Chinese, Japanese, Korean, most emoji) is printed as its code point, `[U+4F60]`, so nothing a
+person wrote silently disappears from the evidence (the JSON packet has the text itself). The
+font files ship inside the stopline package, so a fresh machine needs nothing installed.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -26,11 +28,25 @@ _SANS, _MONO = "DejaVu", "DejaVuMono"
 logging.getLogger("fpdf").setLevel(logging.ERROR)
 
 
-def clean(value: Any) -> str:
-    """Printable text: control characters shown as U+FFFD, None as an empty string."""
+@functools.cache
+def _printable(font: str) -> frozenset[int]:
+    """The code points a shipped font has glyphs for."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(str(FONTS / font), lazy=True) as ttf:
+        return frozenset(ttf.getBestCmap())
+
+
+def clean(value: Any, mono: bool = False) -> str:
+    """Printable text: control characters shown as U+FFFD, characters the font has no glyph
+    for as their code point ([U+4F60]), None as an empty string."""
     if value is None:
         return ""
-    return _CONTROL.sub("\ufffd", str(value))
+    text = _CONTROL.sub("\ufffd", str(value))
+    has = _printable("DejaVuSansMono.ttf" if mono else "DejaVuSans.ttf")
+    if all(ord(c) in has or c in "\n\t" for c in text):
+        return text
+    return "".join(c if ord(c) in has or c in "\n\t" else f"[U+{ord(c):04X}]" for c in text)
 
 
 class _Packet(FPDF):
@@ -84,7 +100,9 @@ class _Writer:
 
     def text(self, value: Any, size: float = 9.5, mono: bool = False) -> None:
         self.pdf.set_font(_MONO if mono else _SANS, size=size)
-        self.pdf.multi_cell(0, size * 0.5, clean(value), align="L", new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(
+            0, size * 0.5, clean(value, mono), align="L", new_x="LMARGIN", new_y="NEXT"
+        )
 
     def field(self, label: str, value: Any, mono: bool = False) -> None:
         if value is None or value == "":
@@ -95,7 +113,7 @@ class _Writer:
         pdf.cell(42, 4.6, clean(label))
         pdf.set_text_color(0)
         pdf.set_font(_MONO if mono else _SANS, size=8 if mono else 9.5)
-        pdf.multi_cell(0, 4.6, clean(value), align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 4.6, clean(value, mono), align="L", new_x="LMARGIN", new_y="NEXT")
 
     def output(self) -> bytes:
         return bytes(self.pdf.output())

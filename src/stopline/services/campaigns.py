@@ -19,7 +19,8 @@ Lists: the lists service (issue 5) is not there yet; `create_list`, `add_members
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,7 +42,7 @@ from stopline.store import audience, ledger
 from stopline.store import campaigns as campaign_store
 from stopline.store import channels as channel_store
 from stopline.store import lists as list_store
-from stopline.store.db import write
+from stopline.store.db import is_sqlite, write
 
 CHUNK = 20_000
 
@@ -346,7 +347,8 @@ def preview_audience(
 
     The same suppression query the expansion runs, one area code at a time, counted instead
     of stored (numbers outside the NANP counted together, as going now: the hand-off decides
-    them one by one).
+    them one by one), then corrected, as the expansion is, for members whose contact gives
+    their own zone or ZIP code.
     """
     channel = channel_store.channel_row(
         conn, workspace_id, default_channel_id(conn, workspace_id, channel_id)
@@ -358,21 +360,8 @@ def preview_audience(
     wanted = sorted({int(i) for i in list_ids})
     totals: dict[str, Any] = {"allowed": 0}
     now_count = later = 0
-    last: datetime | None = None
-    # Counted one area code at a time, skipping to the next one present (numbers sort by
-    # area code, so each is one index range): counts per place without grouping by it.
-    after: str | None = None
-    while (first := audience.next_member(conn, workspace_id, wanted, after)) is not None:
-        lo, hi, place = send_time.place_range(first, after, plan)
-        counts = audience.audience_counts(
-            conn,
-            workspace_id=workspace_id,
-            list_ids=wanted,
-            channel_id=channel.id,
-            channel_type=channel.type,
-            lo=lo,
-            hi=hi,
-        )
+    waiting: Counter[datetime] = Counter()  # members who go later, by when they go
+    for place, counts in _counts_by_place(conn, workspace_id, wanted, channel, plan):
         decision = plan.get(place) if place is not None else None
         for code, count in counts.items():
             key = code or "allowed"
@@ -381,12 +370,9 @@ def preview_audience(
                 continue
             if decision is not None and decision.verdict is Verdict.DEFER and decision.until:
                 later += count
-                last = max(last, decision.until) if last is not None else decision.until
+                waiting[decision.until] += count
             else:
                 now_count += count
-        if hi is None:
-            break
-        after = hi
     # Opted-out members who kept one of these lists go after all (the expansion's own check).
     for number in campaign_store.kept_numbers_between(conn, workspace_id, None, None):
         plain = Outbound(to=number, channel_id=int(channel.id), channel_type=channel.type)
@@ -396,7 +382,27 @@ def preview_audience(
         if kept_list_reaching(conn, workspace_id, number, wanted, channel) is not None:
             totals["opted_out"] -= 1
             totals["allowed"] += 1
+            goes = send_time.area_goes(plan, number)
+            if goes is None:
+                now_count += 1
+            else:
+                waiting[goes] += 1
+                later += 1
+    # Contacts with their own zone or ZIP code go by it, as the expansion sends them.
+    for area_time, own_time in _own_place_moves(
+        conn, workspace_id, policy, wanted, channel, plan, when
+    ):
+        if area_time is None:
+            now_count -= 1
+        else:
+            waiting[area_time] -= 1
+            later -= 1
+        if own_time is None:
             now_count += 1
+        else:
+            waiting[own_time] += 1
+            later += 1
+    last = max((t for t, n in waiting.items() if n > 0), default=None)
     capped = send_time.capped_members(conn, workspace_id, policy, wanted, when)
     totals["send_time"] = {
         "at": when.isoformat(),
@@ -406,6 +412,82 @@ def preview_audience(
         "capped": capped,
     }
     return totals
+
+
+def _counts_by_place(
+    conn: Connection, workspace_id: int, list_ids: Sequence[int], channel: Any, plan: Any
+) -> Iterator[tuple[str | None, dict[str | None, int]]]:
+    """The suppression query's counts (refusal -> count) per place ("+1NPA"; None or another
+    country's prefix: no send-time plan). SQLite counts one run of area codes at a time,
+    skipping to the next one present (numbers sort by area code, so each is one index range);
+    PostgreSQL counts everything in one statement grouped by place."""
+    if not is_sqlite(conn):
+        grouped: dict[str | None, dict[str | None, int]] = {}
+        for (key, code), count in audience.audience_counts_by_place(
+            conn,
+            workspace_id=workspace_id,
+            list_ids=list_ids,
+            channel_id=channel.id,
+            channel_type=channel.type,
+        ).items():
+            grouped.setdefault(key, {})[code] = count
+        yield from grouped.items()
+        return
+    after: str | None = None
+    while (first := audience.next_member(conn, workspace_id, list_ids, after)) is not None:
+        lo, hi, place = send_time.place_range(first, after, plan)
+        yield (
+            place,
+            audience.audience_counts(
+                conn,
+                workspace_id=workspace_id,
+                list_ids=list_ids,
+                channel_id=channel.id,
+                channel_type=channel.type,
+                lo=lo,
+                hi=hi,
+            ),
+        )
+        if hi is None:
+            return
+        after = hi
+
+
+def _own_place_moves(
+    conn: Connection,
+    workspace_id: int,
+    policy: Any,
+    list_ids: Sequence[int],
+    channel: Any,
+    plan: Any,
+    when: datetime,
+) -> list[tuple[datetime | None, datetime | None]]:
+    """(when its area code would send, when its own place does) for each member the campaign
+    reaches whose contact gives a zone or ZIP code that changes the time."""
+    own = send_time.own_place_decisions(
+        conn, workspace_id, policy, Category.MARKETING, when, None, None
+    )
+    moves = []
+    for number, decision in own.items():
+        before, after = send_time.area_goes(plan, number), send_time.own_goes(decision)
+        if before == after:
+            continue
+        lists = sorted(
+            i for n, i in list_store.lists_of_numbers(conn, workspace_id, [number]) if i in list_ids
+        )
+        reached = any(
+            check_outbound(
+                conn,
+                workspace_id,
+                Outbound(
+                    to=number, channel_id=int(channel.id), channel_type=channel.type, list_id=i
+                ),
+            ).allowed
+            for i in lists
+        )
+        if reached:
+            moves.append((before, after))
+    return moves
 
 
 # --- lists (minimal) ----------------------------------------------------------------------------

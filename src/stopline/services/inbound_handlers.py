@@ -153,10 +153,12 @@ def _opt_out_offering(ctx: InboundContext) -> None:
     """Record the opt-out (for everything) and confirm it; where the workspace offers it, the
     confirmation also asks which of the number's lists to keep, and the offer is part of the
     opt-out event (domain/keep_offer.py)."""
-    from stopline.domain.keep_offer import offer_text
+    from stopline.domain.keep_offer import fitted, offer_text
+    from stopline.domain.limits import LIMITS
     from stopline.services.keep_offers import offer_for
 
     assert ctx.number is not None
+    plain = ctx.policy.confirmation_text("opt_out", ctx.language)
     offer = offer_for(
         ctx.conn,
         ctx.workspace_id,
@@ -167,6 +169,7 @@ def _opt_out_offering(ctx: InboundContext) -> None:
         ctx.now,
         ctx.language,
     )
+    offer = fitted(offer, plain, LIMITS["reply_text"])
     detail = offer.as_detail() if offer is not None else None
     result = ctx.change(
         ctx.consent_change(Action.OPT_OUT, Method.REPLY, detail=detail, **_scope(ctx))
@@ -176,7 +179,6 @@ def _opt_out_offering(ctx: InboundContext) -> None:
     if offer is None:
         ctx.confirm("opt_out")
         return
-    plain = ctx.policy.confirmation_text("opt_out", ctx.language)
     ctx.confirm("opt_out", f"{plain} {offer_text(offer, ctx.language)}")
 
 
@@ -184,7 +186,7 @@ def keep_list(ctx: InboundContext, row: Any) -> bool:
     """The answer to an opt-out confirmation's offer (the list's opt-in word, in time): keep
     that list past the opt-out, recorded as a list opt-in with the exchange as its evidence.
     Anything else (no offer, too late, another list) is an ordinary list keyword."""
-    from stopline.domain.keep_offer import kept_text
+    from stopline.domain.keep_offer import kept_text, sentence
     from stopline.services.keep_offers import answer_keeps
 
     if ctx.number is None or not ctx.state.opt_outs:
@@ -197,7 +199,7 @@ def keep_list(ctx: InboundContext, row: Any) -> bool:
     assert offered is not None
     evidence = {
         "source": "answer to the opt-out confirmation's offer to keep a list",
-        "offer": f"Reply {offered.word} to keep getting {offered.name}",
+        "offer": sentence(offered, offer.language),
         "opt_out_text": offer_event.inbound_text,
         "opt_out_at": offer_event.recorded_at.isoformat(),
         "answer_by": offer.answer_by.isoformat(),

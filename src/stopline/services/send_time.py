@@ -164,6 +164,33 @@ def openings(plan: Mapping[str, SendTimeDecision]) -> list[tuple[str, datetime]]
     )
 
 
+def own_place_decisions(
+    conn: Connection,
+    workspace_id: int,
+    policy: Policy,
+    cat: Category,
+    at: datetime,
+    lo: str | None,
+    hi: str | None,
+) -> dict[str, SendTimeDecision]:
+    """The send-time decision for each number in `lo < number <= hi` whose contact gives a
+    zone or ZIP code (which wins over the area code's)."""
+    decisions = {}
+    for number, (zone, postal) in store.contact_places_between(conn, workspace_id, lo, hi).items():
+        where = contact_location(number_location(number), time_zone=zone, postal_code=postal)
+        decisions[number] = decide_send_time(cat, where, policy.send_time_rules, at)
+    return decisions
+
+
+def area_goes(plan: Mapping[str, SendTimeDecision], number: str) -> datetime | None:
+    """When a number's area code plan lets a message go (None: at once; other countries too)."""
+    return _goes(plan.get(number[:5])) if number.startswith("+1") else None
+
+
+def own_goes(decision: SendTimeDecision) -> datetime | None:
+    return _goes(decision)
+
+
 def own_place_changes(
     conn: Connection,
     workspace_id: int,
@@ -177,11 +204,9 @@ def own_place_changes(
 ) -> list[dict[str, object]]:
     """For members in `lo < number <= hi` whose contact gives a zone or ZIP code: their own
     status and time (a campaign chunk planned by area code is corrected for them)."""
-    places = store.contact_places_between(conn, workspace_id, lo, hi)
     changes: list[dict[str, object]] = []
-    for number, (zone, postal) in places.items():
-        where = contact_location(number_location(number), time_zone=zone, postal_code=postal)
-        decision = decide_send_time(cat, where, policy.send_time_rules, at)
+    own = own_place_decisions(conn, workspace_id, policy, cat, at, lo, hi)
+    for number, decision in own.items():
         waits = decision.verdict is Verdict.DEFER and decision.until is not None
         changes.append(
             {

@@ -215,6 +215,36 @@ def audience_counts(
     return {code: int(count) for code, count in rows}
 
 
+def audience_counts_by_place(
+    conn: Connection,
+    *,
+    workspace_id: int,
+    list_ids: Sequence[int],
+    channel_id: int,
+    channel_type: str,
+) -> dict[tuple[str, str | None], int]:
+    """The whole audience's split in one statement: (place key, refusal) -> count. For
+    PostgreSQL, which hashes the suppression over every member at once about as fast as the raw
+    anti-join, where a statement per area code pays its planning each time."""
+    plan_for_bulk(conn)
+    audience = audience_select(
+        conn,
+        workspace_id=workspace_id,
+        list_ids=list_ids,
+        channel_id=channel_id,
+        channel_type=channel_type,
+        lo=None,
+        hi=None,
+    ).subquery("a")
+    place = place_key(audience.c.number).label("place")
+    rows = conn.execute(
+        select(place, audience.c.refusal_code, func.count()).group_by(
+            place, audience.c.refusal_code
+        )
+    )
+    return {(str(p), code): int(count) for p, code, count in rows}
+
+
 def place_key(column: Any) -> Any:
     """Where send-time rules differ: a NANP number's "+1" and area code (5 characters)."""
     return func.substr(column, 1, 5)

@@ -535,6 +535,15 @@ Index("ix_messages_conversation", messages.c.conversation_id, messages.c.id)
 Index("ix_messages_campaign", messages.c.campaign_id, messages.c.status)
 # The live inbox asks "anything changed since?" every second: the newest update is one seek.
 Index("ix_messages_ws_updated", messages.c.workspace_id, messages.c.updated_at)
+# What a number sent us (evidence packets, a number's history): inbound rows only, so campaign
+# expansion's millions of outbound rows pay nothing for it.
+Index(
+    "ix_messages_ws_from_inbound",
+    messages.c.workspace_id,
+    messages.c.from_address,
+    sqlite_where=messages.c.direction == "in",
+    postgresql_where=messages.c.direction == "in",
+)
 
 conversation_reads = Table(
     "conversation_reads",
