@@ -19,6 +19,7 @@ Lists: the lists service (issue 5) is not there yet; `create_list`, `add_members
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -418,36 +419,27 @@ def _counts_by_place(
     conn: Connection, workspace_id: int, list_ids: Sequence[int], channel: Any, plan: Any
 ) -> Iterator[tuple[str | None, dict[str | None, int]]]:
     """The suppression query's counts (refusal -> count) per place ("+1NPA"; None or another
-    country's prefix: no send-time plan). SQLite counts one run of area codes at a time,
-    skipping to the next one present (numbers sort by area code, so each is one index range);
-    PostgreSQL counts everything in one statement grouped by place."""
+    country's prefix: no send-time plan). PostgreSQL counts everything in one statement
+    grouped by place; SQLite one run of area codes that go at the same time at once, skipping
+    to the next one present (numbers sort by area code, so each is one index range)."""
+    counts = functools.partial(
+        audience.audience_counts,
+        conn,
+        workspace_id=workspace_id,
+        list_ids=list_ids,
+        channel_id=channel.id,
+        channel_type=channel.type,
+    )
     if not is_sqlite(conn):
         grouped: dict[str | None, dict[str | None, int]] = {}
-        for (key, code), count in audience.audience_counts_by_place(
-            conn,
-            workspace_id=workspace_id,
-            list_ids=list_ids,
-            channel_id=channel.id,
-            channel_type=channel.type,
-        ).items():
+        for (key, code), count in counts(by_place=True).items():
             grouped.setdefault(key, {})[code] = count
         yield from grouped.items()
         return
     after: str | None = None
     while (first := audience.next_member(conn, workspace_id, list_ids, after)) is not None:
         lo, hi, place = send_time.place_range(first, after, plan)
-        yield (
-            place,
-            audience.audience_counts(
-                conn,
-                workspace_id=workspace_id,
-                list_ids=list_ids,
-                channel_id=channel.id,
-                channel_type=channel.type,
-                lo=lo,
-                hi=hi,
-            ),
-        )
+        yield place, {code: n for (_none, code), n in counts(lo=lo, hi=hi).items()}
         if hi is None:
             return
         after = hi

@@ -195,10 +195,15 @@ def audience_counts(
     list_ids: Sequence[int],
     channel_id: int,
     channel_type: str,
-    lo: str | None,
-    hi: str | None,
-) -> dict[str | None, int]:
-    """How the suppression query splits members with `lo < number <= hi`: refusal -> count."""
+    lo: str | None = None,
+    hi: str | None = None,
+    by_place: bool = False,
+) -> dict[tuple[str | None, str | None], int]:
+    """How the suppression query splits members with `lo < number <= hi`, in one statement:
+    (place key, refusal) -> count, the place None unless `by_place`. PostgreSQL counts the
+    whole audience at once by place (it hashes the suppression over every member about as fast
+    as the raw anti-join, where a statement per area code pays its planning each time); SQLite
+    one index range of area codes at a time, where grouping by place would cost ~15%."""
     plan_for_bulk(conn)
     audience = audience_select(
         conn,
@@ -209,40 +214,18 @@ def audience_counts(
         lo=lo,
         hi=hi,
     ).subquery("a")
-    rows = conn.execute(
-        select(audience.c.refusal_code, func.count()).group_by(audience.c.refusal_code)
-    )
-    return {code: int(count) for code, count in rows}
-
-
-def audience_counts_by_place(
-    conn: Connection,
-    *,
-    workspace_id: int,
-    list_ids: Sequence[int],
-    channel_id: int,
-    channel_type: str,
-) -> dict[tuple[str, str | None], int]:
-    """The whole audience's split in one statement: (place key, refusal) -> count. For
-    PostgreSQL, which hashes the suppression over every member at once about as fast as the raw
-    anti-join, where a statement per area code pays its planning each time."""
-    plan_for_bulk(conn)
-    audience = audience_select(
-        conn,
-        workspace_id=workspace_id,
-        list_ids=list_ids,
-        channel_id=channel_id,
-        channel_type=channel_type,
-        lo=None,
-        hi=None,
-    ).subquery("a")
+    if not by_place:
+        rows = conn.execute(
+            select(audience.c.refusal_code, func.count()).group_by(audience.c.refusal_code)
+        )
+        return {(None, code): int(count) for code, count in rows}
     place = place_key(audience.c.number).label("place")
-    rows = conn.execute(
+    grouped = conn.execute(
         select(place, audience.c.refusal_code, func.count()).group_by(
             place, audience.c.refusal_code
         )
     )
-    return {(str(p), code): int(count) for p, code, count in rows}
+    return {(str(p), code): int(count) for p, code, count in grouped}
 
 
 def place_key(column: Any) -> Any:
