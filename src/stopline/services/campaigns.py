@@ -22,20 +22,20 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from stopline.domain.consent import utc
+from stopline.domain.consent import NumberState, utc
 from stopline.domain.errors import Conflict, InvalidInput, NotFound
-from stopline.domain.gate import Outbound, RefusalCode
+from stopline.domain.gate import Outbound, RefusalCode, Refuse, decide
 from stopline.domain.numbers import normalize
 from stopline.domain.send_rules import Category
 from stopline.domain.send_time import Verdict
 from stopline.services import jobs, send_time
-from stopline.services.checks import check_outbound
+from stopline.services.checks import is_subscribed
 from stopline.services.consent import change_memberships, now_utc
 from stopline.services.queueing import MAX_BODY, default_channel_id
 from stopline.services.workspaces import Principal, get_workspace
@@ -307,21 +307,32 @@ def _release_kept_members(
 def kept_list_reaching(
     conn: Connection, workspace_id: int, number: str, list_ids: Sequence[int], channel: Any
 ) -> int | None:
-    """The first of `list_ids` the number kept past its opt-out and the gate itself lets a
-    message through now (member, not blocked, not left), or None."""
+    """For a number the gate refuses as opted out on this channel (what the set-based
+    suppression counted it as): the first of `list_ids` it kept past that opt-out and the gate
+    lets a message through now (member, not blocked, not left), or None. One state read."""
     state = ledger.load_state(conn, workspace_id, number)
+    plain = Outbound(to=number, channel_id=int(channel.id), channel_type=channel.type)
+    refusal = decide(plain, state)
+    if not isinstance(refusal, Refuse) or refusal.code is not RefusalCode.OPTED_OUT:
+        return None
+    kept = [i for i in list_ids if any(r.keeps_list(i) for r in state.opt_outs.values())]
+    return _first_list_reaching(conn, workspace_id, state, plain, kept)
+
+
+def _first_list_reaching(
+    conn: Connection,
+    workspace_id: int,
+    state: NumberState,
+    plain: Outbound,
+    list_ids: Sequence[int],
+) -> int | None:
+    """The first of `list_ids` through which the gate lets `plain` go to its number now (a
+    member of it, not blocked, not left, not opted out outside a list kept), or None."""
     for list_id in sorted(list_ids):
-        if not any(r.keeps_list(list_id) for r in state.opt_outs.values()):
-            continue
-        message = Outbound(
-            to=number, channel_id=int(channel.id), channel_type=channel.type, list_id=list_id
-        )
-        if check_outbound(conn, workspace_id, message).allowed:
+        subscribed = is_subscribed(conn, workspace_id, list_id, plain.to)
+        if decide(replace(plain, list_id=list_id), state, subscribed=subscribed).allowed:
             return list_id
     return None
-
-
-OPTED_OUT = RefusalCode.OPTED_OUT
 
 
 @jobs.handler("campaign")
@@ -376,10 +387,8 @@ def preview_audience(
                 now_count += count
     # Opted-out members who kept one of these lists go after all (the expansion's own check).
     for number in campaign_store.kept_numbers_between(conn, workspace_id, None, None):
-        plain = Outbound(to=number, channel_id=int(channel.id), channel_type=channel.type)
-        refused = check_outbound(conn, workspace_id, plain)
-        if not totals.get("opted_out") or getattr(refused, "code", None) is not OPTED_OUT:
-            continue
+        if not totals.get("opted_out"):
+            break
         if kept_list_reaching(conn, workspace_id, number, wanted, channel) is not None:
             totals["opted_out"] -= 1
             totals["allowed"] += 1
@@ -461,23 +470,12 @@ def _own_place_moves(
     )
     moves = []
     for number, decision in own.items():
-        before, after = send_time.area_goes(plan, number), send_time.own_goes(decision)
+        before, after = send_time.area_goes(plan, number), send_time.goes_at(decision)
         if before == after:
             continue
-        lists = sorted(
-            i for n, i in list_store.lists_of_numbers(conn, workspace_id, [number]) if i in list_ids
-        )
-        reached = any(
-            check_outbound(
-                conn,
-                workspace_id,
-                Outbound(
-                    to=number, channel_id=int(channel.id), channel_type=channel.type, list_id=i
-                ),
-            ).allowed
-            for i in lists
-        )
-        if reached:
+        state = ledger.load_state(conn, workspace_id, number)
+        plain = Outbound(to=number, channel_id=int(channel.id), channel_type=channel.type)
+        if _first_list_reaching(conn, workspace_id, state, plain, list_ids) is not None:
             moves.append((before, after))
     return moves
 

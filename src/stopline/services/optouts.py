@@ -25,7 +25,6 @@ from stopline.services.consent import ChangeResult, change_consent
 from stopline.services.workspaces import Principal, get_workspace
 from stopline.store import ledger
 from stopline.store import optouts as optout_store
-from stopline.store.ledger import kept_lists_of
 from stopline.store.tables import blocks, contact_numbers, contacts, opt_outs
 
 # The methods a member, an app or an import may state. `reply` is recorded only by an inbound
@@ -286,7 +285,7 @@ def list_opt_outs(
             contact_id=r.contact_id,
             contact_name=r.contact_name,
             blocked=bool(r.blocked),
-            kept_lists=tuple(i for i, _seq in kept_lists_of(r.kept_lists)),
+            kept_lists=tuple(i for i, _seq in ledger.kept_lists_of(r.kept_lists)),
         )
         for r in conn.execute(query)
     ]

@@ -144,14 +144,15 @@ def place_range(
     if first > "+1999~":
         return after, None, None
     place = first[:5]
-    when = _goes(plan.get(place))
+    when = goes_at(plan.get(place))
     npa = int(place[2:])
-    while npa < 999 and _goes(plan.get(f"+1{npa + 1}")) == when:
+    while npa < 999 and goes_at(plan.get(f"+1{npa + 1}")) == when:
         npa += 1
     return place, f"+1{npa}~", place
 
 
-def _goes(decision: SendTimeDecision | None) -> datetime | None:
+def goes_at(decision: SendTimeDecision | None) -> datetime | None:
+    """When a message so decided may go: None at once, else the deferral's end."""
     if decision is None or decision.verdict is not Verdict.DEFER:
         return None
     return decision.until
@@ -184,11 +185,7 @@ def own_place_decisions(
 
 def area_goes(plan: Mapping[str, SendTimeDecision], number: str) -> datetime | None:
     """When a number's area code plan lets a message go (None: at once; other countries too)."""
-    return _goes(plan.get(number[:5])) if number.startswith("+1") else None
-
-
-def own_goes(decision: SendTimeDecision) -> datetime | None:
-    return _goes(decision)
+    return goes_at(plan.get(number[:5])) if number.startswith("+1") else None
 
 
 def own_place_changes(
