@@ -426,6 +426,20 @@ def test_settings_offer_to_keep_only_lists_with_a_word_to_answer_with(client, en
         keep_offer_hours="6",
     )
     assert refused.status_code == 422 and "no opt-in keyword" in refused.text
+    for hostile in ("٣", "1; DROP", "-1"):
+        odd = post(
+            client,
+            "/settings/messaging",
+            csrf,
+            opt_out_rate_warning="2",
+            review_deadline_business_days="10",
+            keep_offer_lists=hostile,
+            keep_offer_hours="6",
+        )
+        assert odd.status_code == 422 and "given by their ids" in odd.text
+    with read(engine) as conn:
+        unchanged = ws_service.get_workspace(conn, created.workspace.id).policy
+    assert unchanged.keep_offer_lists == (alerts,)
     bad_hours = post(
         client,
         "/settings/messaging",

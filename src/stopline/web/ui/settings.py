@@ -119,7 +119,13 @@ def _changes_from(form: FormMultiDict) -> dict[str, Any]:
     changes["keyword_sets"] = form_list(form, "keyword_sets")
     if "keep_offer_hours" in form:  # the section is on the page: its checkboxes say it all
         offered = form_list(form, "keep_offer_lists")
-        changes["keep_offer_lists"] = [int(v) for v in offered if v.isdigit()]
+        if not all(v.isascii() and v.isdigit() for v in offered):
+            raise InvalidInput(
+                "Lists to offer are given by their ids.",
+                code="setting_invalid",
+                setting="keep_offer_lists",
+            )
+        changes["keep_offer_lists"] = [int(v) for v in offered]
         hours = int_or_none(form_str(form, "keep_offer_hours"))
         changes["keep_offer_hours"] = hours if hours is not None else -1
     changes["custom_keywords"] = _parse_custom(form_str(form, "custom_keywords"))
