@@ -176,10 +176,7 @@ def _opt_out_offering(ctx: InboundContext) -> None:
     )
     if not result.changed:
         return
-    if offer is None:
-        ctx.confirm("opt_out")
-        return
-    ctx.confirm("opt_out", f"{plain} {offer_text(offer, ctx.language)}")
+    ctx.confirm("opt_out", plain if offer is None else f"{plain} {offer_text(offer, ctx.language)}")
 
 
 def keep_list(ctx: InboundContext, row: Any) -> bool:
